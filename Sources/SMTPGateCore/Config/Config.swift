@@ -1,0 +1,60 @@
+/// The effective configuration: smtp-gated option names, smtp-gated defaults.
+public struct Config: Sendable, Equatable {
+    public enum Mode: String, Sendable, CaseIterable {
+        case fixed
+        case netfilter
+        case tproxy
+        case getsockname
+        case remoteUDP = "remote-udp"
+        case fixedXClient = "fixed+xclient"
+
+        /// Modes this release implements; the others are recognised so the error can say so.
+        public var isSupported: Bool { self == .fixed }
+    }
+
+    public var proxyName = "*"
+    public var bindAddress = IPAddress.anyV4
+    public var port = 9199
+    public var outgoingAddr: IPAddress? = nil
+    public var mode: Mode? = nil
+    public var fixedServer: IPAddress? = nil
+    public var fixedServerPort = 25
+    public var pidfile: String? = nil
+    public var connectQueue = 16
+    public var pipelineSize = 128
+    public var onTakeoverCmds = 10
+    public var maxConnections = 64
+    public var maxPerHost = 8
+    public var timeoutConnect = 30.0
+    public var timeoutIdle = 300.0
+    public var timeoutDirect = 300.0
+    public var timeoutSession = 20.0
+    public var forbidStartTLS = false
+    public var logHelo = true
+    public var logMailFrom = AddressLogging.all
+    public var logRcptTo = AddressLogging.all
+    public var setUser: String? = nil
+    public var setGroup: String? = nil
+    public var shutdownTimeout = 30.0
+
+    public init() {}
+
+    /// smtp-gated's `log_mail_from` / `log_rcpt_to` bit set: which addresses appear in the log.
+    public struct AddressLogging: OptionSet, Sendable, Equatable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let accepted = AddressLogging(rawValue: 1)
+        public static let rejected = AddressLogging(rawValue: 2)
+        public static let all: AddressLogging = [.accepted, .rejected]
+
+        public func logs(code: Int?) -> Bool {
+            guard let code else { return contains(.accepted) }
+            return (200..<300).contains(code) ? contains(.accepted) : contains(.rejected)
+        }
+    }
+
+    /// `proxy_name *` means the host name, which the caller supplies.
+    public func resolvedProxyName(hostName: String) -> String {
+        proxyName == "*" ? hostName : proxyName
+    }
+}

@@ -1,0 +1,142 @@
+/// The option table: name, how to read a value, how to print the effective value. One table drives
+/// parsing, `check-config` output and the list of known names.
+struct Option: Sendable {
+    let name: String
+    let apply: @Sendable (inout Config, String) throws(OptionValueError) -> Void
+    let show: @Sendable (Config) -> String?
+}
+
+struct OptionValueError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+enum OptionValue {
+    static func uint(_ v: String, max: Int = Int(Int32.max)) throws(OptionValueError) -> Int {
+        guard let n = Int(v), n >= 0, n <= max else {
+            throw OptionValueError("expected a whole number from 0 to \(max), got '\(LogEscape.escape(v))'")
+        }
+        return n
+    }
+
+    static func port(_ v: String) throws(OptionValueError) -> Int {
+        guard let n = Int(v), (1...65535).contains(n) else {
+            throw OptionValueError("expected a port from 1 to 65535, got '\(LogEscape.escape(v))'")
+        }
+        return n
+    }
+
+    static func seconds(_ v: String) throws(OptionValueError) -> Double {
+        guard let d = Double(v), d.isFinite, d > 0, d <= 86400 * 7 else {
+            throw OptionValueError("expected seconds greater than 0 (at most one week), got '\(LogEscape.escape(v))'")
+        }
+        return d
+    }
+
+    static func bool(_ v: String) throws(OptionValueError) -> Bool {
+        switch v.lowercased() {
+        case "1", "yes", "on", "true": return true
+        case "0", "no", "off", "false": return false
+        default: throw OptionValueError("expected yes or no (also 1/0, on/off, true/false), got '\(LogEscape.escape(v))'")
+        }
+    }
+
+    static func address(_ v: String) throws(OptionValueError) -> IPAddress {
+        guard let a = IPAddress(v) else {
+            throw OptionValueError("expected an IPv4 or IPv6 address, got '\(LogEscape.escape(v))'")
+        }
+        return a
+    }
+
+    static func name(_ v: String) throws(OptionValueError) -> String {
+        guard !v.isEmpty, v.utf8.count <= 255, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+            throw OptionValueError("expected a single word of printable ASCII, got '\(LogEscape.escape(v))'")
+        }
+        return v
+    }
+
+    static func path(_ v: String) throws(OptionValueError) -> String {
+        guard v.hasPrefix("/"), v.utf8.count <= 4096, !v.utf8.contains(0) else {
+            throw OptionValueError("expected an absolute path, got '\(LogEscape.escape(v))'")
+        }
+        return v
+    }
+
+    /// smtp-gated syntax: `accepted`, `rejected`, a comma list of them, `none`/`no`/`off`, or the bit value.
+    static func addressLogging(_ v: String) throws(OptionValueError) -> Config.AddressLogging {
+        if let n = Int(v) {
+            guard (0...3).contains(n) else {
+                throw OptionValueError(n & 4 != 0 ? "the base64 flag (4) is not supported" : "expected 0 to 3, got \(n)")
+            }
+            return Config.AddressLogging(rawValue: n)
+        }
+        var set = Config.AddressLogging()
+        for word in v.lowercased().split(separator: ",") {
+            switch word.trimmingSpaces() {
+            case "accepted": set.insert(.accepted)
+            case "rejected": set.insert(.rejected)
+            case "none", "no", "off": break
+            case "base64": throw OptionValueError("the base64 flag is not supported")
+            default: throw OptionValueError("expected accepted, rejected, accepted,rejected or none, got '\(LogEscape.escape(v))'")
+            }
+        }
+        return set
+    }
+
+    static func showAddressLogging(_ l: Config.AddressLogging) -> String {
+        switch l {
+        case .all: return "accepted,rejected"
+        case .accepted: return "accepted"
+        case .rejected: return "rejected"
+        default: return "none"
+        }
+    }
+
+    static func showSeconds(_ d: Double) -> String {
+        d == d.rounded() ? String(Int(d)) : String(d)
+    }
+}
+
+extension Option {
+    static let all: [Option] = [
+        Option(name: "proxy_name", apply: { c, v throws(OptionValueError) in c.proxyName = try OptionValue.name(v) }, show: { $0.proxyName }),
+        Option(name: "bind_address", apply: { c, v throws(OptionValueError) in c.bindAddress = try OptionValue.address(v) }, show: { $0.bindAddress.text }),
+        Option(name: "port", apply: { c, v throws(OptionValueError) in c.port = try OptionValue.port(v) }, show: { String($0.port) }),
+        Option(name: "outgoing_addr", apply: { c, v throws(OptionValueError) in c.outgoingAddr = try OptionValue.address(v) }, show: { $0.outgoingAddr?.text }),
+        Option(name: "mode", apply: { c, v throws(OptionValueError) in
+            guard let m = Config.Mode(rawValue: v.lowercased()) else {
+                let known = Config.Mode.allCases.map(\.rawValue).joined(separator: ", ")
+                throw OptionValueError("unknown mode '\(LogEscape.escape(v))' (known: \(known))")
+            }
+            guard m.isSupported else {
+                throw OptionValueError("mode \(m.rawValue) is not supported by this release yet (use mode fixed)")
+            }
+            c.mode = m
+        }, show: { $0.mode?.rawValue }),
+        Option(name: "fixed_server", apply: { c, v throws(OptionValueError) in c.fixedServer = try OptionValue.address(v) }, show: { $0.fixedServer?.text }),
+        Option(name: "fixed_server_port", apply: { c, v throws(OptionValueError) in c.fixedServerPort = try OptionValue.port(v) }, show: { String($0.fixedServerPort) }),
+        Option(name: "pidfile", apply: { c, v throws(OptionValueError) in c.pidfile = try OptionValue.path(v) }, show: { $0.pidfile }),
+        Option(name: "connect_queue", apply: { c, v throws(OptionValueError) in c.connectQueue = try OptionValue.uint(v, max: 65535) }, show: { String($0.connectQueue) }),
+        Option(name: "pipeline_size", apply: { c, v throws(OptionValueError) in
+            let n = try OptionValue.uint(v, max: 100_000)
+            guard n >= 1 else { throw OptionValueError("pipeline_size must be at least 1") }
+            c.pipelineSize = n
+        }, show: { String($0.pipelineSize) }),
+        Option(name: "on_takeover_cmds", apply: { c, v throws(OptionValueError) in c.onTakeoverCmds = try OptionValue.uint(v, max: 100_000) }, show: { String($0.onTakeoverCmds) }),
+        Option(name: "max_connections", apply: { c, v throws(OptionValueError) in c.maxConnections = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxConnections) }),
+        Option(name: "max_per_host", apply: { c, v throws(OptionValueError) in c.maxPerHost = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxPerHost) }),
+        Option(name: "timeout_connect", apply: { c, v throws(OptionValueError) in c.timeoutConnect = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutConnect) }),
+        Option(name: "timeout_idle", apply: { c, v throws(OptionValueError) in c.timeoutIdle = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutIdle) }),
+        Option(name: "timeout_direct", apply: { c, v throws(OptionValueError) in c.timeoutDirect = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutDirect) }),
+        Option(name: "timeout_session", apply: { c, v throws(OptionValueError) in c.timeoutSession = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutSession) }),
+        Option(name: "forbid_starttls", apply: { c, v throws(OptionValueError) in c.forbidStartTLS = try OptionValue.bool(v) }, show: { $0.forbidStartTLS ? "yes" : "no" }),
+        Option(name: "log_helo", apply: { c, v throws(OptionValueError) in c.logHelo = try OptionValue.bool(v) }, show: { $0.logHelo ? "yes" : "no" }),
+        Option(name: "log_mail_from", apply: { c, v throws(OptionValueError) in c.logMailFrom = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logMailFrom) }),
+        Option(name: "log_rcpt_to", apply: { c, v throws(OptionValueError) in c.logRcptTo = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logRcptTo) }),
+        Option(name: "set_user", apply: { c, v throws(OptionValueError) in c.setUser = try OptionValue.name(v) }, show: { $0.setUser }),
+        Option(name: "set_group", apply: { c, v throws(OptionValueError) in c.setGroup = try OptionValue.name(v) }, show: { $0.setGroup }),
+        Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),
+    ]
+
+    static let byName: [String: Option] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+}

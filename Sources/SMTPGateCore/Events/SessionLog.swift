@@ -1,0 +1,120 @@
+/// Where a session is and what it is called, for its log lines.
+public struct SessionContext: Sendable {
+    public var id: String
+    public var listener: String
+    public var client: String
+    public var local: String
+    public var destination: String
+
+    public init(id: String, listener: String, client: String, local: String, destination: String) {
+        self.id = id
+        self.listener = listener
+        self.client = client
+        self.local = local
+        self.destination = destination
+    }
+}
+
+/// What to show of client-supplied identities (`log_helo`, `log_mail_from`, `log_rcpt_to`).
+public struct LogPolicy: Sendable {
+    public var helo: Bool
+    public var mailFrom: Config.AddressLogging
+    public var rcptTo: Config.AddressLogging
+
+    public init(helo: Bool, mailFrom: Config.AddressLogging, rcptTo: Config.AddressLogging) {
+        self.helo = helo
+        self.mailFrom = mailFrom
+        self.rcptTo = rcptTo
+    }
+
+    public init(config: Config) {
+        self.init(helo: config.logHelo, mailFrom: config.logMailFrom, rcptTo: config.logRcptTo)
+    }
+}
+
+/// The session's log lines. One place decides their names and fields.
+public enum SessionLog {
+    public static func open(_ c: SessionContext) -> LogRecord {
+        LogRecord(.info, "open", [
+            ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),
+            ("local", .text(c.local)), ("dest", .text(c.destination)),
+        ])
+    }
+
+    public static func reject(_ c: SessionContext, reason: String, limit: Int) -> LogRecord {
+        LogRecord(.notice, "reject", [
+            ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),
+            ("reason", .text(reason)), ("limit", .int(limit)),
+        ])
+    }
+
+    public static func connectFailed(_ c: SessionContext, error: String) -> LogRecord {
+        LogRecord(.warning, "connect_failed", [
+            ("session", .text(c.id)), ("client", .text(c.client)), ("dest", .text(c.destination)),
+            ("error", .text(LogEscape.escape(error))),
+        ])
+    }
+
+    public static func event(_ e: SessionEvent, _ c: SessionContext, policy: LogPolicy) -> LogRecord {
+        switch e {
+        case .transaction(let t):
+            var fields: [(String, LogRecord.Value)] = [
+                ("session", .text(c.id)), ("client", .text(c.client)), ("dest", .text(c.destination)),
+                ("trans", .int(t.number)),
+            ]
+            if policy.helo, let helo = t.helo { fields.append(("helo", .text(helo))) }
+            if policy.mailFrom.logs(code: t.mailCode) {
+                fields.append(("from", .text(t.mailFrom.isEmpty ? "<>" : t.mailFrom)))
+            }
+            if let code = t.mailCode { fields.append(("mail", .int(code))) }
+            let shown = t.recipients.filter { policy.rcptTo.logs(code: $0.code) }
+            if !shown.isEmpty { fields.append(("rcpt", .recipients(shown))) }
+            fields.append(("rcpts", .int(t.recipients.count)))
+            fields.append(("size", .int(t.size)))
+            if let code = t.resultCode {
+                fields.append(("result", .int(code)))
+            } else {
+                fields.append(("result", .text("aborted")))
+                if let why = t.abortReason { fields.append(("why", .text(why))) }
+            }
+            return LogRecord(.info, "transaction", fields)
+        case .takeover(let reason):
+            return LogRecord(.notice, "takeover", [("session", .text(c.id)), ("reason", .text(LogEscape.escape(reason)))])
+        case .startTLS:
+            return LogRecord(.info, "starttls", [("session", .text(c.id))])
+        }
+    }
+
+    public struct Totals: Sendable {
+        public var helo: String?
+        public var transactions: Int
+        public var bytesIn: Int
+        public var bytesOut: Int
+        public var duration: Double
+        public var closedBy: String
+        public var reason: String
+
+        public init(helo: String?, transactions: Int, bytesIn: Int, bytesOut: Int, duration: Double,
+                    closedBy: String, reason: String) {
+            self.helo = helo
+            self.transactions = transactions
+            self.bytesIn = bytesIn
+            self.bytesOut = bytesOut
+            self.duration = duration
+            self.closedBy = closedBy
+            self.reason = reason
+        }
+    }
+
+    public static func close(_ c: SessionContext, _ t: Totals, policy: LogPolicy) -> LogRecord {
+        var fields: [(String, LogRecord.Value)] = [
+            ("session", .text(c.id)), ("client", .text(c.client)), ("dest", .text(c.destination)),
+        ]
+        if policy.helo, let helo = t.helo { fields.append(("helo", .text(helo))) }
+        fields += [
+            ("trans", .int(t.transactions)), ("bytes_in", .int(t.bytesIn)), ("bytes_out", .int(t.bytesOut)),
+            ("duration", .seconds(t.duration)), ("closed_by", .text(t.closedBy)), ("reason", .text(t.reason)),
+        ]
+        return LogRecord(.info, "close", fields)
+    }
+}

@@ -1,0 +1,61 @@
+/// What the I/O shell must do after feeding the machine: bytes for each side (in order), events, and
+/// connection changes. A `.input` segment is a range of the buffer just fed, so bulk data is never copied.
+public struct MachineOutput: Sendable, Equatable {
+    public enum Segment: Sendable, Equatable {
+        case input(Range<Int>)
+        case bytes([UInt8])
+    }
+
+    public var toServer: [Segment] = []
+    public var toClient: [Segment] = []
+    public var events: [SessionEvent] = []
+    /// Close the upstream once `toServer` is written.
+    public var closeServer = false
+    /// Close the client once `toClient` is written.
+    public var closeClient = false
+    /// Shut the upstream's write side (the client half-closed a blind relay).
+    public var halfCloseServer = false
+    /// From now on relay raw bytes both ways (STARTTLS was accepted).
+    public var goBlind = false
+    /// The machine is holding as much client input as it will; stop reading the client until `resumeClient`.
+    public var pauseClient = false
+    public var resumeClient = false
+
+    public init() {}
+
+    public var isEmpty: Bool { self == MachineOutput() }
+
+    mutating func server(_ bytes: [UInt8]) { Self.append(&toServer, bytes) }
+    mutating func client(_ bytes: [UInt8]) { Self.append(&toClient, bytes) }
+
+    private static func append(_ list: inout [Segment], _ bytes: [UInt8]) {
+        if case .bytes(var last)? = list.last {
+            list.removeLast()
+            last.append(contentsOf: bytes)
+            list.append(.bytes(last))
+        } else {
+            list.append(.bytes(bytes))
+        }
+    }
+}
+
+/// What happened in a session, for the log, metrics and later subscribers.
+public enum SessionEvent: Sendable, Equatable {
+    case transaction(Transaction)
+    case takeover(reason: String)
+    case startTLS
+}
+
+/// One mail transaction as the log shows it. Client-controlled text is already escaped.
+public struct Transaction: Sendable, Equatable {
+    public var number: Int
+    public var helo: String?
+    public var mailFrom: String
+    /// The upstream's reply to MAIL (nil when the server took DATA without one).
+    public var mailCode: Int?
+    public var recipients: [LogRecord.Recipient]
+    public var size: Int
+    /// The upstream's reply to the end of DATA, or nil when the transaction ended without one.
+    public var resultCode: Int?
+    public var abortReason: String?
+}

@@ -1,0 +1,639 @@
+/// The per-session settings the state machine needs, taken from the configuration when the session opens.
+public struct SessionSettings: Sendable {
+    public var proxyName: String
+    public var pipelineSize: Int
+    public var onTakeoverCmds: Int
+    public var forbidStartTLS: Bool
+    /// Longest command line kept whole for parsing; longer lines are relayed as a stream.
+    public var maxCommandLine = 16 * 1024
+    /// Most client bytes held while a barrier command (DATA, AUTH, STARTTLS) awaits its reply.
+    public var holdLimit = 64 * 1024
+
+    public init(proxyName: String, pipelineSize: Int, onTakeoverCmds: Int, forbidStartTLS: Bool) {
+        self.proxyName = proxyName
+        self.pipelineSize = pipelineSize
+        self.onTakeoverCmds = onTakeoverCmds
+        self.forbidStartTLS = forbidStartTLS
+    }
+
+    public init(config: Config, hostName: String) {
+        self.init(proxyName: config.resolvedProxyName(hostName: hostName), pipelineSize: config.pipelineSize,
+                  onTakeoverCmds: config.onTakeoverCmds, forbidStartTLS: config.forbidStartTLS)
+    }
+}
+
+/// The SMTP-aware relay of one session, without sockets or clocks: the shell feeds it what each side sent
+/// and what happened (close, timeout), and does what the returned `MachineOutput` says.
+///
+/// Every command forwarded upstream is queued with what its reply means; replies are matched in order
+/// (PIPELINING), and replies the proxy writes itself wait their turn in the same queue.
+public struct SessionMachine {
+    public enum Closer: String, Sendable { case client, server, proxy }
+
+    /// Which timeout applies now.
+    public enum Phase: Sendable, Equatable { case relay, takeover, blind, closed }
+
+    private enum ClientMode {
+        case command
+        case data(forward: Bool)
+        case sasl
+        case longLine(forward: Bool, barrierAfter: Bool)
+        case swallow(UInt64)
+        case blind
+        case closed
+    }
+
+    private enum Expect {
+        case greeting
+        case hello(ehlo: Bool, name: String)
+        case mail(String)
+        case rcpt(String)
+        case data
+        case dataEnd
+        case auth
+        case startTLS
+        case quit
+        case rset
+        case other
+        case proxyQuit
+        case local([UInt8], close: String?)
+
+        var isServer: Bool {
+            if case .local = self { return false }
+            return true
+        }
+    }
+
+    public let settings: SessionSettings
+    public private(set) var replies: ProxyReplies
+    private var mode = ClientMode.command
+    private var pending: [Expect] = [.greeting]
+    private var serverPending = 1
+    private var lineBuf: [UInt8] = []
+    private var held: [UInt8] = []
+    private var barrier = false
+    private var paused = false
+    private var reader = ReplyReader()
+    private var scanner = DataEndScanner()
+    private var takeover: Takeover?
+    private var serverOpen = true
+    private var quitSent = false
+    private var clientEOF = false
+    private var txn: Transaction?
+    private var dataBytes = 0
+    public private(set) var helo: String?
+    public private(set) var transactions = 0
+    public private(set) var closeReason: String?
+    public private(set) var closedBy: Closer?
+
+    public init(settings: SessionSettings) {
+        self.settings = settings
+        self.replies = ProxyReplies(proxyName: settings.proxyName)
+    }
+
+    public var phase: Phase {
+        switch mode {
+        case .blind: return .blind
+        case .closed: return .closed
+        default: return takeover == nil ? .relay : .takeover
+        }
+    }
+
+    // MARK: - Client side
+
+    public mutating func clientBytes(_ buf: UnsafeRawBufferPointer) -> MachineOutput {
+        var out = MachineOutput()
+        feedClient(buf, isHeld: false, &out)
+        return out
+    }
+
+    public mutating func clientBytes(_ bytes: [UInt8]) -> MachineOutput {
+        bytes.withUnsafeBytes { clientBytes($0) }
+    }
+
+    private mutating func feedClient(_ buf: UnsafeRawBufferPointer, isHeld: Bool, _ out: inout MachineOutput) {
+        var i = 0
+        let n = buf.count
+        while i < n {
+            if barrier {
+                held.append(contentsOf: buf[i..<n])
+                if held.count > settings.holdLimit, !paused {
+                    paused = true
+                    out.pauseClient = true
+                }
+                return
+            }
+            switch mode {
+            case .closed:
+                return
+            case .blind:
+                forward(buf, i..<n, isHeld, &out)
+                return
+            case .swallow(let left):
+                let take = min(UInt64(n - i), left)
+                i += Int(take)
+                mode = left == take ? .command : .swallow(left - take)
+            case .data(let fwd):
+                let found = scanner.scan(buf, from: i)
+                let end = found ?? n
+                dataBytes += end - i
+                if fwd { forward(buf, i..<end, isHeld, &out) }
+                i = end
+                if found != nil {
+                    mode = .command
+                    finishData(forwarded: fwd, &out)
+                }
+            case .longLine(let fwd, let barrierAfter):
+                let lf = Scan.index(of: 0x0a, in: buf, from: i)
+                let end = lf.map { $0 + 1 } ?? n
+                if fwd { forward(buf, i..<end, isHeld, &out) }
+                i = end
+                if lf != nil {
+                    mode = .command
+                    barrier = barrierAfter
+                }
+            case .command, .sasl:
+                guard let lf = Scan.index(of: 0x0a, in: buf, from: i) else {
+                    lineBuf.append(contentsOf: buf[i..<n])
+                    i = n
+                    if lineBuf.count > settings.maxCommandLine { takeLine(complete: false, &out) }
+                    continue
+                }
+                lineBuf.append(contentsOf: buf[i...lf])
+                i = lf + 1
+                takeLine(complete: true, &out)
+            }
+        }
+    }
+
+    private func forward(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, _ isHeld: Bool, _ out: inout MachineOutput) {
+        guard !range.isEmpty else { return }
+        if isHeld {
+            out.server(Array(buf[range]))
+        } else {
+            out.toServer.append(.input(range))
+        }
+    }
+
+    private mutating func takeLine(complete: Bool, _ out: inout MachineOutput) {
+        let line = lineBuf
+        lineBuf.removeAll(keepingCapacity: lineBuf.count <= 1024)
+        if case .sasl = mode {
+            out.server(line)
+            if complete { barrier = true } else { mode = .longLine(forward: true, barrierAfter: true) }
+        } else {
+            command(line, complete: complete, &out)
+        }
+    }
+
+    private mutating func command(_ line: [UInt8], complete: Bool, _ out: inout MachineOutput) {
+        let verb = Verb.parse(line)
+        if !complete { mode = .longLine(forward: false, barrierAfter: false) }
+        if takeover != nil {
+            answerInTakeover(verb, &out)
+            return
+        }
+        switch verb {
+        case .bdat:
+            queueLocal(replies.bdatUnsupported, &out)
+            if complete, let size = CommandText.bdatSize(line), size > 0 { mode = .swallow(size) }
+            return
+        case .xexch50:
+            queueLocal(replies.xexch50Unsupported, &out)
+            return
+        case .starttls where settings.forbidStartTLS:
+            queueLocal(replies.startTLSForbidden, &out)
+            return
+        default:
+            break
+        }
+        if serverPending >= settings.pipelineSize {
+            enterTakeover("pipeline overflow", &out)
+            closeReasonIfUnset("pipeline_overflow")
+            queueLocal(replies.pipelineOverflow, &out)
+            return
+        }
+        out.server(line)
+        var isBarrier = false
+        switch verb {
+        case .helo, .ehlo:
+            push(.hello(ehlo: verb == .ehlo, name: LogEscape.escape(CommandText.argument(line))))
+        case .mail:
+            push(.mail(LogEscape.escape(CommandText.path(line, prefix: "FROM:"))))
+        case .rcpt:
+            push(.rcpt(LogEscape.escape(CommandText.path(line, prefix: "TO:"))))
+        case .data:
+            push(.data)
+            isBarrier = true
+        case .auth:
+            push(.auth)
+            isBarrier = true
+        case .starttls:
+            push(.startTLS)
+            isBarrier = true
+        case .quit:
+            push(.quit)
+        case .rset:
+            push(.rset)
+        default:
+            push(.other)
+        }
+        if complete {
+            barrier = isBarrier
+        } else {
+            mode = .longLine(forward: true, barrierAfter: isBarrier)
+        }
+    }
+
+    private mutating func answerInTakeover(_ verb: Verb, _ out: inout MachineOutput) {
+        guard var t = takeover else { return }
+        let answer = t.answer(verb, replies: replies)
+        takeover = t
+        switch answer {
+        case .reply(let bytes):
+            queueLocal(bytes, &out)
+        case .replyAndClose(let bytes, let why):
+            queueLocal(bytes, close: why, &out)
+        }
+    }
+
+    private mutating func finishData(forwarded: Bool, _ out: inout MachineOutput) {
+        let size = max(0, dataBytes - 3)
+        dataBytes = 0
+        if forwarded {
+            if txn == nil { openTransaction(from: "", mailCode: nil) }
+            txn?.size = size
+            push(.dataEnd)
+        } else {
+            txn?.size = size
+            queueLocal(replies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), &out)
+            endTransaction(result: nil, abort: "destination_lost", &out)
+        }
+    }
+
+    // MARK: - Server side
+
+    public mutating func serverBytes(_ buf: UnsafeRawBufferPointer) -> MachineOutput {
+        var out = MachineOutput()
+        if case .blind = mode {
+            if !buf.isEmpty { out.toClient.append(.input(0..<buf.count)) }
+            return out
+        }
+        var i = 0
+        while i < buf.count, serverOpen {
+            let next: (Reply, Int)?
+            do {
+                next = try reader.next(buf, from: i)
+            } catch {
+                out.closeServer = true
+                lost("bad reply from destination", why: "server_protocol_error", &out)
+                break
+            }
+            guard let (reply, after) = next else { break }
+            i = after
+            handle(reply, &out)
+            if case .blind = mode {
+                if i < buf.count { out.toClient.append(.input(i..<buf.count)) }
+                break
+            }
+        }
+        return out
+    }
+
+    public mutating func serverBytes(_ bytes: [UInt8]) -> MachineOutput {
+        bytes.withUnsafeBytes { serverBytes($0) }
+    }
+
+    private mutating func handle(_ reply: Reply, _ out: inout MachineOutput) {
+        guard let front = pending.first, front.isServer else {
+            // Unsolicited (e.g. the server's own 421 before it hangs up): the client should see it.
+            if takeover == nil { out.client(reply.bytes) }
+            return
+        }
+        var pop = true
+        var bytes = reply.bytes
+        var release = false
+        switch front {
+        case .greeting:
+            break
+        case .hello(let ehlo, let name):
+            if reply.isPositive {
+                endTransaction(result: nil, abort: "helo", &out)
+                helo = name
+                if ehlo {
+                    let filtered = EHLOFilter.filter(reply, forbidStartTLS: settings.forbidStartTLS)
+                    bytes = filtered.bytes
+                    replies.enhanced = filtered.enhancedStatusCodes
+                } else {
+                    replies.enhanced = false
+                }
+            }
+        case .mail(let from):
+            if reply.isPositive {
+                endTransaction(result: nil, abort: "new_mail", &out)
+                openTransaction(from: from, mailCode: reply.code)
+            } else {
+                out.events.append(.transaction(Transaction(
+                    number: transactions + 1, helo: helo, mailFrom: from, mailCode: reply.code, recipients: [],
+                    size: 0, resultCode: nil, abortReason: "mail_rejected")))
+            }
+        case .rcpt(let to):
+            txn?.recipients.append(LogRecord.Recipient(address: to, code: reply.code))
+        case .data:
+            barrier = false
+            release = true
+            if reply.code == 354 {
+                mode = .data(forward: true)
+                scanner = DataEndScanner()
+                dataBytes = 0
+            }
+        case .dataEnd:
+            endTransaction(result: reply.code, abort: nil, &out)
+        case .auth:
+            barrier = false
+            release = true
+            if reply.code == 334 {
+                mode = .sasl
+                pop = false
+            } else {
+                mode = .command
+            }
+        case .startTLS:
+            if reply.code == 220 {
+                mode = .blind
+                barrier = false
+                out.goBlind = true
+                out.events.append(.startTLS)
+            } else {
+                barrier = false
+                release = true
+            }
+        case .quit:
+            endTransaction(result: nil, abort: "quit", &out)
+            closeReasonIfUnset("quit", by: .client)
+        case .rset:
+            if reply.isPositive { endTransaction(result: nil, abort: "rset", &out) }
+        case .other:
+            break
+        case .proxyQuit:
+            bytes = []
+            out.closeServer = true
+            serverOpen = false
+        case .local:
+            break
+        }
+        if pop {
+            pending.removeFirst()
+            serverPending -= 1
+        }
+        if !bytes.isEmpty { out.client(bytes) }
+        drainLocals(&out)
+        if case .blind = mode {
+            let early = held
+            held = []
+            if !early.isEmpty { out.server(early) }
+            resume(&out)
+        } else if release {
+            releaseHeld(&out)
+        }
+        if clientEOF, serverPending == 0 { finishAfterClientEOF(&out) }
+    }
+
+    private mutating func releaseHeld(_ out: inout MachineOutput) {
+        guard !held.isEmpty else { return }
+        let bytes = held
+        held = []
+        bytes.withUnsafeBytes { feedClient($0, isHeld: true, &out) }
+        resume(&out)
+    }
+
+    private mutating func resume(_ out: inout MachineOutput) {
+        if paused, held.count <= settings.holdLimit {
+            paused = false
+            out.resumeClient = true
+        }
+    }
+
+    // MARK: - Connection events
+
+    /// The upstream closed its side or failed.
+    public mutating func serverClosed() -> MachineOutput {
+        var out = MachineOutput()
+        guard serverOpen else {
+            if case .blind = mode { close("server_closed", by: .server, &out) }
+            return out
+        }
+        serverOpen = false
+        if case .blind = mode {
+            close("server_closed", by: .server, &out)
+            return out
+        }
+        lost("connection to destination lost", why: "server_closed", &out)
+        return out
+    }
+
+    /// The upstream connection could not be made; `destination` and `reason` are the proxy's own text.
+    public mutating func serverConnectFailed(destination: String, reason: String) -> MachineOutput {
+        var out = MachineOutput()
+        serverOpen = false
+        out.client(replies.cannotConnect(destination: destination, reason: reason))
+        close("connect_failed", by: .proxy, &out)
+        return out
+    }
+
+    /// The client closed its sending side.
+    public mutating func clientClosed() -> MachineOutput {
+        var out = MachineOutput()
+        switch mode {
+        case .closed:
+            return out
+        case .blind:
+            closeReasonIfUnset("client_closed", by: .client)
+            out.halfCloseServer = true
+            return out
+        default:
+            break
+        }
+        clientEOF = true
+        if serverOpen, serverPending > 0, takeover == nil { return out }
+        finishAfterClientEOF(&out)
+        return out
+    }
+
+    /// The timer for the current phase fired (idle, session or direct: the shell picks by `phase`).
+    public mutating func timedOut() -> MachineOutput {
+        var out = MachineOutput()
+        switch mode {
+        case .closed:
+            break
+        case .blind:
+            close("direct_timeout", by: .proxy, &out)
+        default:
+            if takeover != nil {
+                out.client(replies.sessionTimeout)
+                close("session_timeout", by: .proxy, &out)
+            } else if serverPending > 0, serverOpen {
+                serverOpen = false
+                out.closeServer = true
+                lost("destination timed out", why: "server_timeout", &out)
+            } else {
+                out.client(replies.idleTimeout)
+                close("idle_timeout", by: .proxy, &out)
+            }
+        }
+        return out
+    }
+
+    /// The daemon is stopping and the drain bound has passed.
+    public mutating func shutdown() -> MachineOutput {
+        var out = MachineOutput()
+        switch mode {
+        case .closed: break
+        case .blind: close("shutdown", by: .proxy, &out)
+        default:
+            out.client(replies.shuttingDown)
+            close("shutdown", by: .proxy, &out)
+        }
+        return out
+    }
+
+    // MARK: - Internals
+
+    private mutating func push(_ e: Expect) {
+        pending.append(e)
+        if e.isServer { serverPending += 1 }
+    }
+
+    private mutating func queueLocal(_ bytes: [UInt8], close why: String? = nil, _ out: inout MachineOutput) {
+        if pending.isEmpty {
+            out.client(bytes)
+            if let why { close(why, by: why == "quit" ? .client : .proxy, &out) }
+        } else {
+            pending.append(.local(bytes, close: why))
+        }
+    }
+
+    private mutating func drainLocals(_ out: inout MachineOutput) {
+        while case .local(let bytes, let why)? = pending.first {
+            pending.removeFirst()
+            out.client(bytes)
+            if let why {
+                close(why, by: why == "quit" ? .client : .proxy, &out)
+                return
+            }
+        }
+    }
+
+    private mutating func enterTakeover(_ reason: String, _ out: inout MachineOutput) {
+        guard takeover == nil else { return }
+        takeover = Takeover(reason: reason, limit: settings.onTakeoverCmds)
+        out.events.append(.takeover(reason: reason))
+        if serverOpen, !quitSent, !isInData {
+            quitSent = true
+            out.server(Array("QUIT\r\n".utf8))
+            push(.proxyQuit)
+        }
+    }
+
+    private var isInData: Bool {
+        if case .data = mode { return true }
+        return false
+    }
+
+    /// The upstream is gone (closed, timed out or spoke garbage) while the session is not blind.
+    private mutating func lost(_ text: String, why: String, _ out: inout MachineOutput) {
+        serverOpen = false
+        if case .closed = mode { return }
+        let transactionOpen = txn != nil || isInData
+        var rebuilt: [Expect] = []
+        var firstServer = true
+        let wasTakeover = takeover != nil
+        if !wasTakeover, !transactionOpen {
+            for e in pending {
+                if case .local = e { rebuilt.append(e); continue }
+                if case .proxyQuit = e { continue }
+                if firstServer {
+                    rebuilt.append(.local(replies.destinationLost(text, transactionOpen: false), close: why))
+                    firstServer = false
+                }
+            }
+            pending = rebuilt
+            serverPending = 0
+            if firstServer {
+                // Nothing was awaiting a reply: tell the client anyway, then hang up.
+                if pending.isEmpty {
+                    out.client(replies.destinationLost(text, transactionOpen: false))
+                    close(why, by: .server, &out)
+                    return
+                }
+                pending.append(.local([], close: why))
+            }
+            closeReasonIfUnset(why, by: .server)
+            drainLocals(&out)
+            return
+        }
+        closeReasonIfUnset(why, by: .server)
+        enterTakeover(text, &out)
+        for e in pending {
+            switch e {
+            case .local: rebuilt.append(e)
+            case .proxyQuit: continue
+            case .quit: rebuilt.append(.local(replies.make(221, "2.0.0", "closing connection"), close: "quit"))
+            default: rebuilt.append(.local(replies.destinationLost(text, transactionOpen: true), close: nil))
+            }
+        }
+        pending = rebuilt
+        serverPending = 0
+        if case .data = mode { mode = .data(forward: false) }
+        if !isInData { endTransaction(result: nil, abort: why, &out) }
+        barrier = false
+        drainLocals(&out)
+        releaseHeld(&out)
+    }
+
+    private mutating func finishAfterClientEOF(_ out: inout MachineOutput) {
+        if case .closed = mode { return }
+        endTransaction(result: nil, abort: "client_closed", &out)
+        if serverOpen, !quitSent, !isInData {
+            quitSent = true
+            out.server(Array("QUIT\r\n".utf8))
+        }
+        close("client_closed", by: .client, &out)
+    }
+
+    private mutating func close(_ why: String, by: Closer, _ out: inout MachineOutput) {
+        closeReasonIfUnset(why, by: by)
+        endTransaction(result: nil, abort: why, &out)
+        if serverOpen, !quitSent, !isInData {
+            quitSent = true
+            out.server(Array("QUIT\r\n".utf8))
+        }
+        serverOpen = false
+        mode = .closed
+        pending.removeAll()
+        held.removeAll()
+        out.closeClient = true
+        out.closeServer = true
+    }
+
+    private mutating func closeReasonIfUnset(_ why: String, by: Closer = .proxy) {
+        if closeReason == nil {
+            closeReason = why
+            closedBy = by
+        }
+    }
+
+    private mutating func openTransaction(from: String, mailCode: Int?) {
+        transactions += 1
+        txn = Transaction(number: transactions, helo: helo, mailFrom: from, mailCode: mailCode, recipients: [],
+                          size: 0, resultCode: nil, abortReason: nil)
+    }
+
+    private mutating func endTransaction(result: Int?, abort: String?, _ out: inout MachineOutput) {
+        guard var t = txn else { return }
+        txn = nil
+        t.resultCode = result
+        t.abortReason = result == nil ? abort : nil
+        out.events.append(.transaction(t))
+    }
+}

@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SMTPGateCore
+
+/// The running proxy: owns the event loops, the listener, the live configuration and the signals.
+public final class Daemon: @unchecked Sendable {
+    public static let version = "0.1.0"
+
+    private let configPath: String
+    private let config: NIOLockedValueBox<Config>
+    private let log: Logger
+    private let events: EventLog
+    private let registry = SessionRegistry()
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    private var signalSources: [DispatchSourceSignal] = []
+    private let signalQueue = DispatchQueue(label: "smtpgate.signals")
+    private let stopped = DispatchSemaphore(value: 0)
+    private let stopping = NIOLockedValueBox(false)
+
+    public init(configPath: String, config: Config, sink: LogSink) {
+        self.configPath = configPath
+        self.config = NIOLockedValueBox(config)
+        var logger = Logger(label: "smtpgate") { _ in SinkLogHandler(sink: sink) }
+        logger.logLevel = .info
+        self.log = logger
+        self.events = EventLog(logger: logger)
+    }
+
+    /// Runs until SIGTERM/SIGINT and the drain that follows. Throws on start-up failure.
+    public func run() throws {
+        let initial = config.withLockedValue { $0 }
+        Privileges.raiseFileLimit()
+        let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
+                                     hostName: Privileges.hostName(), events: events, registry: registry)
+        let server: Channel
+        do {
+            server = try listener.bind(group: group, config: initial)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw DaemonError("cannot listen on \(initial.bindAddress.withPort(initial.port)): \(error)")
+        }
+        if let pidfile = initial.pidfile { try Privileges.writePidfile(pidfile) }
+        try Privileges.drop(user: initial.setUser, group: initial.setGroup)
+        log.info("start", metadata: [
+            "version": "\(Self.version)", "listener": "\(listener.name)",
+            "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
+        ])
+        installSignals(server: server)
+        stopped.wait()
+        if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
+        log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
+        try? group.syncShutdownGracefully()
+    }
+
+    private func installSignals(server: Channel) {
+        for sig in [SIGHUP, SIGTERM, SIGINT, SIGPIPE] { signal(sig, SIG_IGN) }
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
+        hup.setEventHandler { [self] in reload() }
+        let handlers: [DispatchSourceSignal] = [SIGTERM, SIGINT].map { sig in
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+            s.setEventHandler { [self] in drain(server: server) }
+            return s
+        }
+        signalSources = [hup] + handlers
+        signalSources.forEach { $0.resume() }
+    }
+
+    private func reload() {
+        let parsed = Self.load(configPath)
+        switch parsed {
+        case .success(let new):
+            let old = config.withLockedValue { cfg -> Config in
+                let old = cfg
+                cfg = new
+                return old
+            }
+            if old.bindAddress != new.bindAddress || old.port != new.port || old.connectQueue != new.connectQueue
+                || old.pidfile != new.pidfile || old.setUser != new.setUser || old.setGroup != new.setGroup {
+                log.warning("reload", metadata: ["note": "bind_address, port, connect_queue, pidfile, set_user and set_group take effect after a restart"])
+            }
+            log.info("reload", metadata: ["result": "ok", "file": "\(configPath)"])
+        case .failure(let error):
+            log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "previous configuration"])
+        }
+    }
+
+    /// Stops accepting, lets sessions finish for `shutdown_timeout`, then closes what is left.
+    private func drain(server: Channel) {
+        let first = stopping.withLockedValue { s -> Bool in
+            defer { s = true }
+            return !s
+        }
+        guard first else { return }
+        let bound = config.withLockedValue { $0.shutdownTimeout }
+        log.info("draining", metadata: ["sessions": "\(registry.count)", "shutdown_timeout": "\(bound)"])
+        server.close(promise: nil)
+        let deadline = DispatchTime.now() + bound
+        @Sendable func poll() {
+            if registry.count == 0 {
+                stopped.signal()
+            } else if DispatchTime.now() >= deadline {
+                registry.forEach { $0.shutdown() }
+                signalQueue.asyncAfter(deadline: .now() + 1) { [self] in stopped.signal() }
+            } else {
+                signalQueue.asyncAfter(deadline: .now() + 0.05) { poll() }
+            }
+        }
+        poll()
+    }
+
+    public static func load(_ path: String) -> Result<Config, ConfigError> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            return .failure(ConfigError(file: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))"))
+        }
+        defer { close(fd) }
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else {
+                return .failure(ConfigError(file: path, line: nil, message: "cannot read: \(String(cString: strerror(errno)))"))
+            }
+            if n == 0 { break }
+            data.append(contentsOf: chunk[0..<n])
+            if data.count > 1 << 20 {
+                return .failure(ConfigError(file: path, line: nil, message: "file is larger than 1 MiB"))
+            }
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            return .failure(ConfigError(file: path, line: nil, message: "file is not valid UTF-8 text"))
+        }
+        return Result { () throws(ConfigError) in try ConfigParser.parse(text, file: path) }
+    }
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOConcurrencyHelpers
+import SMTPGateCore
+
+/// Where log lines go: stderr or an append-only file. One `write(2)` per line keeps lines whole when
+/// several threads log at once.
+public final class LogSink: @unchecked Sendable {
+    private let fd: Int32
+    private let format: LogFormat
+    private let pid = getpid()
+    private let lock = NIOLock()
+
+    public init(format: LogFormat, path: String?) throws {
+        self.format = format
+        if let path {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            guard fd >= 0 else { throw DaemonError("cannot open log file \(path): \(String(cString: strerror(errno)))") }
+            self.fd = fd
+        } else {
+            self.fd = STDERR_FILENO
+        }
+    }
+
+    public func emit(_ record: LogRecord) {
+        var line = format.render(record, timestamp: Self.timestamp(), pid: pid)
+        line += "\n"
+        lock.withLock {
+            line.withUTF8 { buf in
+                var off = 0
+                while off < buf.count {
+                    let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                    if n <= 0 {
+                        if n < 0, errno == EINTR { continue }
+                        return
+                    }
+                    off += n
+                }
+            }
+        }
+    }
+
+    static func timestamp() -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var t = time_t(tv.tv_sec)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let ms = Int(tv.tv_usec / 1000)
+        let msText = ms < 10 ? "00\(ms)" : (ms < 100 ? "0\(ms)" : "\(ms)")
+        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(msText)Z"
+    }
+}
+
+/// A swift-log handler writing through a `LogSink`. Session records arrive whole in the `record`
+/// metadata key; any other message becomes an event named by the message with its metadata as fields.
+public struct SinkLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level = .info
+    private let sink: LogSink
+
+    public init(sink: LogSink) {
+        self.sink = sink
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        if case .stringConvertible(let r as LogRecord)? = event.metadata?[EventLog.recordKey] {
+            sink.emit(r)
+            return
+        }
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = merged.keys.sorted().map { key -> (String, LogRecord.Value) in
+            (key, .text(LogEscape.escape(merged[key]!.description)))
+        }
+        sink.emit(LogRecord(Self.level(event.level), LogEscape.escape(event.message.description), fields))
+    }
+
+    static func level(_ l: Logger.Level) -> LogRecord.Level {
+        switch l {
+        case .trace, .debug: return .debug
+        case .info: return .info
+        case .notice: return .notice
+        case .warning: return .warning
+        case .error, .critical: return .error
+        }
+    }
+}
+
+/// The session event stream's log subscriber.
+public struct EventLog: Sendable {
+    static let recordKey = "smtpgate.record"
+    public let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func record(_ r: LogRecord) {
+        logger.log(level: Self.level(r.level), "\(r.event)", metadata: [Self.recordKey: .stringConvertible(r)])
+    }
+
+    static func level(_ l: LogRecord.Level) -> Logger.Level {
+        switch l {
+        case .debug: return .debug
+        case .info: return .info
+        case .notice: return .notice
+        case .warning: return .warning
+        case .error: return .error
+        }
+    }
+}
+
+public struct DaemonError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}

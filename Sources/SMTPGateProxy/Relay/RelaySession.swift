@@ -1,0 +1,279 @@
+import NIOCore
+import NIOPosix
+import SMTPGateCore
+
+/// Everything a session needs from the daemon, fixed when the session opens (a reload applies to new
+/// sessions only).
+struct SessionEnvironment {
+    let config: Config
+    let settings: SessionSettings
+    let logPolicy: LogPolicy
+    let events: EventLog
+    let registry: SessionRegistry
+    let listenerName: String
+}
+
+/// One client connection and its upstream, both on the client's event loop. The SMTP decisions are the
+/// `SessionMachine`'s; this class moves bytes, keeps time and applies backpressure both ways.
+final class RelaySession {
+    let id: String
+    let client: Channel
+    private(set) var server: Channel?
+    private var machine: SessionMachine
+    private let env: SessionEnvironment
+    private var context: SessionContext
+    private let started = NIODeadline.now()
+    private var lastActivity = NIODeadline.now()
+    private var phase = SessionMachine.Phase.relay
+    private var phaseStarted = NIODeadline.now()
+    private var timer: Scheduled<Void>?
+    private var bytesIn = 0
+    private var bytesOut = 0
+    private var clientPaused = false
+    private var finished = false
+    private var serverReady = false
+    var pendingClientRead: (() -> Void)?
+    var pendingServerRead: (() -> Void)?
+
+    init(id: String, client: Channel, destination: SocketAddress, env: SessionEnvironment) {
+        self.id = id
+        self.client = client
+        self.env = env
+        self.machine = SessionMachine(settings: env.settings)
+        self.context = SessionContext(
+            id: id, listener: env.listenerName,
+            client: client.remoteAddress.map(Self.describe) ?? "-",
+            local: client.localAddress.map(Self.describe) ?? "-",
+            destination: Self.describe(destination))
+    }
+
+    static func describe(_ a: SocketAddress) -> String {
+        guard let ip = a.ipAddress, let port = a.port else { return "\(a)" }
+        return a.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    // MARK: - Start
+
+    func start(destination: SocketAddress) {
+        env.events.record(SessionLog.open(context))
+        armTimer()
+        var bootstrap = ClientBootstrap(group: client.eventLoop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.nanoseconds(Int64(env.config.timeoutConnect * 1e9)))
+            .channelInitializer { [self] ch in
+                ch.pipeline.addHandler(ServerSideHandler(session: self))
+            }
+        if let out = env.config.outgoingAddr, let local = try? SocketAddress(ipAddress: out.text, port: 0) {
+            bootstrap = bootstrap.bind(to: local)
+        }
+        bootstrap.connect(to: destination).whenComplete { [self] result in
+            switch result {
+            case .success(let ch):
+                if finished {
+                    ch.close(promise: nil)
+                    return
+                }
+                server = ch
+                serverReady = true
+                pendingClientRead?()
+                pendingClientRead = nil
+            case .failure(let error):
+                guard !finished else { return }
+                let reason = Self.reason(error)
+                env.events.record(SessionLog.connectFailed(context, error: reason))
+                apply(machine.serverConnectFailed(destination: context.destination, reason: reason), input: nil, fromClient: false)
+            }
+        }
+    }
+
+    static func reason(_ error: Error) -> String {
+        if let e = error as? NIOConnectionError, let first = e.connectionErrors.first {
+            return reason(first.error)
+        }
+        if let e = error as? IOError {
+            switch e.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ETIMEDOUT: return "timed out"
+            case EHOSTUNREACH: return "host unreachable"
+            case ENETUNREACH: return "network unreachable"
+            case EADDRNOTAVAIL: return "outgoing address not available"
+            default: return "error \(e.errnoCode)"
+            }
+        }
+        if let e = error as? ChannelError, case .connectTimeout = e { return "timed out" }
+        return "\(error)"
+    }
+
+    // MARK: - Flow control (called by the handlers' outbound `read`)
+
+    var clientMayRead: Bool {
+        serverReady && !clientPaused && !finished && (server?.isWritable ?? false)
+    }
+
+    var serverMayRead: Bool { !finished && client.isWritable }
+
+    func serverWritabilityChanged() {
+        if clientMayRead, let r = pendingClientRead {
+            pendingClientRead = nil
+            r()
+        }
+    }
+
+    func clientWritabilityChanged() {
+        if serverMayRead, let r = pendingServerRead {
+            pendingServerRead = nil
+            r()
+        }
+    }
+
+    // MARK: - Input
+
+    func clientRead(_ buffer: ByteBuffer) {
+        guard !finished else { return }
+        bytesIn += buffer.readableBytes
+        lastActivity = .now()
+        let out = buffer.withUnsafeReadableBytes { machine.clientBytes($0) }
+        apply(out, input: buffer, fromClient: true)
+    }
+
+    func serverRead(_ buffer: ByteBuffer) {
+        guard !finished else { return }
+        lastActivity = .now()
+        let out = buffer.withUnsafeReadableBytes { machine.serverBytes($0) }
+        apply(out, input: buffer, fromClient: false)
+    }
+
+    func clientInputClosed() {
+        guard !finished else { return }
+        apply(machine.clientClosed(), input: nil, fromClient: true)
+    }
+
+    func serverInputClosed() {
+        guard !finished else { return }
+        apply(machine.serverClosed(), input: nil, fromClient: false)
+    }
+
+    func clientInactive() {
+        if !finished {
+            apply(machine.clientClosed(), input: nil, fromClient: true)
+        }
+        finish()
+    }
+
+    func serverInactive() {
+        serverReady = false
+        guard !finished else { return }
+        apply(machine.serverClosed(), input: nil, fromClient: false)
+    }
+
+    func shutdown() {
+        guard !finished else { return }
+        apply(machine.shutdown(), input: nil, fromClient: false)
+    }
+
+    // MARK: - Output
+
+    private func apply(_ out: MachineOutput, input: ByteBuffer?, fromClient: Bool) {
+        for e in out.events {
+            env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
+        }
+        if out.pauseClient { clientPaused = true }
+        if let server {
+            write(out.toServer, to: server, input: fromClient ? input : nil, close: out.closeServer)
+            if out.halfCloseServer { server.close(mode: .output, promise: nil) }
+        }
+        let sent = write(out.toClient, to: client, input: fromClient ? nil : input, close: out.closeClient)
+        bytesOut += sent
+        if out.resumeClient {
+            clientPaused = false
+            serverWritabilityChanged()
+        }
+        if machine.phase != phase {
+            phase = machine.phase
+            phaseStarted = .now()
+            armTimer()
+        }
+    }
+
+    @discardableResult
+    private func write(_ segments: [MachineOutput.Segment], to channel: Channel, input: ByteBuffer?, close: Bool) -> Int {
+        var last: EventLoopFuture<Void>?
+        var total = 0
+        for seg in segments {
+            let buf: ByteBuffer
+            switch seg {
+            case .input(let r):
+                guard let input, let slice = input.getSlice(at: input.readerIndex + r.lowerBound, length: r.count) else { continue }
+                buf = slice
+            case .bytes(let b):
+                buf = channel.allocator.buffer(bytes: b)
+            }
+            total += buf.readableBytes
+            last = channel.write(buf)
+        }
+        if last != nil { channel.flush() }
+        if close {
+            if let last {
+                last.whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
+        }
+        return total
+    }
+
+    // MARK: - Time
+
+    private var currentTimeout: TimeAmount {
+        let seconds: Double
+        switch phase {
+        case .relay: seconds = env.config.timeoutIdle
+        case .takeover: seconds = env.config.timeoutSession
+        case .blind: seconds = env.config.timeoutDirect
+        case .closed: seconds = 5
+        }
+        return .nanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// In takeover the bound runs from the takeover; otherwise from the last byte either way.
+    private var deadline: NIODeadline {
+        (phase == .takeover ? phaseStarted : lastActivity) + currentTimeout
+    }
+
+    private func armTimer() {
+        timer?.cancel()
+        guard !finished else { return }
+        timer = client.eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.timerFired() }
+    }
+
+    private func timerFired() {
+        guard !finished else { return }
+        if phase == .closed {
+            client.close(promise: nil)
+            server?.close(promise: nil)
+            return
+        }
+        if NIODeadline.now() < deadline {
+            armTimer()
+            return
+        }
+        apply(machine.timedOut(), input: nil, fromClient: false)
+        armTimer()
+    }
+
+    // MARK: - End
+
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        timer?.cancel()
+        server?.close(promise: nil)
+        let totals = SessionLog.Totals(
+            helo: machine.helo, transactions: machine.transactions, bytesIn: bytesIn, bytesOut: bytesOut,
+            duration: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
+            closedBy: machine.closedBy?.rawValue ?? "client", reason: machine.closeReason ?? "client_closed")
+        env.events.record(SessionLog.close(context, totals, policy: env.logPolicy))
+        env.registry.remove(self)
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import SMTPGateCore
+import SMTPGateProxy
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct SMTPGate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smtpgate",
+        abstract: "Transparent SMTP interception proxy.",
+        version: Daemon.version,
+        subcommands: [Run.self, CheckConfig.self, Version.self]
+    )
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the proxy in the foreground.")
+
+    @Option(name: .long, help: "Configuration file.")
+    var config: String
+
+    @Option(name: .long, help: "Log format: text or json.")
+    var logFormat: String = "text"
+
+    @Option(name: .long, help: "Append log lines to this file instead of stderr.")
+    var logFile: String?
+
+    func run() throws {
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be text or json")
+        }
+        let cfg: Config
+        switch Daemon.load(config) {
+        case .success(let c): cfg = c
+        case .failure(let e):
+            FileHandleErr.print("smtpgate: \(e)")
+            throw ExitCode(1)
+        }
+        do {
+            let sink = try LogSink(format: format, path: logFile)
+            try Daemon(configPath: config, config: cfg, sink: sink).run()
+        } catch {
+            FileHandleErr.print("smtpgate: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration file and print the effective configuration.")
+
+    @Argument(help: "Configuration file.")
+    var file: String
+
+    func run() throws {
+        switch Daemon.load(file) {
+        case .success(let c):
+            print(ConfigParser.render(c), terminator: "")
+        case .failure(let e):
+            FileHandleErr.print("\(e)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() { print("smtpgate \(Daemon.version)") }
+}
+
+enum FileHandleErr {
+    static func print(_ s: String) {
+        let line = s + "\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    }
+}
+
+SMTPGate.main()
