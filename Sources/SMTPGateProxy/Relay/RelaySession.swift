@@ -31,7 +31,8 @@ final class RelaySession {
     private var bytesOut = 0
     private var clientPaused = false
     private var finished = false
-    private var serverReady = false
+    private enum Upstream { case connecting, open, gone }
+    private var upstream = Upstream.connecting
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
 
@@ -75,10 +76,10 @@ final class RelaySession {
                     return
                 }
                 server = ch
-                serverReady = true
-                pendingClientRead?()
-                pendingClientRead = nil
+                upstream = .open
+                serverWritabilityChanged()
             case .failure(let error):
+                upstream = .gone
                 guard !finished else { return }
                 let reason = Self.reason(error)
                 env.events.record(SessionLog.connectFailed(context, error: reason))
@@ -107,8 +108,14 @@ final class RelaySession {
 
     // MARK: - Flow control (called by the handlers' outbound `read`)
 
+    /// Once the upstream is gone the client is still read: the takeover responder answers it.
     var clientMayRead: Bool {
-        serverReady && !clientPaused && !finished && (server?.isWritable ?? false)
+        guard !clientPaused, !finished else { return false }
+        switch upstream {
+        case .connecting: return false
+        case .open: return server?.isWritable ?? false
+        case .gone: return true
+        }
     }
 
     var serverMayRead: Bool { !finished && client.isWritable }
@@ -162,9 +169,10 @@ final class RelaySession {
     }
 
     func serverInactive() {
-        serverReady = false
+        upstream = .gone
         guard !finished else { return }
         apply(machine.serverClosed(), input: nil, fromClient: false)
+        serverWritabilityChanged()
     }
 
     func shutdown() {
@@ -179,12 +187,9 @@ final class RelaySession {
             env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
         }
         if out.pauseClient { clientPaused = true }
-        if let server {
-            write(out.toServer, to: server, input: fromClient ? input : nil, close: out.closeServer)
-            if out.halfCloseServer { server.close(mode: .output, promise: nil) }
-        }
-        let sent = write(out.toClient, to: client, input: fromClient ? nil : input, close: out.closeClient)
-        bytesOut += sent
+        let toServer = server.map { write(out.toServer, to: $0, input: fromClient ? input : nil) }
+        let toClient = write(out.toClient, to: client, input: fromClient ? nil : input)
+        bytesOut += toClient.count
         if out.resumeClient {
             clientPaused = false
             serverWritabilityChanged()
@@ -194,10 +199,15 @@ final class RelaySession {
             phaseStarted = .now()
             armTimer()
         }
+        // Closing last: a close can complete at once and end the session, which logs its totals.
+        if let server {
+            if out.closeServer { close(server, after: toServer?.last) }
+            if out.halfCloseServer { server.close(mode: .output, promise: nil) }
+        }
+        if out.closeClient { close(client, after: toClient.last) }
     }
 
-    @discardableResult
-    private func write(_ segments: [MachineOutput.Segment], to channel: Channel, input: ByteBuffer?, close: Bool) -> Int {
+    private func write(_ segments: [MachineOutput.Segment], to channel: Channel, input: ByteBuffer?) -> (count: Int, last: EventLoopFuture<Void>?) {
         var last: EventLoopFuture<Void>?
         var total = 0
         for seg in segments {
@@ -213,14 +223,15 @@ final class RelaySession {
             last = channel.write(buf)
         }
         if last != nil { channel.flush() }
-        if close {
-            if let last {
-                last.whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                channel.close(promise: nil)
-            }
+        return (total, last)
+    }
+
+    private func close(_ channel: Channel, after write: EventLoopFuture<Void>?) {
+        if let write {
+            write.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            channel.close(promise: nil)
         }
-        return total
     }
 
     // MARK: - Time
