@@ -60,8 +60,8 @@ public enum SessionLog {
         case .transaction(let t):
             var fields: [(String, LogRecord.Value)] = [
                 ("session", .text(c.id)), ("client", .text(c.client)), ("dest", .text(c.destination)),
-                ("trans", .int(t.number)),
             ]
+            if let n = t.number { fields.append(("trans", .int(n))) }
             if policy.helo, let helo = t.helo { fields.append(("helo", .text(helo))) }
             if policy.mailFrom.logs(code: t.mailCode) {
                 fields.append(("from", .text(t.mailFrom.isEmpty ? "<>" : t.mailFrom)))

@@ -48,7 +48,8 @@ public enum SessionEvent: Sendable, Equatable {
 
 /// One mail transaction as the log shows it. Client-controlled text is already escaped.
 public struct Transaction: Sendable, Equatable {
-    public var number: Int
+    /// The transaction's number in the session; nil for a MAIL the upstream refused (no transaction began).
+    public var number: Int?
     public var helo: String?
     public var mailFrom: String
     /// The upstream's reply to MAIL (nil when the server took DATA without one).

@@ -79,6 +79,7 @@ public struct SessionMachine {
     private var serverOpen = true
     private var quitSent = false
     private var clientEOF = false
+    private var quitAnswered = false
     private var txn: Transaction?
     private var dataBytes = 0
     public private(set) var helo: String?
@@ -334,7 +335,7 @@ public struct SessionMachine {
                 openTransaction(from: from, mailCode: reply.code)
             } else {
                 out.events.append(.transaction(Transaction(
-                    number: transactions + 1, helo: helo, mailFrom: from, mailCode: reply.code, recipients: [],
+                    number: nil, helo: helo, mailFrom: from, mailCode: reply.code, recipients: [],
                     size: 0, resultCode: nil, abortReason: "mail_rejected")))
             }
         case .rcpt(let to):
@@ -371,6 +372,7 @@ public struct SessionMachine {
         case .quit:
             endTransaction(result: nil, abort: "quit", &out)
             closeReasonIfUnset("quit", by: .client)
+            quitAnswered = true
         case .rset:
             if reply.isPositive { endTransaction(result: nil, abort: "rset", &out) }
         case .other:
@@ -426,6 +428,10 @@ public struct SessionMachine {
         serverOpen = false
         if case .blind = mode {
             close("server_closed", by: .server, &out)
+            return out
+        }
+        if quitAnswered, serverPending == 0 {
+            close("quit", by: .client, &out)
             return out
         }
         lost("connection to destination lost", why: "server_closed", &out)

@@ -15,6 +15,7 @@ public final class Daemon: @unchecked Sendable {
     private let configPath: String
     private let config: NIOLockedValueBox<Config>
     private let log: Logger
+    private let sink: LogSink
     private let events: EventLog
     private let registry = SessionRegistry()
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -26,6 +27,7 @@ public final class Daemon: @unchecked Sendable {
     public init(configPath: String, config: Config, sink: LogSink) {
         self.configPath = configPath
         self.config = NIOLockedValueBox(config)
+        self.sink = sink
         var logger = Logger(label: "smtpgate") { _ in SinkLogHandler(sink: sink) }
         logger.logLevel = .info
         self.log = logger
@@ -46,7 +48,14 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError("cannot listen on \(initial.bindAddress.withPort(initial.port)): \(error)")
         }
         if let pidfile = initial.pidfile { try Privileges.writePidfile(pidfile) }
-        try Privileges.drop(user: initial.setUser, group: initial.setGroup)
+        do {
+            try Privileges.drop(user: initial.setUser, group: initial.setGroup)
+        } catch {
+            if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
+            try? server.close().wait()
+            try? group.syncShutdownGracefully()
+            throw error
+        }
         log.info("start", metadata: [
             "version": "\(Self.version)", "listener": "\(listener.name)",
             "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
@@ -59,7 +68,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func installSignals(server: Channel) {
-        for sig in [SIGHUP, SIGTERM, SIGINT, SIGPIPE] { signal(sig, SIG_IGN) }
+        // USR1/USR2 are reserved for the state dump smtp-gated administrators know; until then, ignored.
+        for sig in [SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2] { signal(sig, SIG_IGN) }
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
         hup.setEventHandler { [self] in reload() }
         let handlers: [DispatchSourceSignal] = [SIGTERM, SIGINT].map { sig in
@@ -72,6 +82,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func reload() {
+        do {
+            try sink.reopen()
+        } catch {
+            log.error("reopen_log", metadata: ["error": "\(error)"])
+        }
         let parsed = Self.load(configPath)
         switch parsed {
         case .success(let new):
@@ -80,13 +95,13 @@ public final class Daemon: @unchecked Sendable {
                 cfg = new
                 return old
             }
-            if old.bindAddress != new.bindAddress || old.port != new.port || old.connectQueue != new.connectQueue
-                || old.pidfile != new.pidfile || old.setUser != new.setUser || old.setGroup != new.setGroup {
-                log.warning("reload", metadata: ["note": "bind_address, port, connect_queue, pidfile, set_user and set_group take effect after a restart"])
+            let restartOnly = Self.restartOnlyChanges(old, new)
+            if !restartOnly.isEmpty {
+                log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
             }
             log.info("reload", metadata: ["result": "ok", "file": "\(configPath)"])
         case .failure(let error):
-            log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "previous configuration"])
+            log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
         }
     }
 
@@ -112,6 +127,18 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         poll()
+    }
+
+    /// Options read only at start-up whose new values a reload cannot apply.
+    static func restartOnlyChanges(_ old: Config, _ new: Config) -> [String] {
+        var names: [String] = []
+        if old.bindAddress != new.bindAddress { names.append("bind_address") }
+        if old.port != new.port { names.append("port") }
+        if old.connectQueue != new.connectQueue { names.append("connect_queue") }
+        if old.pidfile != new.pidfile { names.append("pidfile") }
+        if old.setUser != new.setUser { names.append("set_user") }
+        if old.setGroup != new.setGroup { names.append("set_group") }
+        return names
     }
 
     public static func load(_ path: String) -> Result<Config, ConfigError> {

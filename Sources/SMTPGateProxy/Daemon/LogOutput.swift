@@ -8,20 +8,34 @@ import SMTPGateCore
 /// Where log lines go: stderr or an append-only file. One `write(2)` per line keeps lines whole when
 /// several threads log at once.
 public final class LogSink: @unchecked Sendable {
-    private let fd: Int32
+    private var fd: Int32
+    private let path: String?
     private let format: LogFormat
     private let pid = getpid()
     private let lock = NIOLock()
 
     public init(format: LogFormat, path: String?) throws {
         self.format = format
-        if let path {
-            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-            guard fd >= 0 else { throw DaemonError("cannot open log file \(path): \(String(cString: strerror(errno)))") }
-            self.fd = fd
-        } else {
-            self.fd = STDERR_FILENO
+        self.path = path
+        self.fd = try path.map(Self.openLog) ?? STDERR_FILENO
+    }
+
+    private static func openLog(_ path: String) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw DaemonError("cannot open log file \(path): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
+    /// After log rotation (SIGHUP): the file is opened again by name. On failure the old one stays.
+    public func reopen() throws {
+        guard let path else { return }
+        let new = try Self.openLog(path)
+        let old = lock.withLock { () -> Int32 in
+            let old = fd
+            fd = new
+            return old
         }
+        close(old)
     }
 
     public func emit(_ record: LogRecord) {
@@ -79,7 +93,7 @@ public struct SinkLogHandler: LogHandler {
         }
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let fields = merged.keys.sorted().map { key -> (String, LogRecord.Value) in
-            (key, .text(LogEscape.escape(merged[key]!.description)))
+            (key, .message(merged[key]!.description))
         }
         sink.emit(LogRecord(Self.level(event.level), LogEscape.escape(event.message.description), fields))
     }

@@ -25,7 +25,7 @@ final class ProxyListener: @unchecked Sendable {
             .serverChannelOption(.backlog, value: Int32(config.connectQueue))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 accept(channel)
             }

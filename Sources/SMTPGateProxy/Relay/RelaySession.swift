@@ -60,7 +60,7 @@ final class RelaySession {
         armTimer()
         var bootstrap = ClientBootstrap(group: client.eventLoop)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.nanoseconds(Int64(env.config.timeoutConnect * 1e9)))
             .channelInitializer { [self] ch in
                 ch.pipeline.addHandler(ServerSideHandler(session: self))
