@@ -11,7 +11,8 @@ public enum ConfigParser {
         var config = Config()
         var seen: [String: Int] = [:]
         var lineNo = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is a single Character in Swift, so both line ends are named.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNo += 1
             guard rawLine.utf8.count <= maxLineBytes else {
                 throw ConfigError(file: file, line: lineNo, message: "line is longer than \(maxLineBytes) bytes")

@@ -18,8 +18,6 @@ public enum LogFormat: String, Sendable, CaseIterable {
             switch value {
             case .text(let s):
                 line += " \(key)=\(s.isEmpty ? "-" : s)"
-            case .message(let m):
-                line += " \(key)=\(quoted(m))"
             case .int(let n):
                 line += " \(key)=\(n)"
             case .seconds(let d):
@@ -38,7 +36,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
         for (key, value) in record.fields {
             out += ",\(jsonString(key)):"
             switch value {
-            case .text(let s), .message(let s): out += jsonString(s)
+            case .text(let s): out += jsonString(s)
             case .int(let n): out += String(n)
             case .seconds(let d): out += formatSeconds(d)
             case .recipients(let list):
@@ -50,20 +48,6 @@ public enum LogFormat: String, Sendable, CaseIterable {
             }
         }
         return out + "}"
-    }
-
-    /// `"..."` with `"` and `\\` backslash-escaped and every other unsafe byte as `\\xHH`.
-    static func quoted(_ m: String) -> String {
-        var out = "\""
-        for b in m.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out += "\\\""
-            case UInt8(ascii: "\\"): out += "\\\\"
-            case UInt8(ascii: " "): out += " "
-            default: out += LogEscape.escape([b])
-            }
-        }
-        return out + "\""
     }
 
     public static func formatSeconds(_ d: Double) -> String {

@@ -7,8 +7,6 @@ public struct LogRecord: Sendable, Equatable, CustomStringConvertible {
 
     public enum Value: Sendable, Equatable {
         case text(String)
-        /// Free text of the proxy's own (an error message, a note): quoted, control bytes escaped.
-        case message(String)
         case int(Int)
         case seconds(Double)
         /// Recipients with the upstream's reply code; rendered as repeated `rcpt=ADDR:CODE` in text.

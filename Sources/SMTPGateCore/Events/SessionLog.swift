@@ -93,9 +93,11 @@ public enum SessionLog {
         public var duration: Double
         public var closedBy: String
         public var reason: String
+        public var takeover: String?
 
         public init(helo: String?, transactions: Int, bytesIn: Int, bytesOut: Int, duration: Double,
-                    closedBy: String, reason: String) {
+                    closedBy: String, reason: String, takeover: String? = nil) {
+            self.takeover = takeover
             self.helo = helo
             self.transactions = transactions
             self.bytesIn = bytesIn
@@ -115,6 +117,7 @@ public enum SessionLog {
             ("trans", .int(t.transactions)), ("bytes_in", .int(t.bytesIn)), ("bytes_out", .int(t.bytesOut)),
             ("duration", .seconds(t.duration)), ("closed_by", .text(t.closedBy)), ("reason", .text(t.reason)),
         ]
+        if let takeover = t.takeover { fields.append(("takeover", .text(LogEscape.escape(takeover)))) }
         return LogRecord(.info, "close", fields)
     }
 }

@@ -8,7 +8,9 @@ public enum Verb: Sendable, Equatable {
         for b in bytes {
             if b == 0x20 || b == 0x0d || b == 0x0a || b == 0x09 { break }
             n += 1
-            if n > 8 { return .other }
+            // Only letters and digits make a verb: a NUL must not vanish into the packed word.
+            let isAlnum = (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39)
+            if n > 8 || !isAlnum { return .other }
             let upper = (b >= 0x61 && b <= 0x7a) ? b - 0x20 : b
             word = (word << 8) | UInt64(upper)
         }

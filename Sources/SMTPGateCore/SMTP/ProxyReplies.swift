@@ -1,3 +1,13 @@
+/// A reply the proxy writes itself, kept as parts until it is sent: whether it carries an enhanced status
+/// code depends on the EHLO reply that may still be ahead of it in the pipeline.
+struct ProxyReply: Equatable {
+    var code: Int
+    var enhanced: String?
+    var text: String
+    /// `CODE [x.y.z] PROXY_NAME: TEXT`, or without the name for bare replies like `250 2.0.0 OK`.
+    var named = true
+}
+
 /// The texts of replies the proxy writes itself. The enhanced status code is included only while the
 /// client may expect it (before EHLO, or when the upstream advertised ENHANCEDSTATUSCODES).
 public struct ProxyReplies: Sendable {
@@ -8,9 +18,15 @@ public struct ProxyReplies: Sendable {
         self.proxyName = proxyName
     }
 
+    func render(_ r: ProxyReply) -> [UInt8] {
+        var line = String(r.code)
+        if enhanced, let esc = r.enhanced { line += " " + esc }
+        line += r.named ? " \(proxyName): \(r.text)\r\n" : " \(r.text)\r\n"
+        return Array(line.utf8)
+    }
+
     public func make(_ code: Int, _ enhancedCode: String, _ text: String) -> [UInt8] {
-        let esc = enhanced ? " \(enhancedCode)" : ""
-        return Array("\(code)\(esc) \(proxyName): \(text)\r\n".utf8)
+        render(ProxyReply(code: code, enhanced: enhancedCode, text: text))
     }
 
     public func tooManyConnections(limit: Int) -> [UInt8] {
@@ -25,15 +41,16 @@ public struct ProxyReplies: Sendable {
         make(421, "4.4.1", "cannot connect to \(destination): \(reason)")
     }
 
-    func destinationLost(_ why: String, transactionOpen: Bool) -> [UInt8] {
-        transactionOpen ? make(451, "4.4.2", why) : make(421, "4.4.2", why)
+    static func destinationLost(_ why: String, transactionOpen: Bool) -> ProxyReply {
+        ProxyReply(code: transactionOpen ? 451 : 421, enhanced: "4.4.2", text: why)
     }
 
-    var idleTimeout: [UInt8] { make(421, "4.4.2", "idle timeout") }
-    var sessionTimeout: [UInt8] { make(421, "4.4.2", "session timeout") }
-    var shuttingDown: [UInt8] { make(421, "4.3.2", "shutting down") }
-    var pipelineOverflow: [UInt8] { make(503, "5.0.0", "pipeline overflow") }
-    var startTLSForbidden: [UInt8] { make(502, "5.5.1", "STARTTLS not permitted") }
-    var bdatUnsupported: [UInt8] { make(502, "5.5.1", "BDAT not supported") }
-    var xexch50Unsupported: [UInt8] { make(502, "5.5.1", "XEXCH50 not supported") }
+    static let idleTimeout = ProxyReply(code: 421, enhanced: "4.4.2", text: "idle timeout")
+    static let sessionTimeout = ProxyReply(code: 421, enhanced: "4.4.2", text: "session timeout")
+    static let shuttingDown = ProxyReply(code: 421, enhanced: "4.3.2", text: "shutting down")
+    static let pipelineOverflow = ProxyReply(code: 503, enhanced: "5.0.0", text: "pipeline overflow")
+    static let startTLSForbidden = ProxyReply(code: 502, enhanced: "5.5.1", text: "STARTTLS not permitted")
+    static let bdatUnsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "BDAT not supported")
+    static let xexch50Unsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "XEXCH50 not supported")
+    static let closing = ProxyReply(code: 221, enhanced: "2.0.0", text: "closing connection")
 }

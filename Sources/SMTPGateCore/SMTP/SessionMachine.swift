@@ -56,7 +56,7 @@ public struct SessionMachine {
         case rset
         case other
         case proxyQuit
-        case local([UInt8], close: String?)
+        case local(ProxyReply?, close: (why: String, by: Closer)?)
 
         var isServer: Bool {
             if case .local = self { return false }
@@ -80,11 +80,18 @@ public struct SessionMachine {
     private var quitSent = false
     private var clientEOF = false
     private var quitAnswered = false
+    /// A closing reply is queued: nothing the client sends after it is read.
+    private var discardClient = false
+    /// The last reply arrived with nothing awaiting it and said 421: the server is hanging up.
+    private var serverSaid421 = false
     private var txn: Transaction?
     private var dataBytes = 0
     public private(set) var helo: String?
     public private(set) var transactions = 0
     public private(set) var closeReason: String?
+    private var closeReasonFixed = false
+    /// Why the session was taken over, if it was.
+    public var takeoverReason: String? { takeover?.reason }
     public private(set) var closedBy: Closer?
 
     public init(settings: SessionSettings) {
@@ -126,6 +133,8 @@ public struct SessionMachine {
             }
             switch mode {
             case .closed:
+                return
+            case _ where discardClient:
                 return
             case .blind:
                 forward(buf, i..<n, isHeld, &out)
@@ -190,29 +199,30 @@ public struct SessionMachine {
     private mutating func command(_ line: [UInt8], complete: Bool, _ out: inout MachineOutput) {
         let verb = Verb.parse(line)
         if !complete { mode = .longLine(forward: false, barrierAfter: false) }
+        // A BDAT chunk follows its command line whatever the answer: never read it as commands.
+        if verb == .bdat, complete, let size = CommandText.bdatSize(line), size > 0 { mode = .swallow(size) }
         if takeover != nil {
             answerInTakeover(verb, &out)
             return
         }
+        // Every reply still owed counts, the proxy's own included, so the queue stays bounded.
+        if pending.count >= settings.pipelineSize {
+            enterTakeover("pipeline overflow", &out)
+            queueLocal(ProxyReplies.pipelineOverflow, &out)
+            return
+        }
         switch verb {
         case .bdat:
-            queueLocal(replies.bdatUnsupported, &out)
-            if complete, let size = CommandText.bdatSize(line), size > 0 { mode = .swallow(size) }
+            queueLocal(ProxyReplies.bdatUnsupported, &out)
             return
         case .xexch50:
-            queueLocal(replies.xexch50Unsupported, &out)
+            queueLocal(ProxyReplies.xexch50Unsupported, &out)
             return
         case .starttls where settings.forbidStartTLS:
-            queueLocal(replies.startTLSForbidden, &out)
+            queueLocal(ProxyReplies.startTLSForbidden, &out)
             return
         default:
             break
-        }
-        if serverPending >= settings.pipelineSize {
-            enterTakeover("pipeline overflow", &out)
-            closeReasonIfUnset("pipeline_overflow")
-            queueLocal(replies.pipelineOverflow, &out)
-            return
         }
         out.server(line)
         var isBarrier = false
@@ -234,6 +244,7 @@ public struct SessionMachine {
             isBarrier = true
         case .quit:
             push(.quit)
+            quitSent = true
         case .rset:
             push(.rset)
         default:
@@ -248,13 +259,13 @@ public struct SessionMachine {
 
     private mutating func answerInTakeover(_ verb: Verb, _ out: inout MachineOutput) {
         guard var t = takeover else { return }
-        let answer = t.answer(verb, replies: replies)
+        let answer = t.answer(verb, proxyName: replies.proxyName)
         takeover = t
         switch answer {
-        case .reply(let bytes):
-            queueLocal(bytes, &out)
-        case .replyAndClose(let bytes, let why):
-            queueLocal(bytes, close: why, &out)
+        case .reply(let reply):
+            queueLocal(reply, &out)
+        case .replyAndClose(let reply, let why):
+            queueLocal(reply, close: (why, why == "quit" ? .client : .proxy), &out)
         }
     }
 
@@ -267,7 +278,7 @@ public struct SessionMachine {
             push(.dataEnd)
         } else {
             txn?.size = size
-            queueLocal(replies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), &out)
+            queueLocal(ProxyReplies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), &out)
             endTransaction(result: nil, abort: "destination_lost", &out)
         }
     }
@@ -309,6 +320,7 @@ public struct SessionMachine {
         guard let front = pending.first, front.isServer else {
             // Unsolicited (e.g. the server's own 421 before it hangs up): the client should see it.
             if takeover == nil { out.client(reply.bytes) }
+            serverSaid421 = reply.code == 421
             return
         }
         var pop = true
@@ -371,7 +383,7 @@ public struct SessionMachine {
             }
         case .quit:
             endTransaction(result: nil, abort: "quit", &out)
-            closeReasonIfUnset("quit", by: .client)
+            fixCloseReason("quit", by: .client)
             quitAnswered = true
         case .rset:
             if reply.isPositive { endTransaction(result: nil, abort: "rset", &out) }
@@ -434,6 +446,10 @@ public struct SessionMachine {
             close("quit", by: .client, &out)
             return out
         }
+        if serverSaid421, serverPending == 0 {
+            close("server_closed", by: .server, &out)
+            return out
+        }
         lost("connection to destination lost", why: "server_closed", &out)
         return out
     }
@@ -454,7 +470,7 @@ public struct SessionMachine {
         case .closed:
             return out
         case .blind:
-            closeReasonIfUnset("client_closed", by: .client)
+            fixCloseReason("client_closed", by: .client)
             out.halfCloseServer = true
             return out
         default:
@@ -476,14 +492,14 @@ public struct SessionMachine {
             close("direct_timeout", by: .proxy, &out)
         default:
             if takeover != nil {
-                out.client(replies.sessionTimeout)
+                out.client(replies.render(ProxyReplies.sessionTimeout))
                 close("session_timeout", by: .proxy, &out)
             } else if serverPending > 0, serverOpen {
                 serverOpen = false
                 out.closeServer = true
                 lost("destination timed out", why: "server_timeout", &out)
             } else {
-                out.client(replies.idleTimeout)
+                out.client(replies.render(ProxyReplies.idleTimeout))
                 close("idle_timeout", by: .proxy, &out)
             }
         }
@@ -497,7 +513,7 @@ public struct SessionMachine {
         case .closed: break
         case .blind: close("shutdown", by: .proxy, &out)
         default:
-            out.client(replies.shuttingDown)
+            out.client(replies.render(ProxyReplies.shuttingDown))
             close("shutdown", by: .proxy, &out)
         }
         return out
@@ -510,21 +526,22 @@ public struct SessionMachine {
         if e.isServer { serverPending += 1 }
     }
 
-    private mutating func queueLocal(_ bytes: [UInt8], close why: String? = nil, _ out: inout MachineOutput) {
+    private mutating func queueLocal(_ reply: ProxyReply, close: (why: String, by: Closer)? = nil, _ out: inout MachineOutput) {
         if pending.isEmpty {
-            out.client(bytes)
-            if let why { close(why, by: why == "quit" ? .client : .proxy, &out) }
+            out.client(replies.render(reply))
+            if let close { self.close(close.why, by: close.by, &out) }
         } else {
-            pending.append(.local(bytes, close: why))
+            pending.append(.local(reply, close: close))
+            if close != nil { discardClient = true }
         }
     }
 
     private mutating func drainLocals(_ out: inout MachineOutput) {
-        while case .local(let bytes, let why)? = pending.first {
+        while case .local(let reply, let closing)? = pending.first {
             pending.removeFirst()
-            out.client(bytes)
-            if let why {
-                close(why, by: why == "quit" ? .client : .proxy, &out)
+            if let reply { out.client(replies.render(reply)) }
+            if let closing {
+                close(closing.why, by: closing.by, &out)
                 return
             }
         }
@@ -546,6 +563,11 @@ public struct SessionMachine {
         return false
     }
 
+    private var isBlind: Bool {
+        if case .blind = mode { return true }
+        return false
+    }
+
     /// The upstream is gone (closed, timed out or spoke garbage) while the session is not blind.
     private mutating func lost(_ text: String, why: String, _ out: inout MachineOutput) {
         serverOpen = false
@@ -559,7 +581,7 @@ public struct SessionMachine {
                 if case .local = e { rebuilt.append(e); continue }
                 if case .proxyQuit = e { continue }
                 if firstServer {
-                    rebuilt.append(.local(replies.destinationLost(text, transactionOpen: false), close: why))
+                    rebuilt.append(.local(ProxyReplies.destinationLost(text, transactionOpen: false), close: (why, .server)))
                     firstServer = false
                 }
             }
@@ -568,29 +590,32 @@ public struct SessionMachine {
             if firstServer {
                 // Nothing was awaiting a reply: tell the client anyway, then hang up.
                 if pending.isEmpty {
-                    out.client(replies.destinationLost(text, transactionOpen: false))
+                    out.client(replies.render(ProxyReplies.destinationLost(text, transactionOpen: false)))
                     close(why, by: .server, &out)
                     return
                 }
-                pending.append(.local([], close: why))
+                pending.append(.local(nil, close: (why, .server)))
             }
-            closeReasonIfUnset(why, by: .server)
             drainLocals(&out)
             return
         }
-        closeReasonIfUnset(why, by: .server)
         enterTakeover(text, &out)
         for e in pending {
             switch e {
             case .local: rebuilt.append(e)
             case .proxyQuit: continue
-            case .quit: rebuilt.append(.local(replies.make(221, "2.0.0", "closing connection"), close: "quit"))
-            default: rebuilt.append(.local(replies.destinationLost(text, transactionOpen: true), close: nil))
+            case .quit: rebuilt.append(.local(ProxyReplies.closing, close: ("quit", .client)))
+            default: rebuilt.append(.local(ProxyReplies.destinationLost(text, transactionOpen: true), close: nil))
             }
         }
         pending = rebuilt
         serverPending = 0
-        if case .data = mode { mode = .data(forward: false) }
+        switch mode {
+        case .data: mode = .data(forward: false)
+        case .sasl: mode = .command
+        case .longLine: mode = .longLine(forward: false, barrierAfter: false)
+        default: break
+        }
         if !isInData { endTransaction(result: nil, abort: why, &out) }
         barrier = false
         drainLocals(&out)
@@ -608,13 +633,17 @@ public struct SessionMachine {
     }
 
     private mutating func close(_ why: String, by: Closer, _ out: inout MachineOutput) {
-        closeReasonIfUnset(why, by: by)
+        if !closeReasonFixed {
+            closeReason = why
+            closedBy = by
+        }
         endTransaction(result: nil, abort: why, &out)
-        if serverOpen, !quitSent, !isInData {
+        if serverOpen, !quitSent, !isInData, !isBlind {
             quitSent = true
             out.server(Array("QUIT\r\n".utf8))
         }
         serverOpen = false
+        barrier = false
         mode = .closed
         pending.removeAll()
         held.removeAll()
@@ -622,11 +651,12 @@ public struct SessionMachine {
         out.closeServer = true
     }
 
-    private mutating func closeReasonIfUnset(_ why: String, by: Closer = .proxy) {
-        if closeReason == nil {
-            closeReason = why
-            closedBy = by
-        }
+    /// A decisive end (QUIT answered, the client ending a blind relay) names the close whatever follows.
+    private mutating func fixCloseReason(_ why: String, by: Closer) {
+        guard !closeReasonFixed else { return }
+        closeReason = why
+        closedBy = by
+        closeReasonFixed = true
     }
 
     private mutating func openTransaction(from: String, mailCode: Int?) {

@@ -11,26 +11,23 @@ struct Takeover {
     }
 
     enum Answer: Equatable {
-        case reply([UInt8])
-        case replyAndClose([UInt8], why: String)
+        case reply(ProxyReply)
+        case replyAndClose(ProxyReply, why: String)
     }
 
-    mutating func answer(_ verb: Verb, replies: ProxyReplies) -> Answer {
+    mutating func answer(_ verb: Verb, proxyName: String) -> Answer {
         commands += 1
         if commands > limit {
-            return .replyAndClose(replies.make(554, "5.7.0", "too many commands after session takeover"), why: "takeover_limit")
+            return .replyAndClose(ProxyReply(code: 554, enhanced: "5.7.0", text: "too many commands after session takeover"),
+                                  why: "takeover_limit")
         }
         switch verb {
-        case .quit: return .replyAndClose(replies.make(221, "2.0.0", "closing connection"), why: "quit")
-        case .rset, .noop: return .reply(plain(250, "2.0.0", "OK", replies))
-        case .helo, .ehlo: return .reply(Array("250 \(replies.proxyName)\r\n".utf8))
-        case .mail: return .reply(replies.make(451, "4.3.0", reason))
-        case .rcpt, .data: return .reply(replies.make(503, "5.5.1", reason))
-        default: return .reply(replies.make(502, "5.5.1", reason))
+        case .quit: return .replyAndClose(ProxyReplies.closing, why: "quit")
+        case .rset, .noop: return .reply(ProxyReply(code: 250, enhanced: "2.0.0", text: "OK", named: false))
+        case .helo, .ehlo: return .reply(ProxyReply(code: 250, enhanced: nil, text: proxyName, named: false))
+        case .mail: return .reply(ProxyReply(code: 451, enhanced: "4.3.0", text: reason))
+        case .rcpt, .data: return .reply(ProxyReply(code: 503, enhanced: "5.5.1", text: reason))
+        default: return .reply(ProxyReply(code: 502, enhanced: "5.5.1", text: reason))
         }
-    }
-
-    private func plain(_ code: Int, _ esc: String, _ text: String, _ r: ProxyReplies) -> [UInt8] {
-        Array((r.enhanced ? "\(code) \(esc) \(text)\r\n" : "\(code) \(text)\r\n").utf8)
     }
 }

@@ -93,7 +93,7 @@ public struct SinkLogHandler: LogHandler {
         }
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let fields = merged.keys.sorted().map { key -> (String, LogRecord.Value) in
-            (key, .message(merged[key]!.description))
+            (key, .text(LogEscape.escape(merged[key]!.description)))
         }
         sink.emit(LogRecord(Self.level(event.level), LogEscape.escape(event.message.description), fields))
     }

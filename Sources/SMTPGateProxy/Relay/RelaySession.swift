@@ -283,7 +283,8 @@ final class RelaySession {
         let totals = SessionLog.Totals(
             helo: machine.helo, transactions: machine.transactions, bytesIn: bytesIn, bytesOut: bytesOut,
             duration: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
-            closedBy: machine.closedBy?.rawValue ?? "client", reason: machine.closeReason ?? "client_closed")
+            closedBy: machine.closedBy?.rawValue ?? "client", reason: machine.closeReason ?? "client_closed",
+            takeover: machine.takeoverReason)
         env.events.record(SessionLog.close(context, totals, policy: env.logPolicy))
         env.registry.remove(self)
     }
