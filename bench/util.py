@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Small helpers for bench/run.sh (stdlib only).
+
+  util.py free-ports N              print N distinct free TCP ports on 127.0.0.1
+  util.py wait-listen PORT PID SECS wait until something LISTENs on 127.0.0.1:PORT
+                                    (read from /proc/net/tcp, so no connection is
+                                    made), failing early if PID exits.
+"""
+import os
+import socket
+import sys
+import time
+
+
+def free_ports(n):
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def listening(port):
+    want = "%04X" % port
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) < 4 or fields[3] != "0A":  # 0A = LISTEN
+                        continue
+                    if fields[1].rsplit(":", 1)[1] == want:
+                        return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            # state is the field after the parenthesised command name
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def wait_listen(port, pid, secs):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if listening(port):
+            return 0
+        if not alive(pid):
+            print("process %d exited before listening on port %d" % (pid, port), file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    print("nothing listening on 127.0.0.1:%d after %.0fs" % (port, secs), file=sys.stderr)
+    return 1
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "free-ports":
+        print(" ".join(str(p) for p in free_ports(int(argv[2]))))
+        return 0
+    if len(argv) == 5 and argv[1] == "wait-listen":
+        return wait_listen(int(argv[2]), int(argv[3]), float(argv[4]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
