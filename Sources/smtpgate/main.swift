@@ -38,10 +38,17 @@ struct Run: ParsableCommand {
             FileHandleErr.print("smtpgate: \(e)")
             throw ExitCode(1)
         }
+        let sink: LogSink
         do {
-            let sink = try LogSink(format: format, path: logFile)
+            sink = try LogSink(format: format, path: logFile)
+        } catch {
+            FileHandleErr.print("smtpgate: \(error)")
+            throw ExitCode(1)
+        }
+        do {
             try Daemon(configPath: config, config: cfg, sink: sink).run()
         } catch {
+            sink.flush()
             FileHandleErr.print("smtpgate: \(error)")
             throw ExitCode(1)
         }

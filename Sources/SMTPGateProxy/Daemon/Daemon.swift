@@ -40,9 +40,9 @@ public final class Daemon: @unchecked Sendable {
         Privileges.raiseFileLimit()
         let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
                                      hostName: Privileges.hostName(), events: events, registry: registry)
-        let server: Channel
+        let servers: [Channel]
         do {
-            server = try listener.bind(group: group, config: initial)
+            servers = try listener.bind(group: group, config: initial)
         } catch {
             try? group.syncShutdownGracefully()
             throw DaemonError("cannot listen on \(initial.bindAddress.withPort(initial.port)): \(error)")
@@ -52,7 +52,7 @@ public final class Daemon: @unchecked Sendable {
             try Privileges.drop(user: initial.setUser, group: initial.setGroup)
         } catch {
             if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
-            try? server.close().wait()
+            servers.forEach { try? $0.close().wait() }
             try? group.syncShutdownGracefully()
             throw error
         }
@@ -60,21 +60,22 @@ public final class Daemon: @unchecked Sendable {
             "version": "\(Self.version)", "listener": "\(listener.name)",
             "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
         ])
-        installSignals(server: server)
+        installSignals(servers: servers)
         stopped.wait()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
         log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
         try? group.syncShutdownGracefully()
+        sink.flush()
     }
 
-    private func installSignals(server: Channel) {
+    private func installSignals(servers: [Channel]) {
         // USR1/USR2 are reserved for the state dump smtp-gated administrators know; until then, ignored.
         for sig in [SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2] { signal(sig, SIG_IGN) }
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
         hup.setEventHandler { [self] in reload() }
         let handlers: [DispatchSourceSignal] = [SIGTERM, SIGINT].map { sig in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
-            s.setEventHandler { [self] in drain(server: server) }
+            s.setEventHandler { [self] in drain(servers: servers) }
             return s
         }
         signalSources = [hup] + handlers
@@ -106,7 +107,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Stops accepting, lets sessions finish for `shutdown_timeout`, then closes what is left.
-    private func drain(server: Channel) {
+    private func drain(servers: [Channel]) {
         let first = stopping.withLockedValue { s -> Bool in
             defer { s = true }
             return !s
@@ -114,7 +115,7 @@ public final class Daemon: @unchecked Sendable {
         guard first else { return }
         let bound = config.withLockedValue { $0.shutdownTimeout }
         log.info("draining", metadata: ["sessions": "\(registry.count)", "shutdown_timeout": "\(bound)"])
-        server.close(promise: nil)
+        servers.forEach { $0.close(promise: nil) }
         let deadline = DispatchTime.now() + bound
         @Sendable func poll() {
             if registry.count == 0 {

@@ -1,23 +1,36 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import SMTPGateCore
 
-/// Where log lines go: stderr or an append-only file. One `write(2)` per line keeps lines whole when
-/// several threads log at once.
+/// Where log lines go: stderr or an append-only file. Lines are collected in memory and written by a
+/// flusher thread at most `flushInterval` later (or at once past `flushBytes`), so the event loops never
+/// wait on a log write; `flush()` runs at shutdown.
 public final class LogSink: @unchecked Sendable {
+    static let flushBytes = 64 * 1024
+    static let flushInterval = 0.05
+
     private var fd: Int32
     private let path: String?
     private let format: LogFormat
     private let pid = getpid()
     private let lock = NIOLock()
+    private var pending: [UInt8] = []
+    private let writeLock = NIOLock()
+    private var clock = TimestampClock()
+    private let flusher = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "smtpgate.log"))
 
     public init(format: LogFormat, path: String?) throws {
         self.format = format
         self.path = path
         self.fd = try path.map(Self.openLog) ?? STDERR_FILENO
+        pending.reserveCapacity(Self.flushBytes)
+        flusher.schedule(deadline: .now() + Self.flushInterval, repeating: Self.flushInterval)
+        flusher.setEventHandler { [weak self] in self?.flush() }
+        flusher.resume()
     }
 
     private static func openLog(_ path: String) throws -> Int32 {
@@ -30,7 +43,8 @@ public final class LogSink: @unchecked Sendable {
     public func reopen() throws {
         guard let path else { return }
         let new = try Self.openLog(path)
-        let old = lock.withLock { () -> Int32 in
+        flush()
+        let old = writeLock.withLock { () -> Int32 in
             let old = fd
             fd = new
             return old
@@ -39,10 +53,25 @@ public final class LogSink: @unchecked Sendable {
     }
 
     public func emit(_ record: LogRecord) {
-        var line = format.render(record, timestamp: Self.timestamp(), pid: pid)
-        line += "\n"
-        lock.withLock {
-            line.withUTF8 { buf in
+        let full = lock.withLock { () -> Bool in
+            let line = format.render(record, timestamp: clock.now(), pid: pid)
+            pending.append(contentsOf: line.utf8)
+            pending.append(0x0a)
+            return pending.count >= Self.flushBytes
+        }
+        if full { flush() }
+    }
+
+    /// Writes what is collected. Lines stay whole and in order: one writer at a time.
+    public func flush() {
+        writeLock.withLock {
+            let batch = lock.withLock { () -> [UInt8] in
+                let b = pending
+                pending.removeAll(keepingCapacity: true)
+                return b
+            }
+            guard !batch.isEmpty else { return }
+            batch.withUnsafeBytes { buf in
                 var off = 0
                 while off < buf.count {
                     let n = write(fd, buf.baseAddress! + off, buf.count - off)
@@ -55,17 +84,26 @@ public final class LogSink: @unchecked Sendable {
             }
         }
     }
+}
 
-    static func timestamp() -> String {
+/// UTC timestamps with milliseconds; the date and time of day are formatted once per second.
+struct TimestampClock {
+    private var second: Int = -1
+    private var prefix = ""
+
+    mutating func now() -> String {
         var tv = timeval()
         gettimeofday(&tv, nil)
-        var t = time_t(tv.tv_sec)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        if tv.tv_sec != second {
+            second = tv.tv_sec
+            var t = time_t(tv.tv_sec)
+            var tm = tm()
+            gmtime_r(&t, &tm)
+            func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+            prefix = "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))."
+        }
         let ms = Int(tv.tv_usec / 1000)
-        let msText = ms < 10 ? "00\(ms)" : (ms < 100 ? "0\(ms)" : "\(ms)")
-        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(msText)Z"
+        return prefix + (ms < 10 ? "00\(ms)" : (ms < 100 ? "0\(ms)" : "\(ms)")) + "Z"
     }
 }
 

@@ -20,10 +20,26 @@ final class ProxyListener: @unchecked Sendable {
         self.registry = registry
     }
 
-    func bind(group: EventLoopGroup, config: Config) throws -> Channel {
-        try ServerBootstrap(group: group)
+    /// One listening socket per event loop (SO_REUSEPORT): the kernel spreads connections across them
+    /// and each session stays on the loop that accepted it, with no hand-off between threads.
+    func bind(group: EventLoopGroup, config: Config) throws -> [Channel] {
+        var bound: [Channel] = []
+        do {
+            for loop in group.makeIterator() {
+                bound.append(try bind(loop: loop, config: config))
+            }
+        } catch {
+            bound.forEach { $0.close(promise: nil) }
+            throw error
+        }
+        return bound
+    }
+
+    private func bind(loop: EventLoop, config: Config) throws -> Channel {
+        try ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: Int32(config.connectQueue))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
@@ -56,9 +72,13 @@ final class ProxyListener: @unchecked Sendable {
                                      events: events, registry: registry, listenerName: name)
         let session = RelaySession(id: id, client: channel, destination: destination, env: env)
         registry.add(session, host: host)
-        return channel.pipeline.addHandler(ClientSideHandler(session: session)).map {
-            session.start(destination: destination)
+        do {
+            try channel.pipeline.syncOperations.addHandler(ClientSideHandler(session: session))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
         }
+        session.start(destination: destination)
+        return channel.eventLoop.makeSucceededVoidFuture()
     }
 
     private func refuse(_ channel: Channel, id: String, reason: String, limit: Int, reply: [UInt8]) -> EventLoopFuture<Void> {

@@ -187,8 +187,8 @@ final class RelaySession {
             env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
         }
         if out.pauseClient { clientPaused = true }
-        let toServer = server.map { write(out.toServer, to: $0, input: fromClient ? input : nil) }
-        let toClient = write(out.toClient, to: client, input: fromClient ? nil : input)
+        let toServer = server.map { write(out.toServer, to: $0, input: fromClient ? input : nil, closing: out.closeServer) }
+        let toClient = write(out.toClient, to: client, input: fromClient ? nil : input, closing: out.closeClient)
         bytesOut += toClient.count
         if out.resumeClient {
             clientPaused = false
@@ -207,10 +207,13 @@ final class RelaySession {
         if out.closeClient { close(client, after: toClient.last) }
     }
 
-    private func write(_ segments: [MachineOutput.Segment], to channel: Channel, input: ByteBuffer?) -> (count: Int, last: EventLoopFuture<Void>?) {
-        var last: EventLoopFuture<Void>?
+    /// Writes without a promise each (they cost an allocation per write); only a write that a close must
+    /// wait for gets one.
+    private func write(_ segments: [MachineOutput.Segment], to channel: Channel, input: ByteBuffer?,
+                       closing: Bool) -> (count: Int, last: EventLoopFuture<Void>?) {
         var total = 0
-        for seg in segments {
+        var last: EventLoopFuture<Void>?
+        for (n, seg) in segments.enumerated() {
             let buf: ByteBuffer
             switch seg {
             case .input(let r):
@@ -220,9 +223,13 @@ final class RelaySession {
                 buf = channel.allocator.buffer(bytes: b)
             }
             total += buf.readableBytes
-            last = channel.write(buf)
+            if closing, n == segments.count - 1 {
+                last = channel.write(buf)
+            } else {
+                channel.write(buf, promise: nil)
+            }
         }
-        if last != nil { channel.flush() }
+        if !segments.isEmpty { channel.flush() }
         return (total, last)
     }
 
