@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from util import proc_status
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # name, smtp-source arguments, messages delivered per run, payload bytes/message
@@ -67,19 +69,6 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
-
-
-def proc_status(pid):
-    out = {}
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                key, _, val = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "Threads"):
-                    out[key] = int(val.split()[0])
-    except OSError:
-        pass
-    return out
 
 
 class Bench:

@@ -18,18 +18,7 @@ import resource
 import sys
 import time
 
-
-def proc_status(pid):
-    out = {}
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                key, _, val = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "Threads"):
-                    out[key] = int(val.split()[0])  # kB for Vm*, count for Threads
-    except OSError as e:
-        out["error"] = str(e)
-    return out
+from util import proc_status
 
 
 def raise_nofile(want):

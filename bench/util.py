@@ -65,6 +65,20 @@ def wait_listen(port, pid, secs):
     return 1
 
 
+def proc_status(pid):
+    """VmRSS/VmHWM (kB) and Threads of a process; {"error": ...} when it cannot be read."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "Threads"):
+                    out[key] = int(val.split()[0])
+    except OSError as e:
+        out["error"] = str(e)
+    return out
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "free-ports":
         print(" ".join(str(p) for p in free_ports(int(argv[2]))))

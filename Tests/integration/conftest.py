@@ -454,14 +454,7 @@ class ScriptedMTA:
     def stop(self):
         self._stop.set()
         for s in list(self._socks):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+            close_quietly(s)
         for t in self._threads:
             t.join(IO_TIMEOUT)
         self.lsock.close()
@@ -636,14 +629,7 @@ class ScriptedMTA:
         except (self._Closed, OSError):
             pass
         finally:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+            close_quietly(s)
             rec.closed.set()
 
 
@@ -939,6 +925,23 @@ def proxy(tmp_path):
             problems.append("smtpgate did not exit within 10s of SIGTERM and was killed")
     if problems:
         pytest.fail("; ".join(problems))
+
+
+def start(p, helo="EHLO client.test"):
+    """A session through proxy ``p`` past the greeting and HELO/EHLO."""
+    c = p.connect()
+    assert c.greeting().code == 220
+    assert c.cmd(helo).code == 250
+    return c
+
+
+def close_quietly(s):
+    """Shut a socket down and close it, ignoring a peer that is already gone."""
+    for op in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
+        try:
+            op()
+        except OSError:
+            pass
 
 
 def ehlo_keywords(reply):

@@ -8,7 +8,7 @@ import base64
 import os
 
 from conftest import (AUTH_PASS, AUTH_USER, DEFAULT_EHLO, PROXY_NAME, SASL_QUIT_USER,
-                      ehlo_keywords, wait_until)
+                      ehlo_keywords, start, wait_until)
 
 REMOVED = {"CHUNKING", "BINARYMIME", "XEXCH50"}
 

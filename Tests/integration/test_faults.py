@@ -9,16 +9,9 @@ import time
 
 import pytest
 
-from conftest import PROXY_NAME, wait_until
+from conftest import PROXY_NAME, wait_until, start
 
 PN = PROXY_NAME
-
-
-def start(p, helo="EHLO client.test"):
-    c = p.connect()
-    assert c.greeting().code == 220
-    assert c.cmd(helo).code == 250
-    return c
 
 
 def deliver_ok(p, mta):

@@ -9,16 +9,9 @@ open: the client gets ``451 4.4.2`` and the proxy answers from then on.
 
 import time
 
-from conftest import PROXY_NAME, REPLY_TIMEOUT, wait_until
+from conftest import PROXY_NAME, REPLY_TIMEOUT, wait_until, start
 
 PN = PROXY_NAME
-
-
-def start(p, helo="EHLO client.test"):
-    c = p.connect()
-    assert c.greeting().code == 220
-    assert c.cmd(helo).code == 250
-    return c
 
 
 def enter_takeover(p):

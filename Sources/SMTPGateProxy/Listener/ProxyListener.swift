@@ -73,7 +73,7 @@ final class ProxyListener: @unchecked Sendable {
         let session = RelaySession(id: id, client: channel, destination: destination, env: env)
         registry.add(session, host: host)
         do {
-            try channel.pipeline.syncOperations.addHandler(ClientSideHandler(session: session))
+            try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

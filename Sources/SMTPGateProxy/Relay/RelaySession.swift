@@ -63,7 +63,7 @@ final class RelaySession {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.nanoseconds(Int64(env.config.timeoutConnect * 1e9)))
             .channelInitializer { [self] ch in
-                ch.pipeline.addHandler(ServerSideHandler(session: self))
+                ch.pipeline.addHandler(RelaySideHandler(session: self, side: .server))
             }
         if let out = env.config.outgoingAddr, let local = try? SocketAddress(ipAddress: out.text, port: 0) {
             bootstrap = bootstrap.bind(to: local)

@@ -1,35 +1,40 @@
 import NIOCore
 import SMTPGateCore
 
-/// The client's end of a session: passes bytes and events to the session and holds reads back while the
-/// upstream cannot take more (backpressure).
-final class ClientSideHandler: ChannelDuplexHandler {
+/// One end of a session (the client's or the upstream's): passes bytes and events to the session and holds
+/// reads back while the other end cannot take more (backpressure through the outbound `read`).
+final class RelaySideHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let session: RelaySession
+    enum Side { case client, server }
 
-    init(session: RelaySession) {
+    private let session: RelaySession
+    private let side: Side
+
+    init(session: RelaySession, side: Side) {
         self.session = session
+        self.side = side
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        session.clientRead(unwrapInboundIn(data))
+        let bytes = unwrapInboundIn(data)
+        side == .client ? session.clientRead(bytes) : session.serverRead(bytes)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        session.clientWritabilityChanged()
+        side == .client ? session.clientWritabilityChanged() : session.serverWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            session.clientInputClosed()
+            side == .client ? session.clientInputClosed() : session.serverInputClosed()
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        session.clientInactive()
+        side == .client ? session.clientInactive() : session.serverInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -37,53 +42,11 @@ final class ClientSideHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if session.clientMayRead {
-            context.read()
-        } else {
-            session.pendingClientRead = { context.read() }
-        }
-    }
-}
-
-/// The upstream's end of a session.
-final class ServerSideHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    private let session: RelaySession
-
-    init(session: RelaySession) {
-        self.session = session
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        session.serverRead(unwrapInboundIn(data))
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        session.serverWritabilityChanged()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event {
-            session.serverInputClosed()
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        session.serverInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if session.serverMayRead {
-            context.read()
-        } else {
-            session.pendingServerRead = { context.read() }
+        switch side {
+        case .client:
+            if session.clientMayRead { context.read() } else { session.pendingClientRead = { context.read() } }
+        case .server:
+            if session.serverMayRead { context.read() } else { session.pendingServerRead = { context.read() } }
         }
     }
 }
