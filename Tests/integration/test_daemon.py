@@ -216,3 +216,43 @@ def test_sigterm_drain_bound(scripted_mta, proxy):
     sid = p.session_id(c.local)
     close = p.wait_close(sid, timeout=1)
     assert close.get("reason") == "shutdown"
+
+
+def test_reload_names_options_that_need_a_restart(scripted_mta, proxy):
+    s = scripted_mta()
+    p = proxy(s.port)
+    original = p.options["port"]
+    p.options["port"] = free_port()
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    warn = wait_until(lambda: [r for r in p.events("reload") if r.get("restart_needed")], what="restart_needed")[0]
+    assert warn.level == "warning"
+    assert warn.get("restart_needed") == "port"
+    assert port_listening(original)
+    assert not port_listening(p.options["port"])
+    # back to the running value: nothing needs a restart any more
+    p.options["port"] = original
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    wait_until(lambda: len([r for r in p.events("reload") if reload_result(r) == "ok"]) == 2, what="second reload")
+    assert len([r for r in p.events("reload") if r.get("restart_needed")]) == 1
+
+
+def test_sighup_reopens_the_log_file_and_usr_signals_are_harmless(scripted_mta, proxy):
+    s = scripted_mta()
+    p = proxy(s.port)
+    p.wait_event("start")
+    rotated = p.log_path.with_name(p.log_path.name + ".1")
+    os.rename(p.log_path, rotated)
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        p.signal(sig)
+    p.signal(signal.SIGHUP)
+    wait_until(lambda: p.log_path.exists() and "reload" in p.log_path.read_text(), what="reload line in the new log")
+    assert p.alive()
+    c = p.connect()
+    assert c.greeting().code == 220
+    assert c.cmd("QUIT").code == 221
+    c.close()
+    wait_until(lambda: " close " in p.log_path.read_text(), what="session logged in the new file")
+    assert " start " in rotated.read_text()
+    assert " open " not in rotated.read_text()

@@ -13,6 +13,8 @@ public final class Daemon: @unchecked Sendable {
     public static let version = "0.1.0"
 
     private let configPath: String
+    /// The configuration the daemon started with: its start-up-only options stay in force until a restart.
+    private let startup: Config
     private let config: NIOLockedValueBox<Config>
     private let log: Logger
     private let sink: LogSink
@@ -26,6 +28,7 @@ public final class Daemon: @unchecked Sendable {
 
     public init(configPath: String, config: Config, sink: LogSink) {
         self.configPath = configPath
+        self.startup = config
         self.config = NIOLockedValueBox(config)
         self.sink = sink
         var logger = Logger(label: "smtpgate") { _ in SinkLogHandler(sink: sink) }
@@ -91,12 +94,8 @@ public final class Daemon: @unchecked Sendable {
         let parsed = Self.load(configPath)
         switch parsed {
         case .success(let new):
-            let old = config.withLockedValue { cfg -> Config in
-                let old = cfg
-                cfg = new
-                return old
-            }
-            let restartOnly = Self.restartOnlyChanges(old, new)
+            config.withLockedValue { $0 = new }
+            let restartOnly = Self.restartOnlyChanges(startup, new)
             if !restartOnly.isEmpty {
                 log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
             }
