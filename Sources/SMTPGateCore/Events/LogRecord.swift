@@ -32,10 +32,6 @@ public struct LogRecord: Sendable, Equatable, CustomStringConvertible {
         self.fields = fields
     }
 
-    public subscript(_ key: String) -> Value? {
-        fields.first { $0.0 == key }?.1
-    }
-
     public var description: String { LogFormat.textBody(self) }
 
     public static func == (a: LogRecord, b: LogRecord) -> Bool {

@@ -23,8 +23,6 @@ public struct MachineOutput: Sendable, Equatable {
 
     public init() {}
 
-    public var isEmpty: Bool { self == MachineOutput() }
-
     mutating func server(_ bytes: [UInt8]) { Self.append(&toServer, bytes) }
     mutating func client(_ bytes: [UInt8]) { Self.append(&toClient, bytes) }
 

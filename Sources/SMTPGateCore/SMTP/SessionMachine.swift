@@ -572,43 +572,44 @@ public struct SessionMachine {
     private mutating func lost(_ text: String, why: String, _ out: inout MachineOutput) {
         serverOpen = false
         if case .closed = mode { return }
-        let transactionOpen = txn != nil || isInData
-        var rebuilt: [Expect] = []
-        var firstServer = true
-        let wasTakeover = takeover != nil
-        if !wasTakeover, !transactionOpen {
-            for e in pending {
-                if case .local = e { rebuilt.append(e); continue }
-                if case .proxyQuit = e { continue }
-                if firstServer {
-                    rebuilt.append(.local(ProxyReplies.destinationLost(text, transactionOpen: false), close: (why, .server)))
-                    firstServer = false
-                }
-            }
-            pending = rebuilt
-            serverPending = 0
-            if firstServer {
-                // Nothing was awaiting a reply: tell the client anyway, then hang up.
-                if pending.isEmpty {
-                    out.client(replies.render(ProxyReplies.destinationLost(text, transactionOpen: false)))
-                    close(why, by: .server, &out)
-                    return
-                }
-                pending.append(.local(nil, close: (why, .server)))
-            }
-            drainLocals(&out)
-            return
+        if takeover == nil, txn == nil, !isInData {
+            hangUpAfterLoss(text, why: why, &out)
+        } else {
+            takeOverAfterLoss(text, why: why, &out)
         }
-        enterTakeover(text, &out)
+    }
+
+    /// No transaction at stake: the first reply still owed (or an unsolicited one) is a 421, then the end.
+    private mutating func hangUpAfterLoss(_ text: String, why: String, _ out: inout MachineOutput) {
+        let reply = ProxyReplies.destinationLost(text, transactionOpen: false)
+        var rebuilt: [Expect] = []
+        var answered = false
         for e in pending {
             switch e {
             case .local: rebuilt.append(e)
             case .proxyQuit: continue
-            case .quit: rebuilt.append(.local(ProxyReplies.closing, close: ("quit", .client)))
-            default: rebuilt.append(.local(ProxyReplies.destinationLost(text, transactionOpen: true), close: nil))
+            default:
+                if !answered { rebuilt.append(.local(reply, close: (why, .server))) }
+                answered = true
             }
         }
+        if !answered { rebuilt.append(.local(reply, close: (why, .server))) }
         pending = rebuilt
+        serverPending = 0
+        drainLocals(&out)
+    }
+
+    /// A transaction is open: every reply still owed becomes a 451 (QUIT a 221) and the proxy answers alone.
+    private mutating func takeOverAfterLoss(_ text: String, why: String, _ out: inout MachineOutput) {
+        enterTakeover(text, &out)
+        pending = pending.compactMap { e -> Expect? in
+            switch e {
+            case .local: return e
+            case .proxyQuit: return nil
+            case .quit: return .local(ProxyReplies.closing, close: ("quit", .client))
+            default: return .local(ProxyReplies.destinationLost(text, transactionOpen: true), close: nil)
+            }
+        }
         serverPending = 0
         switch mode {
         case .data: mode = .data(forward: false)
