@@ -86,7 +86,9 @@ struct ConfigParserTests {
             "proxy_name", "bind_address", "port", "outgoing_addr", "mode", "fixed_server", "fixed_server_port",
             "pidfile", "connect_queue", "pipeline_size", "on_takeover_cmds", "max_connections", "max_per_host",
             "timeout_connect", "timeout_idle", "timeout_direct", "timeout_session", "forbid_starttls", "log_helo",
-            "log_mail_from", "log_rcpt_to", "set_user", "set_group", "shutdown_timeout",
+            "log_mail_from", "log_rcpt_to", "remote_port", "remote_udp_retries", "remote_udp_secret",
+            "remote_udp_key_file", "timeout_lookup", "proxy_protocol", "transparent_source", "set_user", "set_group",
+            "shutdown_timeout",
         ])
     }
 
@@ -196,12 +198,66 @@ struct ConfigParserTests {
         #expect(e.description.hasPrefix("t.conf:3: option 'log_helo': "), "\(e)")
     }
 
-    @Test(arguments: ["netfilter", "tproxy", "getsockname", "remote-udp", "fixed+xclient"])
-    func unsupportedMode(mode: String) throws {
-        let e = try #require(failure("# bad\nfixed_server 127.0.0.1\n; c\nmode \(mode)\n"))
-        #expect(e.line == 4)
-        #expect(e.description.hasPrefix("t.conf:4: "))
-        #expect(e.description.contains("mode \(mode) is not supported by this release yet"), "\(e)")
+    @Test(arguments: ["netfilter", "tproxy", "getsockname", "remote-udp"])
+    func lookupModesNeedNoFixedServer(mode: String) throws {
+        let c = try #require(parse("mode \(mode)\n"))
+        #expect(c.mode?.rawValue == mode)
+        #expect(c.mode?.isFixed == false)
+    }
+
+    @Test(arguments: ["fixed", "fixed+xclient"])
+    func fixedModesNeedFixedServer(mode: String) throws {
+        let e = try #require(failure("# x\nmode \(mode)\n"))
+        #expect(e.description == "t.conf:2: mode \(mode) needs fixed_server")
+        #expect(try #require(parse("mode \(mode)\nfixed_server ::1\n")).mode?.isFixed == true)
+    }
+
+    @Test func remoteUDPOptionsAndDefaults() throws {
+        let d = try #require(parse("mode remote-udp\n"))
+        #expect((d.remotePort, d.remoteUDPRetries, d.remoteUDPSecret, d.timeoutLookup) == (114, 3, 0, 10))
+        #expect(d.remoteUDPKeyFile == nil)
+        let c = try #require(parse("""
+            mode remote-udp
+            remote_port 1114
+            remote_udp_retries 5
+            remote_udp_secret 4294967295
+            remote_udp_key_file /etc/smtpgate/helper.key
+            timeout_lookup 0.5
+
+            """))
+        #expect((c.remotePort, c.remoteUDPRetries, c.remoteUDPSecret, c.timeoutLookup) == (1114, 5, UInt32.max, 0.5))
+        #expect(c.remoteUDPKeyFile == "/etc/smtpgate/helper.key")
+    }
+
+    @Test(arguments: [
+        ("remote_udp_secret 4294967296", "option 'remote_udp_secret'"),
+        ("remote_udp_retries 0", "remote_udp_retries must be at least 1"),
+        ("remote_udp_retries 21", "option 'remote_udp_retries'"),
+        ("remote_port 0", "option 'remote_port'"),
+        ("remote_udp_key_file relative/key", "expected an absolute path"),
+        ("timeout_lookup 0", "option 'timeout_lookup'"),
+    ])
+    func badRemoteUDPValues(line: String, message: String) throws {
+        let e = try #require(failure("mode remote-udp\n\(line)\n"))
+        #expect(e.line == 2)
+        #expect(e.description.contains(message), "\(e)")
+    }
+
+    @Test(arguments: [
+        ("mode netfilter\nproxy_protocol yes\n", 2, "proxy_protocol needs mode fixed"),
+        ("mode fixed+xclient\nfixed_server 10.0.0.1\nproxy_protocol yes\n", 3, "proxy_protocol needs mode fixed"),
+        ("mode netfilter\ntransparent_source yes\n", 2, "transparent_source needs mode tproxy"),
+        ("mode tproxy\ntransparent_source yes\noutgoing_addr 10.0.0.1\n", 2, "transparent_source and outgoing_addr exclude each other"),
+    ])
+    func modeSpecificOptionsAreChecked(text: String, line: Int, message: String) throws {
+        let e = try #require(failure(text))
+        #expect(e.line == line)
+        #expect(e.description.contains(message), "\(e)")
+    }
+
+    @Test func modeSpecificOptionsWhereTheyBelong() throws {
+        #expect(try #require(parse("mode fixed\nfixed_server 10.0.0.1\nproxy_protocol yes\n")).proxyProtocol)
+        #expect(try #require(parse("mode tproxy\ntransparent_source yes\n")).transparentSource)
     }
 
     @Test func unknownMode() throws {

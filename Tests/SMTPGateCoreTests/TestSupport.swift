@@ -219,7 +219,7 @@ final class Harness {
 
     @discardableResult
     func connectFailed(destination: String, reason: String, sourceLocation: SourceLocation = #_sourceLocation) -> Step {
-        record(m.serverConnectFailed(destination: destination, reason: reason), input: nil, sourceLocation: sourceLocation)
+        record(m.refuse(.connectFailed(destination: destination, reason: reason)), input: nil, sourceLocation: sourceLocation)
     }
 
     // MARK: timers and daemon

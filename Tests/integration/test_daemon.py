@@ -75,7 +75,7 @@ BAD_CASES = [
     ("timeout_idle soon", "option 'timeout_idle'"),
     ("forbid_starttls maybe", "option 'forbid_starttls'"),
     ("fixed_server not-an-ip", "option 'fixed_server'"),
-    ("mode netfilter", "mode netfilter is not supported by this release yet"),
+    ("mode netfilter-ish", "unknown mode 'netfilter-ish'"),
 ]
 
 

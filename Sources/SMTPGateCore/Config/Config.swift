@@ -8,8 +8,8 @@ public struct Config: Sendable, Equatable {
         case remoteUDP = "remote-udp"
         case fixedXClient = "fixed+xclient"
 
-        /// Modes this release implements; the others are recognised so the error can say so.
-        public var isSupported: Bool { self == .fixed }
+        /// The modes whose destination is the configured MTA rather than a lookup.
+        public var isFixed: Bool { self == .fixed || self == .fixedXClient }
     }
 
     public var proxyName = "*"
@@ -33,6 +33,13 @@ public struct Config: Sendable, Equatable {
     public var logHelo = true
     public var logMailFrom = AddressLogging.all
     public var logRcptTo = AddressLogging.all
+    public var remotePort = 114
+    public var remoteUDPRetries = 3
+    public var remoteUDPSecret: UInt32 = 0
+    public var remoteUDPKeyFile: String? = nil
+    public var timeoutLookup = 10.0
+    public var proxyProtocol = false
+    public var transparentSource = false
     public var setUser: String? = nil
     public var setGroup: String? = nil
     public var shutdownTimeout = 30.0

@@ -53,14 +53,25 @@ public enum ConfigParser {
 
     static func validate(_ c: Config, file: String, lines: [String: Int]) throws(ConfigError) {
         guard let mode = c.mode else {
-            throw ConfigError(file: file, line: nil, message: "option 'mode' is not set (this release supports: mode fixed)")
+            throw ConfigError(file: file, line: nil, message: "option 'mode' is not set (one of: \(Config.Mode.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        if mode == .fixed, c.fixedServer == nil {
-            throw ConfigError(file: file, line: lines["mode"], message: "mode fixed needs fixed_server")
+        func fail(_ option: String, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: lines[option] ?? lines["mode"], message: message)
         }
-        if let out = c.outgoingAddr, let server = c.fixedServer, out.family != server.family {
-            throw ConfigError(file: file, line: lines["outgoing_addr"],
-                              message: "outgoing_addr \(out) and fixed_server \(server) are of different address families")
+        if mode.isFixed, c.fixedServer == nil {
+            throw fail("mode", "mode \(mode.rawValue) needs fixed_server")
+        }
+        if let out = c.outgoingAddr, let server = c.fixedServer, mode.isFixed, out.family != server.family {
+            throw fail("outgoing_addr", "outgoing_addr \(out) and fixed_server \(server) are of different address families")
+        }
+        if c.proxyProtocol, mode != .fixed {
+            throw fail("proxy_protocol", "proxy_protocol needs mode fixed (the header goes to fixed_server)")
+        }
+        if c.transparentSource, mode != .tproxy {
+            throw fail("transparent_source", "transparent_source needs mode tproxy")
+        }
+        if c.transparentSource, c.outgoingAddr != nil {
+            throw fail("transparent_source", "transparent_source and outgoing_addr exclude each other")
         }
     }
 

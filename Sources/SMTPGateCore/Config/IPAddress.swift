@@ -9,6 +9,8 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     public enum Family: Sendable { case v4, v6 }
     public let family: Family
     public let text: String
+    /// Network byte order: 4 bytes for IPv4, 16 for IPv6.
+    public let bytes: [UInt8]
 
     public static let anyV4 = IPAddress("0.0.0.0")!
 
@@ -24,9 +26,11 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         if inet_pton(AF_INET, raw, &v4) == 1 {
             family = .v4
             inet_ntop(AF_INET, &v4, &buf, socklen_t(buf.count))
+            bytes = withUnsafeBytes(of: &v4) { Array($0) }
         } else if inet_pton(AF_INET6, raw, &v6) == 1 {
             family = .v6
             inet_ntop(AF_INET6, &v6, &buf, socklen_t(buf.count))
+            bytes = withUnsafeBytes(of: &v6) { Array($0) }
         } else {
             return nil
         }

@@ -108,9 +108,6 @@ extension Option {
                 let known = Config.Mode.allCases.map(\.rawValue).joined(separator: ", ")
                 throw OptionValueError("unknown mode '\(LogEscape.escape(v))' (known: \(known))")
             }
-            guard m.isSupported else {
-                throw OptionValueError("mode \(m.rawValue) is not supported by this release yet (use mode fixed)")
-            }
             c.mode = m
         }, show: { $0.mode?.rawValue }),
         Option(name: "fixed_server", apply: { c, v throws(OptionValueError) in c.fixedServer = try OptionValue.address(v) }, show: { $0.fixedServer?.text }),
@@ -133,6 +130,19 @@ extension Option {
         Option(name: "log_helo", apply: { c, v throws(OptionValueError) in c.logHelo = try OptionValue.bool(v) }, show: { $0.logHelo ? "yes" : "no" }),
         Option(name: "log_mail_from", apply: { c, v throws(OptionValueError) in c.logMailFrom = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logMailFrom) }),
         Option(name: "log_rcpt_to", apply: { c, v throws(OptionValueError) in c.logRcptTo = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logRcptTo) }),
+        Option(name: "remote_port", apply: { c, v throws(OptionValueError) in c.remotePort = try OptionValue.port(v) }, show: { String($0.remotePort) }),
+        Option(name: "remote_udp_retries", apply: { c, v throws(OptionValueError) in
+            let n = try OptionValue.uint(v, max: 20)
+            guard n >= 1 else { throw OptionValueError("remote_udp_retries must be at least 1") }
+            c.remoteUDPRetries = n
+        }, show: { String($0.remoteUDPRetries) }),
+        Option(name: "remote_udp_secret", apply: { c, v throws(OptionValueError) in
+            c.remoteUDPSecret = UInt32(try OptionValue.uint(v, max: Int(UInt32.max)))
+        }, show: { String($0.remoteUDPSecret) }),
+        Option(name: "remote_udp_key_file", apply: { c, v throws(OptionValueError) in c.remoteUDPKeyFile = try OptionValue.path(v) }, show: { $0.remoteUDPKeyFile }),
+        Option(name: "timeout_lookup", apply: { c, v throws(OptionValueError) in c.timeoutLookup = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutLookup) }),
+        Option(name: "proxy_protocol", apply: { c, v throws(OptionValueError) in c.proxyProtocol = try OptionValue.bool(v) }, show: { $0.proxyProtocol ? "yes" : "no" }),
+        Option(name: "transparent_source", apply: { c, v throws(OptionValueError) in c.transparentSource = try OptionValue.bool(v) }, show: { $0.transparentSource ? "yes" : "no" }),
         Option(name: "set_user", apply: { c, v throws(OptionValueError) in c.setUser = try OptionValue.name(v) }, show: { $0.setUser }),
         Option(name: "set_group", apply: { c, v throws(OptionValueError) in c.setGroup = try OptionValue.name(v) }, show: { $0.setGroup }),
         Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),

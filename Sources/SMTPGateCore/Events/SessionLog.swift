@@ -5,6 +5,10 @@ public struct SessionContext: Sendable {
     public var client: String
     public var local: String
     public var destination: String
+    /// The address the connection arrived from when it is not the real client's (split mode: the router).
+    public var natSource: String?
+    /// The ident the helper reported, escaped.
+    public var ident: String?
 
     public init(id: String, listener: String, client: String, local: String, destination: String) {
         self.id = id
@@ -35,9 +39,20 @@ public struct LogPolicy: Sendable {
 /// The session's log lines. One place decides their names and fields.
 public enum SessionLog {
     public static func open(_ c: SessionContext) -> LogRecord {
-        LogRecord(.info, "open", [
+        var fields: [(String, LogRecord.Value)] = [
             ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),
-            ("local", .text(c.local)), ("dest", .text(c.destination)),
+        ]
+        if let nat = c.natSource { fields.append(("nat_source", .text(nat))) }
+        if let ident = c.ident { fields.append(("ident", .text(ident))) }
+        fields += [("local", .text(c.local)), ("dest", .text(c.destination))]
+        return LogRecord(.info, "open", fields)
+    }
+
+    /// The destination could not be found (no original destination, helper silent or refusing).
+    public static func lookupFailed(_ c: SessionContext, reason: String) -> LogRecord {
+        LogRecord(.warning, "lookup_failed", [
+            ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),
+            ("local", .text(c.local)), ("error", .text(LogEscape.escape(reason))),
         ])
     }
 

@@ -1,5 +1,7 @@
 /// Counts live sessions, in total and per client address, against `max_connections` and `max_per_host`
-/// (0 means no limit). Pure bookkeeping: the caller serialises access.
+/// (0 means no limit). Two steps, because the real client of a NAT'd connection is known only after the
+/// lookup: the total is checked when a connection is accepted, the host once the client is known.
+/// Pure bookkeeping: the caller serialises access.
 public struct Admission: Sendable {
     public enum Decision: Sendable, Equatable {
         case admit
@@ -14,18 +16,25 @@ public struct Admission: Sendable {
 
     public func count(host: String) -> Int { perHost[host] ?? 0 }
 
-    public mutating func admit(host: String, maxConnections: Int, maxPerHost: Int) -> Decision {
+    public mutating func admitConnection(maxConnections: Int) -> Decision {
         if maxConnections > 0, total >= maxConnections { return .tooManyConnections(limit: maxConnections) }
+        total += 1
+        return .admit
+    }
+
+    public mutating func admitHost(_ host: String, maxPerHost: Int) -> Decision {
         let current = perHost[host] ?? 0
         if maxPerHost > 0, current >= maxPerHost { return .tooManyFromHost(limit: maxPerHost) }
-        total += 1
         perHost[host] = current + 1
         return .admit
     }
 
-    public mutating func release(host: String) {
+    public mutating func releaseConnection() {
+        total = max(0, total - 1)
+    }
+
+    public mutating func releaseHost(_ host: String) {
         guard let current = perHost[host] else { return }
-        total -= 1
         if current <= 1 { perHost[host] = nil } else { perHost[host] = current - 1 }
     }
 }

@@ -33,13 +33,6 @@ public struct ProxyReplies: Sendable {
         make(554, "5.7.0", "too many connections (max_connections \(limit))")
     }
 
-    public func tooManyFromHost(limit: Int) -> [UInt8] {
-        make(554, "5.7.0", "too many connections from your host (max_per_host \(limit))")
-    }
-
-    public func cannotConnect(destination: String, reason: String) -> [UInt8] {
-        make(421, "4.4.1", "cannot connect to \(destination): \(reason)")
-    }
 
     static func destinationLost(_ why: String, transactionOpen: Bool) -> ProxyReply {
         ProxyReply(code: transactionOpen ? 451 : 421, enhanced: "4.4.2", text: why)

@@ -454,12 +454,38 @@ public struct SessionMachine {
         return out
     }
 
-    /// The upstream connection could not be made; `destination` and `reason` are the proxy's own text.
-    public mutating func serverConnectFailed(destination: String, reason: String) -> MachineOutput {
+    /// Why a session ends before its dialogue starts; each gets one reply and a close reason.
+    public enum Refusal: Sendable, Equatable {
+        case connectFailed(destination: String, reason: String)
+        case lookupFailed(reason: String)
+        case loop(destination: String)
+        case tooManyFromHost(limit: Int)
+
+        var reply: ProxyReply {
+            switch self {
+            case .connectFailed(let d, let r): return ProxyReply(code: 421, enhanced: "4.4.1", text: "cannot connect to \(d): \(r)")
+            case .lookupFailed(let r): return ProxyReply(code: 421, enhanced: "4.4.3", text: "cannot find the destination: \(r)")
+            case .loop(let d): return ProxyReply(code: 554, enhanced: "5.4.6", text: "routing loop: \(d) is this proxy")
+            case .tooManyFromHost(let n): return ProxyReply(code: 554, enhanced: "5.7.0", text: "too many connections from your host (max_per_host \(n))")
+            }
+        }
+
+        var why: String {
+            switch self {
+            case .connectFailed: return "connect_failed"
+            case .lookupFailed: return "lookup_failed"
+            case .loop: return "loop"
+            case .tooManyFromHost: return "max_per_host"
+            }
+        }
+    }
+
+    /// The session cannot start: the client gets one reply and the connection ends.
+    public mutating func refuse(_ refusal: Refusal) -> MachineOutput {
         var out = MachineOutput()
         serverOpen = false
-        out.client(replies.cannotConnect(destination: destination, reason: reason))
-        close("connect_failed", by: .proxy, &out)
+        out.client(replies.render(refusal.reply))
+        close(refusal.why, by: .proxy, &out)
         return out
     }
 

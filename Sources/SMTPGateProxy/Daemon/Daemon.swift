@@ -25,6 +25,7 @@ public final class Daemon: @unchecked Sendable {
     private let signalQueue = DispatchQueue(label: "smtpgate.signals")
     private let stopped = DispatchSemaphore(value: 0)
     private let stopping = NIOLockedValueBox(false)
+    private var listener: ProxyListener?
 
     public init(configPath: String, config: Config, sink: LogSink) {
         self.configPath = configPath
@@ -42,7 +43,9 @@ public final class Daemon: @unchecked Sendable {
         let initial = config.withLockedValue { $0 }
         Privileges.raiseFileLimit()
         let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
-                                     hostName: Privileges.hostName(), events: events, registry: registry)
+                                     hostName: Privileges.hostName(), events: events, registry: registry,
+                                     makeFinder: { cfg, loop in Self.finder(for: cfg, on: loop) })
+        self.listener = listener
         let servers: [Channel]
         do {
             servers = try listener.bind(group: group, config: initial)
@@ -95,6 +98,7 @@ public final class Daemon: @unchecked Sendable {
         switch parsed {
         case .success(let new):
             config.withLockedValue { $0 = new }
+            listener?.refreshLocalAddresses()
             let restartOnly = Self.restartOnlyChanges(startup, new)
             if !restartOnly.isEmpty {
                 log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
@@ -132,6 +136,7 @@ public final class Daemon: @unchecked Sendable {
     /// Options read only at start-up whose new values a reload cannot apply.
     static func restartOnlyChanges(_ old: Config, _ new: Config) -> [String] {
         var names: [String] = []
+        if old.mode != new.mode { names.append("mode") }
         if old.bindAddress != new.bindAddress { names.append("bind_address") }
         if old.port != new.port { names.append("port") }
         if old.connectQueue != new.connectQueue { names.append("connect_queue") }
@@ -139,6 +144,23 @@ public final class Daemon: @unchecked Sendable {
         if old.setUser != new.setUser { names.append("set_user") }
         if old.setGroup != new.setGroup { names.append("set_group") }
         return names
+    }
+
+    /// The origin finder for a session under `config` (the mode itself is fixed at start-up).
+    static func finder(for config: Config, on loop: EventLoop) -> OriginFinder {
+        switch config.mode ?? .fixed {
+        case .fixed, .fixedXClient:
+            guard let ip = config.fixedServer, let server = try? SocketAddress(ipAddress: ip.text, port: config.fixedServerPort) else {
+                return UnavailableOrigin(reason: "fixed_server is not set")
+            }
+            return FixedOrigin(server: server)
+        case .netfilter:
+            return NetfilterOrigin()
+        case .tproxy, .getsockname:
+            return LocalAddressOrigin()
+        case .remoteUDP:
+            return UnavailableOrigin(reason: "mode remote-udp is not available yet")
+        }
     }
 
     public static func load(_ path: String) -> Result<Config, ConfigError> {

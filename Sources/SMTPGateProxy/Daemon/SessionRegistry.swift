@@ -5,18 +5,19 @@ import SMTPGateCore
 /// Live sessions across event loops: admission counts, and the list a drain walks. The lock is held only
 /// for counter updates.
 final class SessionRegistry: @unchecked Sendable {
+    private struct Entry {
+        let session: RelaySession
+        var host: String?
+    }
+
     private let lock = NIOLock()
     private var admission = Admission()
-    private var sessions: [ObjectIdentifier: (RelaySession, String)] = [:]
+    private var sessions: [ObjectIdentifier: Entry] = [:]
     private var nextID: UInt64 = 0
     private let idPrefix: String
 
     init() {
-        var r = UInt32(0)
-        withUnsafeMutableBytes(of: &r) { p in
-            for i in 0..<p.count { p[i] = UInt8.random(in: 0...255) }
-        }
-        idPrefix = String(r, radix: 16)
+        idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
 
     func newID() -> String {
@@ -27,21 +28,29 @@ final class SessionRegistry: @unchecked Sendable {
         return "\(idPrefix)-\(String(n, radix: 16))"
     }
 
-    func admit(host: String, config: Config) -> Admission.Decision {
+    /// Counts the session against `max_connections`; on `.admit` it is registered.
+    func admit(_ s: RelaySession, config: Config) -> Admission.Decision {
         lock.withLock {
-            admission.admit(host: host, maxConnections: config.maxConnections, maxPerHost: config.maxPerHost)
+            let d = admission.admitConnection(maxConnections: config.maxConnections)
+            if d == .admit { sessions[ObjectIdentifier(s)] = Entry(session: s) }
+            return d
         }
     }
 
-    func add(_ s: RelaySession, host: String) {
-        lock.withLock { sessions[ObjectIdentifier(s)] = (s, host) }
+    /// Counts the session's real client against `max_per_host`, once the client is known.
+    func admitHost(_ s: RelaySession, host: String, config: Config) -> Admission.Decision {
+        lock.withLock {
+            let d = admission.admitHost(host, maxPerHost: config.maxPerHost)
+            if d == .admit { sessions[ObjectIdentifier(s)]?.host = host }
+            return d
+        }
     }
 
     func remove(_ s: RelaySession) {
         lock.withLock {
-            if let (_, host) = sessions.removeValue(forKey: ObjectIdentifier(s)) {
-                admission.release(host: host)
-            }
+            guard let entry = sessions.removeValue(forKey: ObjectIdentifier(s)) else { return }
+            if let host = entry.host { admission.releaseHost(host) }
+            admission.releaseConnection()
         }
     }
 
@@ -49,7 +58,7 @@ final class SessionRegistry: @unchecked Sendable {
 
     /// Each live session, on its own event loop.
     func forEach(_ body: @escaping (RelaySession) -> Void) {
-        let all = lock.withLock { sessions.values.map(\.0) }
+        let all = lock.withLock { sessions.values.map(\.session) }
         for s in all {
             s.client.eventLoop.execute { body(s) }
         }

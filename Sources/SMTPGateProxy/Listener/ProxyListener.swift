@@ -11,18 +11,29 @@ final class ProxyListener: @unchecked Sendable {
     private let hostName: String
     private let events: EventLog
     private let registry: SessionRegistry
+    private let makeFinder: (Config, EventLoop) -> OriginFinder
+    private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
+    private var listenPorts: Set<Int> = []
 
-    init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry) {
+    init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry,
+         makeFinder: @escaping (Config, EventLoop) -> OriginFinder) {
         self.name = name
         self.currentConfig = config
         self.hostName = hostName
         self.events = events
         self.registry = registry
+        self.makeFinder = makeFinder
+    }
+
+    /// Interfaces come and go: the loop check uses the addresses read at the last reload.
+    func refreshLocalAddresses() {
+        localAddresses.withLockedValue { $0 = LocalAddresses.current() }
     }
 
     /// One listening socket per event loop (SO_REUSEPORT): the kernel spreads connections across them
     /// and each session stays on the loop that accepted it, with no hand-off between threads.
     func bind(group: EventLoopGroup, config: Config) throws -> [Channel] {
+        listenPorts = [config.port]
         var bound: [Channel] = []
         do {
             for loop in group.makeIterator() {
@@ -36,7 +47,11 @@ final class ProxyListener: @unchecked Sendable {
     }
 
     private func bind(loop: EventLoop, config: Config) throws -> Channel {
-        try ServerBootstrap(group: loop)
+        var bootstrap = ServerBootstrap(group: loop)
+        if config.mode == .tproxy {
+            bootstrap = bootstrap.serverChannelOption(Transparent.option(v6: config.bindAddress.family == .v6), value: 1)
+        }
+        return try bootstrap
             .serverChannelOption(.backlog, value: Int32(config.connectQueue))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
@@ -51,33 +66,23 @@ final class ProxyListener: @unchecked Sendable {
 
     private func accept(_ channel: Channel) -> EventLoopFuture<Void> {
         let config = currentConfig()
-        let host = channel.remoteAddress?.ipAddress ?? "-"
-        let id = registry.newID()
-        guard let server = config.fixedServer,
-              let destination = try? SocketAddress(ipAddress: server.text, port: config.fixedServerPort) else {
-            return channel.close()
-        }
         let settings = SessionSettings(config: config, hostName: hostName)
-        switch registry.admit(host: host, config: config) {
-        case .admit:
-            break
-        case .tooManyConnections(let limit):
-            return refuse(channel, id: id, reason: "max_connections", limit: limit,
+        let env = SessionEnvironment(
+            config: config, settings: settings, logPolicy: LogPolicy(config: config), events: events,
+            registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
+            localAddresses: localAddresses.withLockedValue { $0 }, listenPorts: listenPorts)
+        let session = RelaySession(id: registry.newID(), client: channel, env: env)
+        if case .tooManyConnections(let limit) = registry.admit(session, config: config) {
+            return refuse(channel, id: session.id, reason: "max_connections", limit: limit,
                           reply: ProxyReplies(proxyName: settings.proxyName).tooManyConnections(limit: limit))
-        case .tooManyFromHost(let limit):
-            return refuse(channel, id: id, reason: "max_per_host", limit: limit,
-                          reply: ProxyReplies(proxyName: settings.proxyName).tooManyFromHost(limit: limit))
         }
-        let env = SessionEnvironment(config: config, settings: settings, logPolicy: LogPolicy(config: config),
-                                     events: events, registry: registry, listenerName: name)
-        let session = RelaySession(id: id, client: channel, destination: destination, env: env)
-        registry.add(session, host: host)
         do {
             try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
         } catch {
+            registry.remove(session)
             return channel.eventLoop.makeFailedFuture(error)
         }
-        session.start(destination: destination)
+        session.start()
         return channel.eventLoop.makeSucceededVoidFuture()
     }
 

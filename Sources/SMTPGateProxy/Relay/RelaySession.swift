@@ -11,6 +11,9 @@ struct SessionEnvironment {
     let events: EventLog
     let registry: SessionRegistry
     let listenerName: String
+    let finder: OriginFinder
+    let localAddresses: LocalAddresses
+    let listenPorts: Set<Int>
 }
 
 /// One client connection and its upstream, both on the client's event loop. The SMTP decisions are the
@@ -31,12 +34,14 @@ final class RelaySession {
     private var bytesOut = 0
     private var clientPaused = false
     private var finished = false
-    private enum Upstream { case connecting, open, gone }
+    /// `preamble`: connected, but XCLIENT is still being negotiated; the client waits.
+    private enum Upstream { case connecting, preamble, open, gone }
     private var upstream = Upstream.connecting
+    private var xclient: XClientPreamble?
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
 
-    init(id: String, client: Channel, destination: SocketAddress, env: SessionEnvironment) {
+    init(id: String, client: Channel, env: SessionEnvironment) {
         self.id = id
         self.client = client
         self.env = env
@@ -45,7 +50,7 @@ final class RelaySession {
             id: id, listener: env.listenerName,
             client: client.remoteAddress.map(Self.describe) ?? "-",
             local: client.localAddress.map(Self.describe) ?? "-",
-            destination: Self.describe(destination))
+            destination: "-")
     }
 
     static func describe(_ a: SocketAddress) -> String {
@@ -55,20 +60,57 @@ final class RelaySession {
 
     // MARK: - Start
 
-    func start(destination: SocketAddress) {
-        env.events.record(SessionLog.open(context))
+    /// Finds where the connection was going, admits the real client, then connects there.
+    func start() {
         armTimer()
+        env.finder.find(client).whenComplete { [self] result in
+            guard !finished else { return }
+            switch result {
+            case .failure(let error):
+                let reason = (error as? LookupError)?.reason ?? "\(error)"
+                env.events.record(SessionLog.lookupFailed(context, reason: reason))
+                apply(machine.refuse(.lookupFailed(reason: reason)), input: nil, fromClient: false)
+            case .success(let origin):
+                begin(origin)
+            }
+        }
+    }
+
+    private func begin(_ origin: Origin) {
+        context.client = Self.describe(origin.client)
+        context.natSource = origin.natSource.map(Self.describe)
+        context.ident = origin.ident.map(LogEscape.escape)
+        context.destination = Self.describe(origin.destination)
+        env.events.record(SessionLog.open(context))
+        if env.localAddresses.isLoop(origin.destination, listenPorts: env.listenPorts) {
+            apply(machine.refuse(.loop(destination: context.destination)), input: nil, fromClient: false)
+            return
+        }
+        let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
+        if case .tooManyFromHost(let limit) = env.registry.admitHost(self, host: host, config: env.config) {
+            env.events.record(SessionLog.reject(context, reason: "max_per_host", limit: limit))
+            apply(machine.refuse(.tooManyFromHost(limit: limit)), input: nil, fromClient: false)
+            return
+        }
+        connect(origin)
+    }
+
+    private func connect(_ origin: Origin) {
+        let config = env.config
         var bootstrap = ClientBootstrap(group: client.eventLoop)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.nanoseconds(Int64(env.config.timeoutConnect * 1e9)))
+            .connectTimeout(.nanoseconds(Int64(config.timeoutConnect * 1e9)))
             .channelInitializer { [self] ch in
                 ch.pipeline.addHandler(RelaySideHandler(session: self, side: .server))
             }
-        if let out = env.config.outgoingAddr, let local = try? SocketAddress(ipAddress: out.text, port: 0) {
+        if config.transparentSource {
+            bootstrap = bootstrap.channelOption(Transparent.option(for: origin.client), value: 1)
+                .bind(to: Transparent.anyPort(origin.client))
+        } else if let out = config.outgoingAddr, let local = try? SocketAddress(ipAddress: out.text, port: 0) {
             bootstrap = bootstrap.bind(to: local)
         }
-        bootstrap.connect(to: destination).whenComplete { [self] result in
+        bootstrap.connect(to: origin.destination).whenComplete { [self] result in
             switch result {
             case .success(let ch):
                 if finished {
@@ -76,16 +118,31 @@ final class RelaySession {
                     return
                 }
                 server = ch
-                upstream = .open
-                serverWritabilityChanged()
+                upstreamConnected(ch, origin: origin)
             case .failure(let error):
                 upstream = .gone
                 guard !finished else { return }
                 let reason = Self.reason(error)
                 env.events.record(SessionLog.connectFailed(context, error: reason))
-                apply(machine.serverConnectFailed(destination: context.destination, reason: reason), input: nil, fromClient: false)
+                apply(machine.refuse(.connectFailed(destination: context.destination, reason: reason)), input: nil, fromClient: false)
             }
         }
+    }
+
+    /// What goes to the upstream before the client's first byte: a PROXY header, or the XCLIENT exchange.
+    private func upstreamConnected(_ ch: Channel, origin: Origin) {
+        let config = env.config
+        if config.mode == .fixedXClient, let ip = origin.client.ipAddress.flatMap(IPAddress.init),
+           let port = origin.client.port {
+            xclient = XClientPreamble(heloName: env.settings.proxyName, client: ip, clientPort: port)
+            upstream = .preamble
+            return
+        }
+        if config.proxyProtocol, let header = ProxyHeader.make(client: origin.client, local: client.localAddress) {
+            ch.writeAndFlush(ch.allocator.buffer(bytes: header), promise: nil)
+        }
+        upstream = .open
+        serverWritabilityChanged()
     }
 
     static func reason(_ error: Error) -> String {
@@ -112,7 +169,7 @@ final class RelaySession {
     var clientMayRead: Bool {
         guard !clientPaused, !finished else { return false }
         switch upstream {
-        case .connecting: return false
+        case .connecting, .preamble: return false
         case .open: return server?.isWritable ?? false
         case .gone: return true
         }
@@ -147,8 +204,37 @@ final class RelaySession {
     func serverRead(_ buffer: ByteBuffer) {
         guard !finished else { return }
         lastActivity = .now()
+        if upstream == .preamble {
+            preambleRead(buffer)
+            return
+        }
         let out = buffer.withUnsafeReadableBytes { machine.serverBytes($0) }
         apply(out, input: buffer, fromClient: false)
+    }
+
+    private func preambleRead(_ buffer: ByteBuffer) {
+        guard var preamble = xclient, let server else { return }
+        let step = buffer.withUnsafeReadableBytes { preamble.serverBytes($0) }
+        xclient = preamble
+        switch step {
+        case .waiting:
+            break
+        case .send(let bytes):
+            server.writeAndFlush(server.allocator.buffer(bytes: bytes), promise: nil)
+        case .failed(let why):
+            xclient = nil
+            upstream = .gone
+            env.events.record(SessionLog.connectFailed(context, error: why))
+            apply(machine.refuse(.connectFailed(destination: context.destination, reason: why)), input: nil, fromClient: false)
+        case .done(let greeting, let rest):
+            xclient = nil
+            upstream = .open
+            apply(machine.serverBytes(greeting), input: nil, fromClient: false)
+            if rest < buffer.readableBytes, let tail = buffer.getSlice(at: buffer.readerIndex + rest, length: buffer.readableBytes - rest) {
+                serverRead(tail)
+            }
+            serverWritabilityChanged()
+        }
     }
 
     func clientInputClosed() {

@@ -1,0 +1,63 @@
+import NIOCore
+import SMTPGateCore
+
+/// Where an accepted connection was really going, and who really made it.
+struct Origin {
+    /// The real destination: the proxy connects here and nowhere else.
+    var destination: SocketAddress
+    /// The real client (for a NAT'd connection, as the router's helper reported it).
+    var client: SocketAddress
+    /// Set when the connection arrived from an address other than the real client's (split mode).
+    var natSource: SocketAddress?
+    var ident: String?
+}
+
+/// Why the destination could not be found; `reason` is shown to the client and logged.
+struct LookupError: Error {
+    var reason: String
+}
+
+/// One per `mode`: finds the origin of an accepted connection, on that connection's event loop, without
+/// ever blocking it.
+protocol OriginFinder {
+    func find(_ channel: Channel) -> EventLoopFuture<Origin>
+}
+
+extension OriginFinder {
+    /// The connection's own peer as the client (every mode but remote-udp).
+    func direct(_ channel: Channel, destination: SocketAddress) -> EventLoopFuture<Origin> {
+        guard let peer = channel.remoteAddress else {
+            return channel.eventLoop.makeFailedFuture(LookupError(reason: "no peer address"))
+        }
+        return channel.eventLoop.makeSucceededFuture(Origin(destination: destination, client: peer))
+    }
+}
+
+/// `mode fixed` and `fixed+xclient`: the configured MTA.
+struct FixedOrigin: OriginFinder {
+    let server: SocketAddress
+
+    func find(_ channel: Channel) -> EventLoopFuture<Origin> {
+        direct(channel, destination: server)
+    }
+}
+
+/// `mode getsockname` and `mode tproxy`: the accepted socket's local address is the original destination
+/// (TPROXY, or a packet filter that rewrites only the routing).
+struct LocalAddressOrigin: OriginFinder {
+    func find(_ channel: Channel) -> EventLoopFuture<Origin> {
+        guard let local = channel.localAddress else {
+            return channel.eventLoop.makeFailedFuture(LookupError(reason: "no local address"))
+        }
+        return direct(channel, destination: local)
+    }
+}
+
+/// A mode the daemon cannot serve: every lookup fails with the reason.
+struct UnavailableOrigin: OriginFinder {
+    let reason: String
+
+    func find(_ channel: Channel) -> EventLoopFuture<Origin> {
+        channel.eventLoop.makeFailedFuture(LookupError(reason: reason))
+    }
+}
