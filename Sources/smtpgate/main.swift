@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
         guard let format = LogFormat(rawValue: logFormat) else {
             throw ValidationError("--log-format must be text or json")
         }
-        let cfg: Config
+        let cfg: Daemon.LoadedConfig
         switch Daemon.load(config) {
         case .success(let c): cfg = c
         case .failure(let e):
@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         do {
-            try Daemon(configPath: config, config: cfg, sink: sink).run()
+            try Daemon(configPath: config, loaded: cfg, sink: sink).run()
         } catch {
             sink.flush()
             FileHandleErr.print("smtpgate: \(error)")
@@ -65,8 +65,8 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         switch Daemon.load(file) {
-        case .success(let c):
-            print(ConfigParser.render(c), terminator: "")
+        case .success(let loaded):
+            print(ConfigParser.render(loaded.config), terminator: "")
         case .failure(let e):
             FileHandleErr.print("\(e)")
             throw ExitCode(1)

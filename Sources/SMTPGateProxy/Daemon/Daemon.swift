@@ -26,8 +26,13 @@ public final class Daemon: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     private let stopping = NIOLockedValueBox(false)
     private var listener: ProxyListener?
+    /// The v2 key for remote-udp queries, read with the configuration (start-up and reload).
+    private let helperKey: NIOLockedValueBox<HelperKey?>
+    private let helperClients = NIOLockedValueBox<[ObjectIdentifier: HelperClient]>([:])
 
-    public init(configPath: String, config: Config, sink: LogSink) {
+    public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
+        let config = loaded.config
+        self.helperKey = NIOLockedValueBox(loaded.helperKey)
         self.configPath = configPath
         self.startup = config
         self.config = NIOLockedValueBox(config)
@@ -44,7 +49,7 @@ public final class Daemon: @unchecked Sendable {
         Privileges.raiseFileLimit()
         let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
                                      hostName: Privileges.hostName(), events: events, registry: registry,
-                                     makeFinder: { cfg, loop in Self.finder(for: cfg, on: loop) })
+                                     makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) })
         self.listener = listener
         let servers: [Channel]
         do {
@@ -96,8 +101,10 @@ public final class Daemon: @unchecked Sendable {
         }
         let parsed = Self.load(configPath)
         switch parsed {
-        case .success(let new):
+        case .success(let loaded):
+            let new = loaded.config
             config.withLockedValue { $0 = new }
+            helperKey.withLockedValue { $0 = loaded.helperKey }
             listener?.refreshLocalAddresses()
             let restartOnly = Self.restartOnlyChanges(startup, new)
             if !restartOnly.isEmpty {
@@ -147,23 +154,51 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// The origin finder for a session under `config` (the mode itself is fixed at start-up).
-    static func finder(for config: Config, on loop: EventLoop) -> OriginFinder {
+    private func finder(for config: Config, on loop: EventLoop) -> OriginFinder {
         switch config.mode ?? .fixed {
         case .fixed, .fixedXClient:
-            guard let ip = config.fixedServer, let server = try? SocketAddress(ipAddress: ip.text, port: config.fixedServerPort) else {
-                return UnavailableOrigin(reason: "fixed_server is not set")
-            }
-            return FixedOrigin(server: server)
+            return FixedOrigin(server: config.fixedServer, port: config.fixedServerPort)
         case .netfilter:
             return NetfilterOrigin()
         case .tproxy, .getsockname:
             return LocalAddressOrigin()
         case .remoteUDP:
-            return UnavailableOrigin(reason: "mode remote-udp is not available yet")
+            let settings = HelperLookupSettings(
+                port: config.remotePort, retries: config.remoteUDPRetries, timeout: config.timeoutLookup,
+                secret: config.remoteUDPSecret, key: helperKey.withLockedValue { $0 })
+            return RemoteUDPOrigin(client: helperClient(on: loop), settings: settings)
         }
     }
 
-    public static func load(_ path: String) -> Result<Config, ConfigError> {
+    /// Each event loop's helper client, made on first use.
+    private func helperClient(on loop: EventLoop) -> HelperClient {
+        helperClients.withLockedValue { clients in
+            if let c = clients[ObjectIdentifier(loop)] { return c }
+            let c = HelperClient(loop: loop)
+            clients[ObjectIdentifier(loop)] = c
+            return c
+        }
+    }
+
+    /// A configuration with what it refers to already read (the v2 key), so a reload with an unreadable key
+    /// fails as a whole and keeps the running configuration.
+    public struct LoadedConfig: Sendable {
+        public var config: Config
+        var helperKey: HelperKey?
+    }
+
+    public static func load(_ path: String) -> Result<LoadedConfig, ConfigError> {
+        parse(path).flatMap { config in
+            guard let keyPath = config.remoteUDPKeyFile else { return .success(LoadedConfig(config: config)) }
+            do {
+                return .success(LoadedConfig(config: config, helperKey: try HelperKeyFile.read(keyPath)))
+            } catch {
+                return .failure(ConfigError(file: path, line: nil, message: "remote_udp_key_file \(error)"))
+            }
+        }
+    }
+
+    static func parse(_ path: String) -> Result<Config, ConfigError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             return .failure(ConfigError(file: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))"))

@@ -35,10 +35,14 @@ extension OriginFinder {
 
 /// `mode fixed` and `fixed+xclient`: the configured MTA.
 struct FixedOrigin: OriginFinder {
-    let server: SocketAddress
+    let server: IPAddress?
+    let port: Int
 
     func find(_ channel: Channel) -> EventLoopFuture<Origin> {
-        direct(channel, destination: server)
+        guard let server, let address = try? SocketAddress(ipAddress: server.text, port: port) else {
+            return channel.eventLoop.makeFailedFuture(LookupError(reason: "fixed_server is not set"))
+        }
+        return direct(channel, destination: address)
     }
 }
 
@@ -53,11 +57,3 @@ struct LocalAddressOrigin: OriginFinder {
     }
 }
 
-/// A mode the daemon cannot serve: every lookup fails with the reason.
-struct UnavailableOrigin: OriginFinder {
-    let reason: String
-
-    func find(_ channel: Channel) -> EventLoopFuture<Origin> {
-        channel.eventLoop.makeFailedFuture(LookupError(reason: reason))
-    }
-}
