@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "smtpgate", targets: ["smtpgate"]),
+        .executable(name: "smtpgate-helper", targets: ["smtpgate-helper"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -19,9 +20,37 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
+            name: "SMTPGateRuntime",
+            dependencies: [
+                "SMTPGateCore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .systemLibrary(
+            name: "CConntrack",
+            pkgConfig: "libnetfilter_conntrack",
+            providers: [.apt(["libnetfilter-conntrack-dev", "libmnl-dev"])]
+        ),
+        .target(
             name: "SMTPGateProxy",
             dependencies: [
                 "SMTPGateCore",
+                "SMTPGateRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .target(
+            name: "SMTPGateHelper",
+            dependencies: [
+                "SMTPGateCore",
+                "SMTPGateRuntime",
+                "CConntrack",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -33,11 +62,23 @@ let package = Package(
             name: "smtpgate",
             dependencies: [
                 "SMTPGateProxy",
+                "SMTPGateRuntime",
+                "SMTPGateCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .executableTarget(
+            name: "smtpgate-helper",
+            dependencies: [
+                "SMTPGateHelper",
+                "SMTPGateRuntime",
                 "SMTPGateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(name: "SMTPGateCoreTests", dependencies: ["SMTPGateCore"]),
+        .testTarget(name: "SMTPGateHelperTests", dependencies: ["SMTPGateHelper", "SMTPGateCore"]),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SMTPGateCore
+import SMTPGateRuntime
 import SMTPGateProxy
 
 #if canImport(Glibc)
@@ -40,7 +41,7 @@ struct Run: ParsableCommand {
         }
         let sink: LogSink
         do {
-            sink = try LogSink(format: format, path: logFile)
+            sink = try LogSink(format: format, path: logFile, program: "smtpgate")
         } catch {
             FileHandleErr.print("smtpgate: \(error)")
             throw ExitCode(1)

@@ -3,10 +3,10 @@ public enum LogFormat: String, Sendable, CaseIterable {
     case text
     case json
 
-    public func render(_ record: LogRecord, timestamp: String, pid: Int32) -> String {
+    public func render(_ record: LogRecord, timestamp: String, program: String = "smtpgate", pid: Int32) -> String {
         switch self {
         case .text:
-            return "\(timestamp) smtpgate[\(pid)]: \(record.level.rawValue) \(LogFormat.textBody(record))"
+            return "\(timestamp) \(program)[\(pid)]: \(record.level.rawValue) \(LogFormat.textBody(record))"
         case .json:
             return LogFormat.json(record, timestamp: timestamp)
         }

@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPGateCore
+import SMTPGateRuntime
 
 /// The running proxy: owns the event loops, the listener, the live configuration and the signals.
 public final class Daemon: @unchecked Sendable {

@@ -55,3 +55,4 @@ enum Privileges {
 }
 
 import SMTPGateCore
+import SMTPGateRuntime

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPGateCore
+import SMTPGateRuntime
 
 /// Accepts client connections, applies admission, and starts a relay session for each. The configuration
 /// is read per connection, so a reload applies to new sessions.

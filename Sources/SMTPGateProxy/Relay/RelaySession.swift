@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import SMTPGateCore
+import SMTPGateRuntime
 
 /// Everything a session needs from the daemon, fixed when the session opens (a reload applies to new
 /// sessions only).

@@ -16,6 +16,7 @@ public final class LogSink: @unchecked Sendable {
     private var fd: Int32
     private let path: String?
     private let format: LogFormat
+    private let program: String
     private let pid = getpid()
     private let lock = NIOLock()
     private var pending: [UInt8] = []
@@ -23,8 +24,10 @@ public final class LogSink: @unchecked Sendable {
     private var clock = TimestampClock()
     private let flusher = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "smtpgate.log"))
 
-    public init(format: LogFormat, path: String?) throws {
+    /// `program` names the daemon in text lines (`smtpgate[pid]:`, `smtpgate-helper[pid]:`).
+    public init(format: LogFormat, path: String?, program: String) throws {
         self.format = format
+        self.program = program
         self.path = path
         self.fd = try path.map(Self.openLog) ?? STDERR_FILENO
         pending.reserveCapacity(Self.flushBytes)
@@ -54,7 +57,7 @@ public final class LogSink: @unchecked Sendable {
 
     public func emit(_ record: LogRecord) {
         let full = lock.withLock { () -> Bool in
-            let line = format.render(record, timestamp: clock.now(), pid: pid)
+            let line = format.render(record, timestamp: clock.now(), program: program, pid: pid)
             pending.append(contentsOf: line.utf8)
             pending.append(0x0a)
             return pending.count >= Self.flushBytes
@@ -147,7 +150,7 @@ public struct SinkLogHandler: LogHandler {
     }
 }
 
-/// The session event stream's log subscriber.
+/// A daemon's event stream into swift-log (session events for the proxy, drops and counters for the helper).
 public struct EventLog: Sendable {
     static let recordKey = "smtpgate.record"
     public let logger: Logger
