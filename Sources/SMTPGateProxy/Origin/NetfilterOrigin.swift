@@ -5,7 +5,8 @@ import NIOCore
 import SMTPGateCore
 
 /// `mode netfilter`: the kernel's record of the destination before REDIRECT/DNAT on this host,
-/// `SO_ORIGINAL_DST` for IPv4 and `IP6T_SO_ORIGINAL_DST` for IPv6 (both option 80).
+/// `SO_ORIGINAL_DST` for IPv4 and `IP6T_SO_ORIGINAL_DST` for IPv6 (both option 80). An IPv4 client on an
+/// IPv6 listener (`::ffff:a.b.c.d`) was NAT'ed as IPv4, so it is asked at the IPv4 level.
 struct NetfilterOrigin: OriginFinder {
     static let soOriginalDst: Int32 = 80
 
@@ -13,10 +14,12 @@ struct NetfilterOrigin: OriginFinder {
         guard let provider = channel as? SocketOptionProvider, let local = channel.localAddress else {
             return channel.eventLoop.makeFailedFuture(LookupError(reason: "not a TCP socket"))
         }
-        let level = local.protocol == .inet6 ? NIOBSDSocket.OptionLevel.ipv6 : .ip
+        let mapped = local.ipAddress?.hasPrefix("::ffff:") == true && local.ipAddress?.contains(".") == true
+        let v6 = local.protocol == .inet6 && !mapped
+        let level = v6 ? NIOBSDSocket.OptionLevel.ipv6 : .ip
         let name = NIOBSDSocket.Option(rawValue: Self.soOriginalDst)
         let found: EventLoopFuture<SocketAddress>
-        if local.protocol == .inet6 {
+        if v6 {
             found = provider.unsafeGetSocketOption(level: level, name: name).map { (a: sockaddr_in6) in
                 SocketAddress(a, host: "")
             }

@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# SMTPGate NAT lab: end-to-end scenarios in network namespaces with real netfilter NAT and conntrack,
+# the firewall rules of Examples/ applied verbatim, aiosmtpd as the MTA, smtplib as the client.
+#
+#   bash Tests/e2e/run.sh [-v] [NAME_REGEX]     (as root)
+#
+# One line per scenario (PASS name / FAIL name: why / SKIP name: why), then "N passed, M failed, K skipped".
+# A scenario whose feature the binaries do not implement yet is skipped with the reason found by probing.
+# -v prints each failed scenario's own log.  Files of the run stay in $E2E_KEEP (default: removed).
+# Binaries: SMTPGATE_BIN (default .build/debug/smtpgate), HELPER_BIN (default .build/debug/smtpgate-helper).
+set -u
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$E2E_DIR/lib.sh"
+
+# ============================ scenarios ==========================================================
+# Each runs in its own process with its own namespaces (LAB_TAG) and files (LAB_DIR).
+
+router_rules() {  # router_rules NS iptables|nft IN_IF ROUTER_IP ROUTER_IP6
+    apply_example "$1" "firewall-split-router.$2.sh" CUSTOMER_IF="$3" PROXY_IP=$P_IP ROUTER_IP="$4" \
+        PROXY_IP6=$P_IP6 ROUTER_IP6="$5" PROXY_PORT=$PROXY_PORT
+}
+
+# fixed mode through the router's DNAT+SNAT (works with the proxy as it is today)
+sc_fixed() {      # sc_fixed iptables|nft 4|6
+    local fw=$1 fam=$2 dst=$M_IP snat=$R_OUT proxy=$P_IP bind=0.0.0.0 cip=$C_IP
+    if [ "$fam" = 6 ]; then dst=$M_IP6 snat=$R_OUT6 proxy=$P_IP6 bind=:: cip=$C_IP6; fi
+    lab_topology
+    router_rules rtr "$fw" in0 $R_OUT $R_OUT6
+    mta_start
+    conf_from_example smtpgate-fixed.conf "$LAB_DIR/proxy.conf" fixed_server=$dst bind_address=$bind \
+        timeout_connect=5
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "fixed-$fw-$fam-$$"
+    local res; res=$(send_mail cli "$dst" "$LAB_DIR/msg"); log "client: $res"
+    expect_ok "$res"
+    local env; env=$(mta_has_message "$LAB_DIR/msg") || exit 1
+    case $env in *"peer=$(fmt_ip "$proxy"):"*) ;; *) fail "MTA peer is not the proxy: $env";; esac
+    local ct; ct=$(conntrack_has rtr "src=$cip dst=$dst " "dport=25 src=$proxy dst=$snat sport=$PROXY_PORT ") \
+        || fail "router conntrack has no DNAT+SNAT entry $cip -> $dst:25 / $proxy:$PROXY_PORT -> $snat"
+    log "conntrack: $ct"
+    local nat_port; nat_port=$(printf '%s\n' "$ct" | grep -oE "dport=[0-9]+" | tail -1 | cut -d= -f2)
+    expect_log open "client=$(re_ip "$snat"):$nat_port " "local=$(re_ip "$proxy"):$PROXY_PORT " "dest=$(re_ip "$dst"):25( |\$)"
+    expect_log transaction "client=$(re_ip "$snat"):$nat_port " "trans=1 " "result=250"
+    expect_log close "client=$(re_ip "$snat"):$nat_port " "reason=quit"
+}
+
+# split mode: helper on the router, proxy in mode remote-udp (v2 with a key, or legacy 0x0402)
+sc_split() {      # sc_split iptables|nft 4|6 v2|legacy
+    local fw=$1 fam=$2 proto=$3 dst=$M_IP cip=$C_IP
+    if [ "$fam" = 6 ]; then dst=$M_IP6; cip=$C_IP6; fi
+    lab_topology evil
+    router_rules rtr "$fw" in0 $R_OUT $R_OUT6
+    apply_example prx "firewall-split-proxy.$fw.sh" ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" PROXY_PORT=$PROXY_PORT
+    mta_start
+    local opts=()
+    if [ "$proto" = v2 ]; then
+        make_key "$LAB_DIR/helper.key"
+        helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
+            --key-file "$LAB_DIR/helper.key"
+        opts=(remote_udp_key_file="$LAB_DIR/helper.key")
+    else
+        helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --legacy-secret 4242
+        opts=(remote_udp_key_file= remote_udp_secret=4242)
+    fi
+    conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" bind_address=:: timeout_lookup=2 \
+        remote_udp_retries=2 timeout_connect=5 "${opts[@]}"
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "split-$fw-$fam-$proto-$$"
+    local res; res=$(send_mail cli "$dst" "$LAB_DIR/msg"); log "client: $res"
+    case $res in ok*) ;; *) mode_skip_if_unimplemented "$res";; esac
+    expect_ok "$res"
+    local env; env=$(mta_has_message "$LAB_DIR/msg") || exit 1
+    case $env in *"peer=$(fmt_ip "$([ "$fam" = 6 ] && echo $P_IP6 || echo $P_IP)"):"*) ;; *) fail "MTA peer is not the proxy: $env";; esac
+    local ct; ct=$(conntrack_has rtr "src=$cip dst=$dst " "dport=25 src=$([ "$fam" = 6 ] && echo $P_IP6 || echo $P_IP) ") \
+        || fail "router conntrack has no entry for the client's connection"
+    local cport; cport=$(printf '%s\n' "$ct" | grep -oE "sport=[0-9]+" | head -1 | cut -d= -f2)
+    # the proxy logs the real client (address and port) and the real destination
+    expect_log open "client=$(re_ip "$cip"):$cport " "dest=$(re_ip "$dst"):25( |\$)"
+    expect_log transaction "client=$(re_ip "$cip"):$cport " "dest=$(re_ip "$dst"):25 " "result=250"
+    # the proxy-side example keeps everybody but the routers away from the proxy's port
+    local direct; direct=$(tcp_probe evil $P_IP $PROXY_PORT)
+    [ "$direct" = refused ] || fail "a third host reached the proxy port directly ($direct) despite firewall-split-proxy.$fw.sh"
+    no_log_client "$E_IP"
+}
+
+# local mode: REDIRECT on the router, proxy on the router in mode netfilter
+sc_local() {      # sc_local iptables|nft 4|6
+    local fw=$1 fam=$2 dst=$M_IP cip=$C_IP rip=$R_MTA rin=$R_IN
+    if [ "$fam" = 6 ]; then dst=$M_IP6; cip=$C_IP6; rip=$R_MTA6; rin=$R_IN6; fi
+    lab_topology
+    apply_example rtr "firewall-local.$fw.sh" CUSTOMER_IF=in0 PROXY_PORT=$PROXY_PORT
+    mta_start
+    conf_from_example smtpgate-local.conf "$LAB_DIR/proxy.conf" timeout_connect=5
+    proxy_start rtr "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "local-$fw-$fam-$$"
+    local res; res=$(send_mail cli "$dst" "$LAB_DIR/msg"); log "client: $res"
+    case $res in ok*) ;; *) mode_skip_if_unimplemented "$res";; esac
+    expect_ok "$res"
+    local env; env=$(mta_has_message "$LAB_DIR/msg") || exit 1
+    case $env in *"peer=$(fmt_ip "$rip"):"*) ;; *) fail "MTA peer is not the router: $env";; esac
+    expect_log open "client=$(re_ip "$cip"):[0-9]+ " "dest=$(re_ip "$dst"):25( |\$)"
+    expect_log transaction "client=$(re_ip "$cip"):[0-9]+ " "dest=$(re_ip "$dst"):25 " "result=250"
+    # a connection straight to the proxy port is not redirected: its original destination is the
+    # proxy itself, which must be refused as a loop (a clean reply, nothing forwarded)
+    local loop; loop=$(SEND_PORT=$PROXY_PORT send_mail cli "$rin" "$LAB_DIR/msg" --timeout 10); log "loop client: $loop"
+    case $loop in fail\ *\ [45][0-9][0-9]\ *) ;; *) fail "direct connection to the proxy port: expected a 4xx/5xx refusal, got: $loop";; esac
+    [ "$(ls "$LAB_DIR/mta"/msg-*.eml | wc -l)" = 1 ] || fail "the loop connection delivered a message"
+    [ "$(wc -l < "$LAB_DIR/mta/connections.log")" = 1 ] || fail "the loop connection reached the MTA"
+}
+
+# TPROXY on the router, proxy on the router in mode tproxy (optionally keeping the client's source)
+sc_tproxy() {     # sc_tproxy iptables|nft 4|6 [transparent]
+    local fw=$1 fam=$2 tsrc=${3:-} dst=$M_IP cip=$C_IP rip=$R_MTA
+    if [ "$fam" = 6 ]; then dst=$M_IP6; cip=$C_IP6; rip=$R_MTA6; fi
+    lab_topology
+    apply_example rtr "firewall-tproxy.$fw.sh" CUSTOMER_IF=in0 PROXY_PORT=$PROXY_PORT
+    mta_start
+    local ts=no; if [ "$tsrc" = transparent ]; then ts=yes; rip=$cip; fi
+    conf_from_example smtpgate-tproxy.conf "$LAB_DIR/proxy.conf" timeout_connect=5 transparent_source=$ts
+    proxy_start rtr "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "tproxy-$fw-$fam-$ts-$$"
+    local res; res=$(send_mail cli "$dst" "$LAB_DIR/msg"); log "client: $res"
+    case $res in ok*) ;; *) mode_skip_if_unimplemented "$res";; esac
+    expect_ok "$res"
+    local env; env=$(mta_has_message "$LAB_DIR/msg") || exit 1
+    case $env in *"peer=$(fmt_ip "$rip"):"*) ;; *) fail "MTA peer is not $rip: $env";; esac
+    expect_log open "client=$(re_ip "$cip"):[0-9]+ " "dest=$(re_ip "$dst"):25( |\$)"
+    expect_log transaction "client=$(re_ip "$cip"):[0-9]+ " "result=250"
+    # the accepted socket's local address was the real destination
+    expect_log open "client=$(re_ip "$cip"):[0-9]+ " "local=$(re_ip "$dst"):25 "
+}
+
+# two routers (router 1: iptables, router 2: nftables) sharing one proxy in mode remote-udp
+sc_two_routers() {
+    lab_topology router2
+    router_rules rtr iptables in0 $R_OUT $R_OUT6
+    router_rules rtr2 nft in0 $R2_OUT $R2_OUT6
+    apply_example prx firewall-split-proxy.iptables.sh ROUTER_NETS="$R_OUT/32 $R2_OUT/32" \
+        ROUTER_NETS6="$R_OUT6/128 $R2_OUT6/128" PROXY_PORT=$PROXY_PORT
+    mta_start
+    make_key "$LAB_DIR/helper.key"
+    helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --key-file "$LAB_DIR/helper.key"
+    helper_start helper2 rtr2 --listen $R2_OUT --allow $P_IP/32 --key-file "$LAB_DIR/helper.key"
+    conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" bind_address=:: timeout_lookup=2 \
+        remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key"
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg1" "two-routers-1-$$"
+    make_message "$LAB_DIR/msg2" "two-routers-2-$$"
+    send_mail cli $M_IP "$LAB_DIR/msg1" --from one@customer1.test > "$LAB_DIR/res1" &
+    local p1=$!
+    send_mail cli2 $M_IP "$LAB_DIR/msg2" --from two@customer2.test > "$LAB_DIR/res2"
+    wait $p1 || true
+    local r1 r2; r1=$(cat "$LAB_DIR/res1"); r2=$(cat "$LAB_DIR/res2"); log "client1: $r1"; log "client2: $r2"
+    case "$r1 $r2" in *fail*) mode_skip_if_unimplemented "$r1 $r2";; esac
+    expect_ok "$r1"; expect_ok "$r2"
+    local n; n=$(ls "$LAB_DIR/mta"/msg-*.eml 2>/dev/null | wc -l)
+    [ "$n" = 2 ] || fail "MTA stored $n messages, expected 2"
+    local f found1=no found2=no
+    for f in "$LAB_DIR/mta"/msg-*.eml; do
+        cmp -s "$f" "$LAB_DIR/msg1" && found1=yes
+        cmp -s "$f" "$LAB_DIR/msg2" && found2=yes
+    done
+    [ $found1 = yes ] && [ $found2 = yes ] || fail "stored messages differ from the ones sent (1: $found1, 2: $found2)"
+    # each session was looked up at the router it came through and logged with its own real client
+    expect_log open "client=$(re_ip $C_IP):[0-9]+ " "dest=$(re_ip $M_IP):25( |\$)"
+    expect_log open "client=$(re_ip $C2_IP):[0-9]+ " "dest=$(re_ip $M_IP):25( |\$)"
+    expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "from=<one@customer1\.test>" "result=250"
+    expect_log transaction "client=$(re_ip $C2_IP):[0-9]+ " "from=<two@customer2\.test>" "result=250"
+    conntrack_has rtr "src=$C_IP dst=$M_IP .*src=$P_IP dst=$R_OUT sport=$PROXY_PORT " >/dev/null || fail "router 1 has no NAT entry"
+    conntrack_has rtr2 "src=$C2_IP dst=$M_IP .*src=$P_IP dst=$R2_OUT sport=$PROXY_PORT " >/dev/null || fail "router 2 has no NAT entry"
+}
+
+# the helper alone, asked by a lab script (query.py) about a real DNAT+SNAT'ed connection that went
+# through the router to a fixed-mode proxy: real conntrack entry, real NAT, independent of remote-udp
+sc_helper_lookup() {  # sc_helper_lookup 4|6 v2|legacy
+    local fam=$1 proto=$2 dst=$M_IP cip=$C_IP snat=$R_OUT proxy=$P_IP bind=0.0.0.0 hq=()
+    if [ "$fam" = 6 ]; then dst=$M_IP6; cip=$C_IP6; snat=$R_OUT6; proxy=$P_IP6; bind=::; fi
+    lab_topology
+    router_rules rtr iptables in0 $R_OUT $R_OUT6
+    mta_start
+    make_key "$LAB_DIR/helper.key"
+    if [ "$proto" = v2 ]; then
+        helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
+            --key-file "$LAB_DIR/helper.key"
+        hq=(--key "$LAB_DIR/helper.key")
+    else
+        helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --legacy-secret 77
+        hq=(--legacy-secret 77)
+    fi
+    conf_from_example smtpgate-fixed.conf "$LAB_DIR/proxy.conf" fixed_server=$dst bind_address=$bind timeout_connect=5
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "lookup-$fam-$proto-$$"
+    local res; res=$(send_mail cli "$dst" "$LAB_DIR/msg"); log "client: $res"
+    expect_ok "$res"
+    local ct; ct=$(conntrack_has rtr "src=$cip dst=$dst " "dport=25 src=$proxy dst=$snat sport=$PROXY_PORT ") \
+        || fail "router conntrack has no DNAT+SNAT entry"
+    local cport nport
+    cport=$(printf '%s\n' "$ct" | grep -oE "sport=[0-9]+" | head -1 | cut -d= -f2)
+    nport=$(printf '%s\n' "$ct" | grep -oE "dport=[0-9]+" | tail -1 | cut -d= -f2)
+    local ans; ans=$(nsx prx "$PYTHON" "$E2E_DIR/query.py" "$snat" "$snat" "$nport" "$proxy" $PROXY_PORT "${hq[@]}" \
+        $([ "$proto" = v2 ] && echo --replay)) || true
+    log "helper answer: $ans"
+    local want; want="found $(fmt_ip "$cip"):$cport $(fmt_ip "$dst"):25"
+    [ "$(printf '%s\n' "$ans" | head -1)" = "$want" ] || fail "helper answered '$(printf '%s' "$ans" | head -1)', expected '$want'"
+    if [ "$proto" = v2 ]; then
+        [ "$(printf '%s\n' "$ans" | sed -n 2p)" = replay-dropped ] || fail "helper answered a replayed v2 query"
+    fi
+    # a connection the router does not know
+    ans=$(nsx prx "$PYTHON" "$E2E_DIR/query.py" "$snat" "$snat" 1 "$proxy" $PROXY_PORT "${hq[@]}") || true
+    [ "$ans" = notfound ] || fail "unknown connection: helper answered '$ans', expected notfound"
+}
+
+# fixed+xclient with a real Postfix smtpd: the proxy on the router (REDIRECT, so it sees the real
+# client), Postfix trusts XCLIENT from the router's address and must log the customer as the client
+sc_xclient() {
+    lab_topology
+    apply_example rtr firewall-local.iptables.sh CUSTOMER_IF=in0 PROXY_PORT=$PROXY_PORT
+    conf_from_example smtpgate-xclient.conf "$LAB_DIR/proxy.conf" fixed_server=$M_IP timeout_connect=5
+    smtpgate_probe_mode "$LAB_DIR/proxy.conf"
+    XCLIENT_HOSTS=$R_MTA postfix_start
+    proxy_start rtr "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "xclient-$$"
+    local res; res=$(send_mail cli $M_IP "$LAB_DIR/msg"); log "client: $res"
+    case $res in ok*) ;; *) mode_skip_if_unimplemented "$res";; esac
+    expect_ok "$res"
+    local ml=$LAB_DIR/pf/maillog qid
+    qid=$(printf '%s\n' "$res" | grep -oE 'queued as [0-9A-F]+' | awk '{ print $3 }')
+    [ -n "$qid" ] || fail "no Postfix queue id in the reply: $res"
+    wait_for 5 grep -q "$qid: client=.*\[$C_IP\]" "$ml" \
+        || fail "Postfix did not take the client from XCLIENT: $(grep "$qid: client=" "$ml" | head -1)"
+    wait_for 5 grep -q "$qid: from=<alice@customer.test>" "$ml" || fail "Postfix did not queue the message"
+    expect_log open "client=$(re_ip $C_IP):[0-9]+ " "dest=$(re_ip $M_IP):25( |\$)"
+    expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "result=250"
+}
+
+# helper faults: every one must end in a clean 4xx to the client and a proxy log line, and the MTA
+# must see no connection at all (never a forwarded session)
+sc_helper_fault() {   # sc_helper_fault not-running|wrong-key|disallowed|forged-v2|forged-legacy
+    local fault=$1 topo=() helper_args=() opts=()
+    case $fault in forged-*) topo=(evil hub);; esac
+    lab_topology "${topo[@]}"
+    router_rules rtr iptables in0 $R_OUT $R_OUT6
+    mta_start
+    make_key "$LAB_DIR/helper.key"
+    make_key "$LAB_DIR/other.key"
+    opts=(remote_udp_key_file="$LAB_DIR/helper.key")
+    case $fault in
+        not-running) helper_probe;;
+        wrong-key)   helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --key-file "$LAB_DIR/other.key";;
+        disallowed)  helper_start helper rtr --listen $R_OUT --allow 10.77.9.0/24 --key-file "$LAB_DIR/helper.key";;
+        forged-v2|forged-legacy)
+            [ $fault = forged-legacy ] && opts=(remote_udp_key_file= remote_udp_secret=0)
+            # the real helper is silent (its port dropped); only the forger answers
+            nsx rtr iptables -I INPUT -p udp --dport 114 -j DROP
+            bg_start forger evil "$PYTHON" "$E2E_DIR/forger.py" --iface eth0 --own $E_IP --spoof $R_OUT \
+                --client $C_IP --dest $M_IP --key "$LAB_DIR/helper.key" --count-file "$LAB_DIR/forged" --lifetime 60
+            wait_for 10 grep -q '^ready' "$LAB_DIR/forger.out" || fail "forger did not start: $(tail -2 "$LAB_DIR/forger.out")";;
+    esac
+    conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" bind_address=:: timeout_lookup=1 \
+        remote_udp_retries=2 timeout_connect=5 "${opts[@]}"
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    make_message "$LAB_DIR/msg" "fault-$fault-$$"
+    local res; res=$(send_mail cli $M_IP "$LAB_DIR/msg" --timeout 20); log "client: $res"
+    mode_skip_if_unimplemented "$res" # a stub that refuses everything would pass for the wrong reason
+    expect_4xx "$res"
+    sleep 0.5                        # a wrongly accepted reply would connect to the MTA by now
+    mta_nothing
+    expect_log lookup_failed "client=$(re_ip $R_OUT):[0-9]+ "
+    no_log transaction
+    case $fault in
+        wrong-key)  wait_for 3 grep -q bad_mac "$LAB_DIR/helper.log" || fail "helper log does not mention bad_mac";;
+        disallowed) wait_for 3 grep -q disallowed "$LAB_DIR/helper.log" || fail "helper log does not mention disallowed";;
+        forged-*)   local n; n=$(cat "$LAB_DIR/forged")
+                    [ "$n" -ge 1 ] || fail "the forger saw no query, so the test proved nothing"
+                    log "forged replies sent: $n";;
+    esac
+}
+
+# ============================ runner =============================================================
+fmt_ip() { case $1 in *:*) printf '[%s]' "$1";; *) printf '%s' "$1";; esac; }
+re_ip() { fmt_ip "$1" | sed -e 's/[].[]/\\&/g'; }
+
+tcp_probe() {     # tcp_probe NS HOST PORT : prints connected|refused|timeout
+    ip netns exec "$(ns "$1")" "$PYTHON" - "$2" "$3" <<'EOF'
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+    print("connected"); s.close()
+except ConnectionRefusedError:
+    print("refused")
+except OSError as e:
+    print("timeout" if isinstance(e, socket.timeout) else "error:" + str(e))
+EOF
+}
+no_log_client() { ! grep -q "client=$(fmt_ip "$1"):" "$PROXY_LOG" || fail "the proxy logged a session from $1"; }
+
+SCENARIOS=(
+    "fixed-dnat-iptables        sc_fixed iptables 4"
+    "fixed-dnat-nft             sc_fixed nft 4"
+    "fixed-dnat-ipv6-iptables   sc_fixed iptables 6"
+    "fixed-dnat-ipv6-nft        sc_fixed nft 6"
+    "split-v2-iptables          sc_split iptables 4 v2"
+    "split-v2-nft               sc_split nft 4 v2"
+    "split-legacy-iptables      sc_split iptables 4 legacy"
+    "split-legacy-nft           sc_split nft 4 legacy"
+    "split-v2-ipv6-iptables     sc_split iptables 6 v2"
+    "split-v2-ipv6-nft          sc_split nft 6 v2"
+    "local-iptables             sc_local iptables 4"
+    "local-nft                  sc_local nft 4"
+    "local-ipv6-iptables        sc_local iptables 6"
+    "local-ipv6-nft             sc_local nft 6"
+    "tproxy-iptables            sc_tproxy iptables 4"
+    "tproxy-nft                 sc_tproxy nft 4"
+    "tproxy-ipv6-iptables       sc_tproxy iptables 6"
+    "tproxy-ipv6-nft            sc_tproxy nft 6"
+    "tproxy-transparent-iptables sc_tproxy iptables 4 transparent"
+    "tproxy-transparent-nft     sc_tproxy nft 4 transparent"
+    "two-routers                sc_two_routers"
+    "fixed-xclient-postfix      sc_xclient"
+    "helper-lookup-v2           sc_helper_lookup 4 v2"
+    "helper-lookup-legacy       sc_helper_lookup 4 legacy"
+    "helper-lookup-ipv6         sc_helper_lookup 6 v2"
+    "helper-not-running         sc_helper_fault not-running"
+    "helper-wrong-key           sc_helper_fault wrong-key"
+    "helper-disallowed-proxy    sc_helper_fault disallowed"
+    "helper-forged-reply-v2     sc_helper_fault forged-v2"
+    "helper-forged-reply-legacy sc_helper_fault forged-legacy"
+)
+
+run_one() {       # (in a child process) run_one TAG DIR FUNCTION ARGS...
+    lab_init "$1" "$2"; shift 2
+    trap 'exit 143' TERM INT
+    trap 'lab_cleanup' EXIT
+    trap '[ -s "$LAB_DIR/reason" ] || echo "command failed (line $LINENO): $BASH_COMMAND" > "$LAB_DIR/reason"' ERR
+    set -eE
+    "$@"
+}
+
+if [ "${1:-}" = --one ]; then shift; run_one "$@"; exit $?; fi
+
+VERBOSE=no
+[ "${1:-}" = -v ] && { VERBOSE=yes; shift; }
+FILTER=${1:-.}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP e2e: the NAT lab needs root (network namespaces)"; echo "0 passed, 0 failed, 1 skipped"; exit 0
+fi
+for tool in ip iptables ip6tables nft conntrack ss "$PYTHON"; do
+    command -v "$tool" >/dev/null || { echo "FAIL e2e: $tool is missing (make deps)"; echo "0 passed, 1 failed"; exit 1; }
+done
+
+RUN_TAG=sg$$$(printf '%04x' $((RANDOM % 65536)))
+RUN_DIR=${E2E_KEEP:-$(mktemp -d /tmp/smtpgate-e2e.XXXXXX)}
+mkdir -p "$RUN_DIR"
+run_cleanup() {   # whatever a scenario left behind (e.g. killed by its timeout)
+    local d
+    for d in "$RUN_DIR"/*/; do
+        [ -f "$d/netns" ] || continue
+        ( LAB_DIR=${d%/}; lab_cleanup )
+    done
+    [ -n "${E2E_KEEP:-}" ] || rm -rf "$RUN_DIR"
+}
+trap run_cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0 failed=0 skipped=0 idx=0
+for entry in "${SCENARIOS[@]}"; do
+    read -r name fn args <<< "$entry"
+    [[ $name =~ $FILTER ]] || continue
+    idx=$((idx + 1))
+    dir=$RUN_DIR/$name
+    mkdir -p "$dir"
+    # shellcheck disable=SC2086
+    timeout -k 5 90 bash "$E2E_DIR/run.sh" --one "$RUN_TAG-$idx" "$dir" $fn $args > "$dir/scenario.log" 2>&1
+    rc=$?
+    why=$(head -1 "$dir/reason" 2>/dev/null)
+    case $rc in
+        0)  echo "PASS $name"; passed=$((passed + 1));;
+        77) echo "SKIP $name: $why"; skipped=$((skipped + 1));;
+        *)  [ -n "$why" ] || why="exit status $rc$([ $rc = 124 ] && echo ' (scenario timed out)'); last lines: $(tail -2 "$dir/scenario.log" | tr '\n' ' ' | cut -c1-200)"
+            echo "FAIL $name: $why"; failed=$((failed + 1))
+            if [ $VERBOSE = yes ]; then sed 's/^/    | /' "$dir/scenario.log"; fi;;
+    esac
+    ( LAB_DIR=$dir; lab_cleanup )
+done
+if [ $skipped -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ $failed = 0 ]
