@@ -2,6 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 DEBUG_BIN := .build/debug/smtpgate
+DEBUG_HELPER := .build/debug/smtpgate-helper
 RELEASE_BIN := .build/release/smtpgate
 
 .PHONY: all deps build release test unit integration e2e demo bench clean
@@ -29,7 +30,7 @@ e2e: build
 test: unit integration e2e
 
 demo: build
-	SMTPGATE_BIN=$(CURDIR)/$(DEBUG_BIN) demo/demo.sh
+	SMTPGATE_BIN=$(CURDIR)/$(DEBUG_BIN) HELPER_BIN=$(CURDIR)/$(DEBUG_HELPER) demo/demo.sh
 
 bench: release
 	SMTPGATE_BIN=$(CURDIR)/$(RELEASE_BIN) bench/run.sh

@@ -1,75 +1,169 @@
 #!/usr/bin/env bash
-# A loopback demo of mode fixed: an MTA, smtpgate in front of it, a few messages through, and what the
-# administrator sees in the log. Cleans up after itself.
-set -euo pipefail
-BIN=${SMTPGATE_BIN:-$(pwd)/.build/debug/smtpgate}
-work=$(mktemp -d /tmp/smtpgate-demo.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# The NAT lab demo of the split setup (as root): a client in its own network namespace sends mail "to the
+# MTA's address, port 25"; its router DNATs the connection to smtpgate (mode remote-udp) on another host
+# and SNATs it to its own address; smtpgate asks the smtpgate-helper on the router who the client really
+# was and where it was going, and relays to the MTA.  Prints the lab, the router's conntrack entry, the
+# helper's answer, the proxy's session log and the messages as the MTA stored them; then removes every
+# namespace and process it created (also on Ctrl-C).
+#
+# Built on the e2e lab (Tests/e2e/lib.sh): namespaces, the Examples/ firewall rules applied verbatim,
+# the aiosmtpd MTA.  Only addresses inside its own namespaces (10.77.0.0/16, fd77::/48); no default route.
+# Binaries: SMTPGATE_BIN, HELPER_BIN (default .build/debug/smtpgate, .build/debug/smtpgate-helper).
+set -eEu
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/Tests/e2e/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 100); do
-        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-        sleep 0.1
+if [ "$(id -u)" != 0 ]; then echo "demo: needs root (it creates network namespaces)" >&2; exit 1; fi
+for tool in ip iptables ip6tables conntrack ss swaks "$PYTHON"; do
+    command -v "$tool" >/dev/null || { echo "demo: $tool is missing (make deps)" >&2; exit 1; }
+done
+for bin in "$SMTPGATE_BIN" "$HELPER_BIN"; do
+    [ -x "$bin" ] || { echo "demo: $bin is missing (make build)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/smtpgate-demo.XXXXXX)
+lab_init "sgdemo$$$(printf %04x $((RANDOM % 65536)))" "$WORK"
+demo_cleanup() {
+    local rc=$? left n p
+    trap - EXIT ERR
+    trap '' INT TERM       # a second Ctrl-C must not cut the cleanup short
+    lab_cleanup
+    # a namespace made just as Ctrl-C came may not be on lab_cleanup's list yet: ours by name
+    for n in $(ip netns list | awk -v t="$LAB_TAG-" 'index($1, t) == 1 { print $1 }'); do
+        for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+        ip netns del "$n" 2>/dev/null || true
     done
-    echo "demo: nothing listening on port $1" >&2; return 1
+    left=$(ip netns list | awk -v t="$LAB_TAG-" 'index($1, t) == 1' | wc -l)
+    rm -rf "$WORK"
+    if [ "$rc" = 0 ]; then
+        echo
+        echo "== Cleaned up: processes stopped, namespaces deleted ($left of the demo's left), $WORK removed"
+    fi
+    exit "$rc"
 }
-mta_port=$(free_port)
-proxy_port=$(free_port)
-mkdir -p "$work/mail"
+trap demo_cleanup EXIT
+trap '[ -s "$LAB_DIR/reason" ] || echo "demo: failed (line $LINENO): $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-cat > "$work/smtpgate.conf" <<CONF
-# The demo: every connection to 127.0.0.1:$proxy_port is relayed to the MTA on 127.0.0.1:$mta_port.
-proxy_name demo.smtpgate.test
-mode fixed
-bind_address 127.0.0.1
-port $proxy_port
-fixed_server 127.0.0.1
-fixed_server_port $mta_port
-max_per_host 4
-timeout_idle 30
-CONF
+section() { printf '\n== %s\n' "$*"; }
+indent() { sed -e 's/\r$//' -e 's/^./   &/'; }
 
-echo "== 1. configuration (smtpgate check-config)"
-"$BIN" check-config "$work/smtpgate.conf" | grep -v '^#' | sed 's/^/   /'
+# ---- the lab --------------------------------------------------------------------------------------
+lab_topology
+apply_example rtr firewall-split-router.iptables.sh CUSTOMER_IF=in0 PROXY_IP=$P_IP ROUTER_IP=$R_OUT \
+    PROXY_IP6=$P_IP6 ROUTER_IP6=$R_OUT6 PROXY_PORT=$PROXY_PORT
+apply_example prx firewall-split-proxy.iptables.sh ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" \
+    PROXY_PORT=$PROXY_PORT
+mta_start
+make_key "$LAB_DIR/helper.key"
+helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
+    --key-file "$LAB_DIR/helper.key"
+conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" proxy_name=proxy.lab.test bind_address=:: \
+    timeout_lookup=2 remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key"
+proxy_start prx "$LAB_DIR/proxy.conf"
 
-python3 demo/mta.py 127.0.0.1 "$mta_port" "$work/mail" > "$work/mta.log" 2>&1 &
-pids+=($!)
-"$BIN" run --config "$work/smtpgate.conf" --log-file "$work/smtpgate.log" &
-pids+=($!)
-wait_port "$mta_port"
-for _ in $(seq 1 100); do grep -q ' start ' "$work/smtpgate.log" 2>/dev/null && break; sleep 0.1; done
+section "1. The lab: four network namespaces, routes only within 10.77.0.0/16 and fd77::/48"
+row() { printf '%-8s%-*s  %-5s%-12s%-17s%s\n' "$1" "$(( ${#LAB_TAG} + 4 ))" "$2" "$3" "$4" "$5" "$6"; }
+{
+    row client "$(ns cli)" eth0 $C_IP $C_IP6 "sends mail to the MTA's address, port 25"
+    row router "$(ns rtr)" in0 $R_IN $R_IN6 "customer side"
+    row "" "" out0 $R_OUT $R_OUT6 "proxy side; smtpgate-helper on UDP 114 (v2 key)"
+    row "" "" mta0 $R_MTA $R_MTA6 "MTA side"
+    row proxy "$(ns prx)" br0 $P_IP $P_IP6 "smtpgate, mode remote-udp, port $PROXY_PORT"
+    row MTA "$(ns mta)" eth0 $M_IP $M_IP6 "aiosmtpd on port 25, stores every message"
+    cat <<EOF
 
-echo
-echo "== 2. three clients send mail through the proxy"
-swaks --server "127.0.0.1:$proxy_port" --helo client1.customer.test --from alice@customer.test \
-      --to bob@example.test --header 'Subject: hello through smtpgate' --body 'First message.' >/dev/null
-echo "   swaks: one message, one recipient"
-swaks --server "127.0.0.1:$proxy_port" --pipeline --helo client2.customer.test --from carol@customer.test \
-      --to dave@example.test,nobody@example.test --body 'Second message, pipelined.' >/dev/null || true
-echo "   swaks --pipeline: two recipients, the MTA refuses nobody@ with 550"
-python3 - "$proxy_port" <<'PY'
-import smtplib, sys
-with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client3.customer.test", timeout=10) as s:
-    s.sendmail("erin@customer.test", ["frank@example.test"],
-               b"Subject: dots\r\n\r\n.a line starting with a dot\r\n8-bit: \xc3\xa9t\xc3\xa9\r\n")
-print("   smtplib: a message with a leading dot and 8-bit text")
+client -> router: DNAT tcp/25 to the proxy, SNAT to $R_OUT -> smtpgate -> (via the router) -> MTA
+smtpgate asks the helper at the connection's source ($R_OUT:114) for the real client and destination.
+Router NAT rules (Examples/firewall-split-router.iptables.sh, applied as it is):
+EOF
+} | indent
+{ nsx rtr iptables -t nat -S; nsx rtr ip6tables -t nat -S; } | grep -- '^-A' | sed 's/^/  /' | indent
+
+# ---- a session held open: conntrack and the helper ------------------------------------------------
+# Client 1 (smtplib) connects to the MTA's address and says EHLO, then waits for $LAB_DIR/go before it
+# sends one message to two recipients, the second of which the MTA refuses.
+cat > "$LAB_DIR/held.py" <<'PY'
+import os, smtplib, sys, time
+host, go = sys.argv[1], sys.argv[2]
+s = smtplib.SMTP(host, 25, local_hostname="client1.customer.test", timeout=15)
+s.ehlo()
+ip, port = s.sock.getsockname()[:2]
+print(f"open {ip} {port}", flush=True)
+deadline = time.time() + 20
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.05)
+msg = (b"From: Alice <alice@customer.test>\r\nTo: Bob <bob@example.test>, <nobody@example.test>\r\n"
+       b"Subject: held open while the demo looked at the router\r\n\r\n"
+       b"This session stayed open while conntrack and the helper were asked about it.\r\n"
+       b".A line that starts with a dot (stuffed on the wire, stored as is).\r\n")
+def say(what, reply):
+    print(f"{what:<32} {reply[0]} {reply[1].decode(errors='replace')}", flush=True)
+say("MAIL FROM:<alice@customer.test>", s.mail("alice@customer.test"))
+say("RCPT TO:<bob@example.test>", s.rcpt("bob@example.test"))
+say("RCPT TO:<nobody@example.test>", s.rcpt("nobody@example.test"))
+say("DATA", s.data(msg))
+s.quit()
+print("done", flush=True)
 PY
-sleep 0.3
+bg_start held cli "$PYTHON" "$LAB_DIR/held.py" $M_IP "$LAB_DIR/go"
+wait_for 10 grep -q '^open ' "$LAB_DIR/held.out" || fail "client 1 did not get through: $(tail -2 "$LAB_DIR/held.out")"
+read -r _ cip cport < <(grep '^open ' "$LAB_DIR/held.out")
+ct=$(conntrack_has rtr "src=$cip dst=$M_IP sport=$cport dport=25 " "src=$P_IP dst=$R_OUT sport=$PROXY_PORT ") \
+    || fail "router conntrack has no DNAT+SNAT entry for $cip:$cport"
+nport=$(printf '%s\n' "$ct" | grep -oE 'dport=[0-9]+' | tail -1 | cut -d= -f2)
 
+section "2. The router's conntrack table, while client 1's session is open (conntrack -L in $(ns rtr))"
+echo "   client 1 ($(ns cli)) connected to $M_IP:25 from $cip:$cport, said EHLO, and waits"
+echo "   \$ conntrack -L; conntrack -L -f ipv6"
+{ nsx rtr conntrack -L 2>/dev/null; nsx rtr conntrack -L -f ipv6 2>/dev/null; } | indent
 echo
-echo "== 3. the proxy's log (open, transaction, close for each session)"
-sed 's/^/   /' "$work/smtpgate.log"
+echo "   The entry for client 1 (src=$cip sport=$cport), in its two directions:"
+printf '     %-46s %s\n' "original: $cip:$cport -> $M_IP:25" "what the client sent" \
+    "reply:    $P_IP:$PROXY_PORT -> $R_OUT:$nport" "what comes back: DNATed to the proxy, SNATed to the router"
+echo "   (the other TCP entry is the proxy's own connection to the MTA, the UDP one its query to the helper)"
 
+section "3. The helper's answer (smtpgate-helper on $R_OUT:114 in $(ns rtr))"
+echo "   smtpgate sees the connection as $R_OUT:$nport -> $P_IP:$PROXY_PORT and asked the helper about it."
+echo "   The same question, asked from the proxy's namespace with Tests/e2e/query.py and the v2 key:"
+echo "   \$ query.py $R_OUT  $R_OUT $nport  $P_IP $PROXY_PORT  --key helper.key"
+ans=$(nsx prx "$PYTHON" "$E2E_DIR/query.py" $R_OUT $R_OUT "$nport" $P_IP $PROXY_PORT --key "$LAB_DIR/helper.key")
+echo "   $ans"
+[ "$ans" = "found $cip:$cport $M_IP:25" ] || fail "helper answered '$ans', expected 'found $cip:$cport $M_IP:25'"
+echo "   -> the real client $cip:$cport and the real destination $M_IP:25"
+echo "   A connection the router does not know (port 1):"
+echo "   \$ query.py $R_OUT  $R_OUT 1  $P_IP $PROXY_PORT  --key helper.key"
+nsx prx "$PYTHON" "$E2E_DIR/query.py" $R_OUT $R_OUT 1 $P_IP $PROXY_PORT --key "$LAB_DIR/helper.key" | indent
+helper_counters helper >/dev/null || fail "the helper logged no counters"
+echo "   The helper's log (start, and its counters on SIGUSR1: the proxy's query and the two above):"
+indent < "$LAB_DIR/helper.log"
+
+# ---- the session goes on; two more messages --------------------------------------------------------
+section "4. Mail through the proxy, and the proxy's session log"
+touch "$LAB_DIR/go"
+wait_for 15 grep -q '^done' "$LAB_DIR/held.out" || fail "client 1 did not finish: $(tail -2 "$LAB_DIR/held.out")"
+echo "   client 1 (smtplib, held-open session) goes on:"
+grep -v -e '^open ' -e '^done' "$LAB_DIR/held.out" | sed 's/^/  /' | indent
+swaks_send() {   # swaks_send LABEL SERVER swaks-options...
+    local label=$1 server=$2 out; shift 2
+    out=$(nsx cli swaks --server "$server" --port 25 --helo client2.customer.test --from carol@customer.test \
+        --to dave@example.test --timeout 15 "$@" 2>&1) || fail "swaks ($label) failed: $(printf '%s\n' "$out" | tail -3)"
+    echo "   $label: $(printf '%s\n' "$out" | grep -A1 -E '^ -> \.$' | sed -n 's/^ *<- *//p' | head -1)"
+}
+swaks_send "client 2 (swaks, IPv4, to $M_IP:25)" $M_IP \
+    --header 'Subject: second message' --body 'Sent with swaks to the MTA address over IPv4.'
+swaks_send "client 3 (swaks, IPv6, to [$M_IP6]:25)" $M_IP6 -6 --helo client3.customer.test --from erin@customer.test --to frank@example.test \
+    --header 'Subject: third message' --body 'Sent with swaks to the MTA address over IPv6.'
+for c in "$cip:$cport" "$C_IP:[0-9]+" "\\[$C_IP6\\]:[0-9]+"; do
+    log_wait close "client=$c " >/dev/null || fail "no close line for client $c in the proxy log"
+done
 echo
-echo "== 4. what the MTA stored"
-for f in "$work"/mail/*.eml; do
-    echo "   --- $(basename "$f")"
-    sed 's/^/   | /' "$f" | head -12
+echo "   The proxy's log ($(ns prx)): each session opens with the real client (client=) next to the router's"
+echo "   NAT source (nat_source=), then one transaction line per message and a close line:"
+sed -e 's/^/   /' "$PROXY_LOG"
+
+section "5. The messages as the MTA stored them (envelope, then the message)"
+for env in "$LAB_DIR"/mta/msg-*.env; do
+    echo "   --- $(basename "${env%.env}.eml"): $(cat "$env")"
+    sed -e 's/\r$//' -e 's/^/   | /' "${env%.env}.eml"
 done

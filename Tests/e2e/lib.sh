@@ -280,6 +280,17 @@ helper_bound() {
     [ -n "$(ip netns exec "$(ns "$2")" ss -Hlun 'sport = :114' 2>/dev/null)" ]
 }
 
+# helper_counters NAME : SIGUSR1 to a running helper; waits (5 s) for its next "counters" line, prints it
+helper_counters() {
+    local log=$LAB_DIR/$1.log n p; p=$(pid_of "$1")
+    [ -n "$p" ] || return 1
+    n=$(grep -c ' counters ' "$log" 2>/dev/null || true)
+    kill -USR1 "$p" 2>/dev/null || return 1
+    wait_for 5 helper_counters_after "$log" "${n:-0}" || return 1
+    grep ' counters ' "$log" | tail -1
+}
+helper_counters_after() { local c; c=$(grep -c ' counters ' "$1" 2>/dev/null || true); [ "${c:-0}" -gt "$2" ]; }
+
 make_key() {   # make_key FILE [CONTENT] : a key file with mode 0600
     (umask 077; printf '%s\n' "${2:-$(head -c 24 /dev/urandom | base64)}" > "$1")
     chmod 600 "$1"

@@ -54,9 +54,11 @@ final class RelaySession {
             destination: "-")
     }
 
+    /// `ADDR:PORT` for the log, `[ADDR]:PORT` for IPv6; an IPv4 client on an IPv6 listener shows as IPv4.
     static func describe(_ a: SocketAddress) -> String {
         guard let ip = a.ipAddress, let port = a.port else { return "\(a)" }
-        return a.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        let shown = LocalAddresses.normalised(ip)
+        return shown.contains(":") ? "[\(shown)]:\(port)" : "\(shown):\(port)"
     }
 
     // MARK: - Start
