@@ -231,7 +231,7 @@ struct ConfigParserTests {
 
     @Test(arguments: [
         ("remote_udp_secret 4294967296", "option 'remote_udp_secret'"),
-        ("remote_udp_retries 0", "remote_udp_retries must be at least 1"),
+        ("remote_udp_retries 0", "expected a whole number from 1 to 20, got '0'"),
         ("remote_udp_retries 21", "option 'remote_udp_retries'"),
         ("remote_port 0", "option 'remote_port'"),
         ("remote_udp_key_file relative/key", "expected an absolute path"),
@@ -248,6 +248,7 @@ struct ConfigParserTests {
         ("mode fixed+xclient\nfixed_server 10.0.0.1\nproxy_protocol yes\n", 3, "proxy_protocol needs mode fixed"),
         ("mode netfilter\ntransparent_source yes\n", 2, "transparent_source needs mode tproxy"),
         ("mode tproxy\ntransparent_source yes\noutgoing_addr 10.0.0.1\n", 2, "transparent_source and outgoing_addr exclude each other"),
+        ("mode tproxy\ntransparent_source yes\nset_user nobody\n", 2, "transparent_source needs CAP_NET_ADMIN on every connection, which set_user gives up"),
     ])
     func modeSpecificOptionsAreChecked(text: String, line: Int, message: String) throws {
         let e = try #require(failure(text))

@@ -256,3 +256,17 @@ def test_sighup_reopens_the_log_file_and_usr_signals_are_harmless(scripted_mta, 
     wait_until(lambda: " close " in p.log_path.read_text(), what="session logged in the new file")
     assert " start " in rotated.read_text()
     assert " open " not in rotated.read_text()
+
+
+def test_reload_keeps_the_running_mode(mta, proxy):
+    """mode is read at start-up only: a reload that changes it warns, and sessions keep the old mode."""
+    p = proxy(mta.port)
+    p.options["mode"] = "getsockname"
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    warn = wait_until(lambda: [r for r in p.events("reload") if r.get("restart_needed")], what="restart_needed")[0]
+    assert warn.get("restart_needed") == "mode"
+    c = p.connect()
+    assert c.greeting().code == 220, "still mode fixed: relayed to the MTA, not refused as a loop"
+    assert c.cmd("QUIT").code == 221
+    c.close()

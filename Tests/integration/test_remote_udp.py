@@ -115,9 +115,9 @@ def test_notfound_gives_421_and_no_connection(proxy, mta):
         p = remote_proxy(proxy, helper)
         c = p.connect()
         text = c.read_reply().text
-        assert text == f"421 4.4.3 {PN}: cannot find the destination: helper at {HOST}:{helper.port} has no NAT entry for this connection"
+        assert text == f"421 4.4.3 {PN}: cannot find the destination: the NAT helper has no entry for this connection"
         c.wait_closed()
-        assert p.wait_event("lookup_failed")[0].get("error").startswith("helper at")
+        assert p.wait_event("lookup_failed")[0].get("error") == f"helper at {HOST}:{helper.port} has no NAT entry for this connection"
         assert mta.conns == []
     finally:
         helper.close()
@@ -129,11 +129,37 @@ def test_silent_helper_is_asked_retries_times_then_421(proxy, mta):
         p = remote_proxy(proxy, helper, remote_udp_retries=3, timeout_lookup=0.3)
         c = p.connect()
         began = time.monotonic()
-        assert c.read_reply(timeout=5).text == f"421 4.4.3 {PN}: cannot find the destination: helper at {HOST}:{helper.port} did not answer"
+        assert c.read_reply(timeout=5).text == f"421 4.4.3 {PN}: cannot find the destination: the NAT helper did not answer"
         assert 0.8 <= time.monotonic() - began < 3
         assert len(helper.queries) == 3
-        assert len(set(helper.queries)) == 1
+        assert len(set(helper.queries)) == 1, "0x0402 retries resend the same packet"
+        assert p.wait_event("lookup_failed")[0].get("error") == f"helper at {HOST}:{helper.port} did not answer"
         assert mta.conns == []
+    finally:
+        helper.close()
+
+
+def test_v2_retry_is_a_fresh_query_so_a_lost_answer_is_recovered(proxy, mta, tmp_path):
+    """The first answer is lost on the way back; a helper with replay protection would drop the same
+    packet again, so the retry must carry a new nonce and still be signed."""
+    seen = []
+
+    def answer(q):
+        seen.append(q)
+        if len(seen) == 1:
+            return None
+        return v2_reply(q, ("192.0.2.8", 5151), (HOST, mta.port))
+
+    helper = FakeHelper(answer)
+    try:
+        p = remote_proxy(proxy, helper, remote_udp_key_file=_key_file(tmp_path), remote_udp_retries=3)
+        send_one(p)
+        mta.wait_messages(1)
+        assert len(seen) == 2
+        nonces = {V2_HEAD.unpack(q[:128])[4] for q in seen}
+        assert len(nonces) == 2, "a v2 retry must carry a new nonce"
+        for q in seen:
+            assert hmac.compare_digest(q[128:], hmac.new(KEY, q[:128], hashlib.sha256).digest())
     finally:
         helper.close()
 
@@ -141,7 +167,7 @@ def test_silent_helper_is_asked_retries_times_then_421(proxy, mta):
 def assert_reply_ignored(p, mta):
     """The helper answered, but not acceptably: the lookup times out and nothing is forwarded."""
     c = p.connect()
-    assert c.read_reply(timeout=5).text.endswith("did not answer")
+    assert c.read_reply(timeout=5).text == f"421 4.4.3 {PN}: cannot find the destination: the NAT helper did not answer"
     assert mta.conns == []
 
 
@@ -207,6 +233,14 @@ def test_key_file_readable_by_others_is_refused(proxy, mta, tmp_path):
     r = subprocess.run([SMTPGATE_BIN, "check-config", str(p.config_path)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert f"remote_udp_key_file {key}: readable or writable by group or other (mode 644)" in r.stderr
+
+
+def test_key_file_is_read_only_in_remote_udp_mode(proxy, mta, tmp_path):
+    import subprocess
+    from conftest import SMTPGATE_BIN
+    p = proxy(mta.port, start=False, remote_udp_key_file=tmp_path / "absent.key")
+    r = subprocess.run([SMTPGATE_BIN, "check-config", str(p.config_path)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
 
 
 def test_max_per_host_counts_the_real_client(proxy, mta):

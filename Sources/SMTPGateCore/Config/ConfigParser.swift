@@ -70,6 +70,9 @@ public enum ConfigParser {
         if c.transparentSource, mode != .tproxy {
             throw fail("transparent_source", "transparent_source needs mode tproxy")
         }
+        if c.transparentSource, c.setUser != nil {
+            throw fail("transparent_source", "transparent_source needs CAP_NET_ADMIN on every connection, which set_user gives up; run without set_user under a unit granting CAP_NET_ADMIN")
+        }
         if c.transparentSource, c.outgoingAddr != nil {
             throw fail("transparent_source", "transparent_source and outgoing_addr exclude each other")
         }

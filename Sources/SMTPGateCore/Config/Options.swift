@@ -12,9 +12,9 @@ struct OptionValueError: Error {
 }
 
 enum OptionValue {
-    static func uint(_ v: String, max: Int = Int(Int32.max)) throws(OptionValueError) -> Int {
-        guard let n = Int(v), n >= 0, n <= max else {
-            throw OptionValueError("expected a whole number from 0 to \(max), got '\(LogEscape.escape(v))'")
+    static func uint(_ v: String, min: Int = 0, max: Int = Int(Int32.max)) throws(OptionValueError) -> Int {
+        guard let n = Int(v), n >= min, n <= max else {
+            throw OptionValueError("expected a whole number from \(min) to \(max), got '\(LogEscape.escape(v))'")
         }
         return n
     }
@@ -115,9 +115,7 @@ extension Option {
         Option(name: "pidfile", apply: { c, v throws(OptionValueError) in c.pidfile = try OptionValue.path(v) }, show: { $0.pidfile }),
         Option(name: "connect_queue", apply: { c, v throws(OptionValueError) in c.connectQueue = try OptionValue.uint(v, max: 65535) }, show: { String($0.connectQueue) }),
         Option(name: "pipeline_size", apply: { c, v throws(OptionValueError) in
-            let n = try OptionValue.uint(v, max: 100_000)
-            guard n >= 1 else { throw OptionValueError("pipeline_size must be at least 1") }
-            c.pipelineSize = n
+            c.pipelineSize = try OptionValue.uint(v, min: 1, max: 100_000)
         }, show: { String($0.pipelineSize) }),
         Option(name: "on_takeover_cmds", apply: { c, v throws(OptionValueError) in c.onTakeoverCmds = try OptionValue.uint(v, max: 100_000) }, show: { String($0.onTakeoverCmds) }),
         Option(name: "max_connections", apply: { c, v throws(OptionValueError) in c.maxConnections = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxConnections) }),
@@ -132,9 +130,7 @@ extension Option {
         Option(name: "log_rcpt_to", apply: { c, v throws(OptionValueError) in c.logRcptTo = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logRcptTo) }),
         Option(name: "remote_port", apply: { c, v throws(OptionValueError) in c.remotePort = try OptionValue.port(v) }, show: { String($0.remotePort) }),
         Option(name: "remote_udp_retries", apply: { c, v throws(OptionValueError) in
-            let n = try OptionValue.uint(v, max: 20)
-            guard n >= 1 else { throw OptionValueError("remote_udp_retries must be at least 1") }
-            c.remoteUDPRetries = n
+            c.remoteUDPRetries = try OptionValue.uint(v, min: 1, max: 20)
         }, show: { String($0.remoteUDPRetries) }),
         Option(name: "remote_udp_secret", apply: { c, v throws(OptionValueError) in
             c.remoteUDPSecret = UInt32(try OptionValue.uint(v, max: Int(UInt32.max)))

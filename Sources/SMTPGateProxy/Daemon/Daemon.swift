@@ -103,11 +103,13 @@ public final class Daemon: @unchecked Sendable {
         let parsed = Self.load(configPath)
         switch parsed {
         case .success(let loaded):
-            let new = loaded.config
+            var new = loaded.config
+            let restartOnly = Self.restartOnlyChanges(startup, new)
+            // The listener was built for the start-up mode; sessions must not switch modes under it.
+            new.mode = startup.mode
             config.withLockedValue { $0 = new }
             helperKey.withLockedValue { $0 = loaded.helperKey }
             listener?.refreshLocalAddresses()
-            let restartOnly = Self.restartOnlyChanges(startup, new)
             if !restartOnly.isEmpty {
                 log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
             }
@@ -190,7 +192,9 @@ public final class Daemon: @unchecked Sendable {
 
     public static func load(_ path: String) -> Result<LoadedConfig, ConfigError> {
         parse(path).flatMap { config in
-            guard let keyPath = config.remoteUDPKeyFile else { return .success(LoadedConfig(config: config)) }
+            guard config.mode == .remoteUDP, let keyPath = config.remoteUDPKeyFile else {
+                return .success(LoadedConfig(config: config))
+            }
             do {
                 return .success(LoadedConfig(config: config, helperKey: try HelperKeyFile.read(keyPath)))
             } catch {

@@ -23,7 +23,9 @@ final class HelperClient {
     private struct Pending {
         let promise: EventLoopPromise<Origin>
         let helper: SocketAddress
-        let packet: [UInt8]
+        var packet: [UInt8]
+        let source: HelperEndpoint
+        let destination: HelperEndpoint
         let natSource: SocketAddress
         let settings: HelperLookupSettings
         var triesLeft: Int
@@ -49,7 +51,8 @@ final class HelperClient {
         do {
             helper = try SocketAddress(ipAddress: source.address.text, port: settings.port)
         } catch {
-            return loop.makeFailedFuture(LookupError(reason: "helper address \(source.address.text) unusable"))
+            return loop.makeFailedFuture(LookupError(reason: "helper address \(source.address.text) unusable",
+                                                     clientText: "the NAT helper's address is unusable"))
         }
         var id: UInt64
         let packet: [UInt8]
@@ -68,8 +71,8 @@ final class HelperClient {
             return loop.makeFailedFuture(LookupError(reason: "cannot build the helper query: \(error)"))
         }
         let promise = loop.makePromise(of: Origin.self)
-        pending[id] = Pending(promise: promise, helper: helper, packet: packet, natSource: peer, settings: settings,
-                              triesLeft: settings.retries, timer: nil)
+        pending[id] = Pending(promise: promise, helper: helper, packet: packet, source: source, destination: destination,
+                              natSource: peer, settings: settings, triesLeft: settings.retries, timer: nil)
         send(id)
         return promise.futureResult
     }
@@ -80,10 +83,11 @@ final class HelperClient {
         p.timer = loop.scheduleTask(in: .nanoseconds(Int64(p.settings.timeout * 1e9))) { [self] in
             guard let p = pending[id] else { return }
             if p.triesLeft > 0 {
-                send(id)
+                send(renewed(id))
             } else {
                 pending[id] = nil
-                p.promise.fail(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) did not answer"))
+                p.promise.fail(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) did not answer",
+                                           clientText: "the NAT helper did not answer"))
             }
         }
         pending[id] = p
@@ -98,6 +102,20 @@ final class HelperClient {
                 self.finish(id, .failure(LookupError(reason: "cannot open a UDP socket: \(error)")))
             }
         }
+    }
+
+    /// A v2 retry is a new query (new nonce and timestamp): the helper would drop the same packet again as
+    /// a replay when only its answer was lost. 0x0402 retries resend the packet, as smtp-gated did.
+    private func renewed(_ id: UInt64) -> UInt64 {
+        guard var p = pending[id], let key = p.settings.key else { return id }
+        var next: UInt64
+        repeat { next = UInt64.random(in: 0...UInt64.max) } while pending[next] != nil
+        guard let packet = try? V2Packet.encodeQuery(key: key, nonce: next, timestamp: Self.now(),
+                                                      source: p.source, destination: p.destination) else { return id }
+        p.packet = packet
+        pending[id] = nil
+        pending[next] = p
+        return next
     }
 
     private func socket(v6: Bool) -> EventLoopFuture<Channel> {
@@ -118,7 +136,8 @@ final class HelperClient {
         }
         switch answer {
         case .notFound:
-            finish(id, .failure(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) has no NAT entry for this connection")))
+            finish(id, .failure(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) has no NAT entry for this connection",
+                                            clientText: "the NAT helper has no entry for this connection")))
         case .found(let client, let destination):
             guard let c = try? SocketAddress(ipAddress: client.address.text, port: Int(client.port)),
                   let d = try? SocketAddress(ipAddress: destination.address.text, port: Int(destination.port)) else {

@@ -12,9 +12,16 @@ struct Origin {
     var ident: String?
 }
 
-/// Why the destination could not be found; `reason` is shown to the client and logged.
+/// Why the destination could not be found: `reason` for the log; `clientText` for the client, without
+/// the operator's internal addresses (the router's SNAT address, say).
 struct LookupError: Error {
     var reason: String
+    var clientText: String
+
+    init(reason: String, clientText: String? = nil) {
+        self.reason = reason
+        self.clientText = clientText ?? reason
+    }
 }
 
 /// One per `mode`: finds the origin of an accepted connection, on that connection's event loop, without

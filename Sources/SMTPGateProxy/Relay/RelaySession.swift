@@ -70,9 +70,9 @@ final class RelaySession {
             guard !finished else { return }
             switch result {
             case .failure(let error):
-                let reason = (error as? LookupError)?.reason ?? "\(error)"
-                env.events.record(SessionLog.lookupFailed(context, reason: reason))
-                apply(machine.refuse(.lookupFailed(reason: reason)), input: nil, fromClient: false)
+                let lookup = error as? LookupError ?? LookupError(reason: "\(error)")
+                env.events.record(SessionLog.lookupFailed(context, reason: lookup.reason))
+                apply(machine.refuse(.lookupFailed(reason: lookup.clientText)), input: nil, fromClient: false)
             case .success(let origin):
                 begin(origin)
             }
@@ -135,7 +135,7 @@ final class RelaySession {
     /// What goes to the upstream before the client's first byte: a PROXY header, or the XCLIENT exchange.
     private func upstreamConnected(_ ch: Channel, origin: Origin) {
         let config = env.config
-        if config.mode == .fixedXClient, let ip = origin.client.ipAddress.flatMap(IPAddress.init),
+        if config.mode == .fixedXClient, let ip = origin.client.ipAddress.map(LocalAddresses.normalised).flatMap(IPAddress.init),
            let port = origin.client.port {
             xclient = XClientPreamble(heloName: env.settings.proxyName, client: ip, clientPort: port)
             upstream = .preamble
