@@ -62,6 +62,7 @@ public enum HelperOptions {
 
     /// The whole command line's worth of values, validated: what `smtpgate-helper` passes in, as text.
     public static func configuration(listen: [String], allow: [String], keyFile: String?, legacySecret: String?,
+                                     replayCache: Int = HelperPolicy.defaultReplayCapacity,
                                      window: Int = Int(V2Packet.defaultWindow)) throws(HelperError) -> HelperServerConfiguration {
         guard !listen.isEmpty else { throw HelperError("at least one --listen ADDR[:PORT] is needed") }
         guard !allow.isEmpty else {
@@ -81,7 +82,7 @@ public enum HelperOptions {
         let secret = try legacySecret.map { text throws(HelperError) in try Self.legacySecret(text) }
         let key = try keyFile.map { path throws(HelperError) in try Self.keyFile(path) }
         let policy = HelperPolicy(allow: AllowList(prefixes), legacySecret: secret, key: key,
-                                  window: try Self.window(window))
+                                  window: try Self.window(window), replayCapacity: try Self.replayCache(replayCache))
         return HelperServerConfiguration(listen: addresses, policy: policy)
     }
 
@@ -98,6 +99,12 @@ public enum HelperOptions {
     public static func window(_ seconds: Int) throws(HelperError) -> UInt64 {
         guard (1...3600).contains(seconds) else { throw HelperError("--window must be 1-3600 seconds, not \(seconds)") }
         return UInt64(seconds)
+    }
+
+    /// 1,024 ... 16,777,216 nonces (about 40 bytes each).
+    public static func replayCache(_ n: Int) throws(HelperError) -> Int {
+        guard (1024...(1 << 24)).contains(n) else { throw HelperError("--replay-cache must be 1024-16777216 nonces, not \(n)") }
+        return n
     }
 
     private static func bad(_ text: String, _ why: String) -> HelperError {

@@ -11,13 +11,17 @@ public struct HelperPolicy: Sendable {
     public var legacySecret: UInt32?
     /// v2 queries are answered iff set.
     public var key: HelperKey?
-    /// Seconds a v2 timestamp may differ from our clock; also how long a nonce is remembered.
+    /// Seconds a v2 timestamp may differ from our clock; a nonce is remembered until its timestamp is
+    /// that much in the past.
     public var window: UInt64
-    /// Nonces remembered at most; when every one is still live, new v2 queries are refused.
+    /// Nonces remembered at most; when every one is still live, new v2 queries are refused. With clocks
+    /// in step the sustainable v2 rate is about `replayCapacity / window` queries a second.
     public var replayCapacity: Int
 
+    public static let defaultReplayCapacity = 1 << 18
+
     public init(allow: AllowList, legacySecret: UInt32?, key: HelperKey?,
-                window: UInt64 = V2Packet.defaultWindow, replayCapacity: Int = 1 << 17) {
+                window: UInt64 = V2Packet.defaultWindow, replayCapacity: Int = defaultReplayCapacity) {
         self.allow = allow
         self.legacySecret = legacySecret
         self.key = key
@@ -121,7 +125,7 @@ public final class RequestHandler: @unchecked Sendable {
         // Only an authenticated, fresh query reaches the cache: forged packets cannot fill it.
         let admitted = replay.withLockedValue { cache -> HelperPacketError? in
             do throws(HelperPacketError) {
-                try cache.admit(nonce: packet.nonce, now: now)
+                try cache.admit(nonce: packet.nonce, timestamp: packet.timestamp, now: now)
                 return nil
             } catch {
                 return error

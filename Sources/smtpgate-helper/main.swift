@@ -38,8 +38,11 @@ struct SMTPGateHelperCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Append log lines to this file instead of stderr.", valueName: "path"))
     var logFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Version 2 timestamp window and replay memory, seconds.", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Version 2 timestamp window, seconds: how far a query's clock may be from ours.", valueName: "seconds"))
     var window: Int = 30
+
+    @Option(name: .long, help: ArgumentHelp("Version 2 nonces remembered against replay (about 40 bytes each); the sustainable v2 rate is about this divided by --window, per second.", valueName: "n"))
+    var replayCache: Int = HelperPolicy.defaultReplayCapacity
 
     func run() throws {
         do {
@@ -47,7 +50,8 @@ struct SMTPGateHelperCommand: ParsableCommand {
                 throw HelperError("--log-format must be text or json, not \(logFormat)")
             }
             let configuration = try HelperOptions.configuration(
-                listen: listen, allow: allow, keyFile: keyFile, legacySecret: legacySecret, window: window)
+                listen: listen, allow: allow, keyFile: keyFile, legacySecret: legacySecret, replayCache: replayCache,
+                window: window)
             let lookup = ConntrackLookup()
             do {
                 try lookup.probe()

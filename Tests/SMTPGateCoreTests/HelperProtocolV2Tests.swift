@@ -326,8 +326,8 @@ struct HelperProtocolV2Tests {
     @Test func replayedQueryIsRefusedByTheCache() throws {
         var cache = ReplayCache(capacity: 16)
         let q = try query()
-        try cache.admit(nonce: q.nonce, now: now)
+        try cache.admit(nonce: q.nonce, timestamp: q.timestamp, now: now)
         let again = try V2Packet.decode(v2Signed(handMadeQueryBody), key: v2Key, now: now + 10, expecting: .query)
-        #expect(throws: HelperPacketError.replay) { try cache.admit(nonce: again.nonce, now: now + 10) }
+        #expect(throws: HelperPacketError.replay) { try cache.admit(nonce: again.nonce, timestamp: again.timestamp, now: now + 10) }
     }
 }

@@ -37,6 +37,17 @@ import SMTPGateCore
         #expect(throws: HelperError.self) { try HelperOptions.window(3601) }
     }
 
+    @Test func replayCacheBounds() throws {
+        #expect(try HelperOptions.replayCache(1024) == 1024)
+        #expect(try HelperOptions.replayCache(1 << 24) == 1 << 24)
+        for bad in [0, 1023, (1 << 24) + 1, -5] {
+            #expect(throws: HelperError.self) { try HelperOptions.replayCache(bad) }
+        }
+        let c = try HelperOptions.configuration(listen: ["127.0.0.1"], allow: ["127.0.0.1"], keyFile: nil,
+                                                legacySecret: "0", replayCache: 4096)
+        #expect(c.policy.replayCapacity == 4096)
+    }
+
     @Test func allowErrorsNameTheOption() {
         do {
             _ = try HelperOptions.allow("10.0.0.1/8")

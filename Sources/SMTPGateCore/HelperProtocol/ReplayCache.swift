@@ -8,7 +8,8 @@ public struct ReplayCache: Sendable {
 
     /// nonce → last second at which it must still be refused.
     private var live: [UInt64: UInt64] = [:]
-    /// Admission order; with a clock that does not run backwards this is also expiry order.
+    /// Admission order. Expiry is checked at the head only, so an entry behind one stamped later waits
+    /// for it: nonces may be held longer than needed, never forgotten early.
     private var ring: [(nonce: UInt64, until: UInt64)]
     private var head = 0
     private var count = 0
@@ -21,16 +22,17 @@ public struct ReplayCache: Sendable {
         live.reserveCapacity(capacity)
     }
 
-    /// Records `nonce` as seen at `now`, or throws `.replay` / `.replayCacheFull`.
-    public mutating func admit(nonce: UInt64, now: UInt64) throws(HelperPacketError) {
+    /// Records `nonce` of a packet stamped `timestamp` (already authenticated and found fresh) as seen at
+    /// `now`, or throws `.replay` / `.replayCacheFull`.
+    public mutating func admit(nonce: UInt64, timestamp: UInt64, now: UInt64) throws(HelperPacketError) {
         expire(now: now)
         if let until = live[nonce], until >= now { throw .replay }
         guard count < capacity else { throw .replayCacheFull }
-        // A query accepted now may carry a timestamp up to `window` ahead, and stays fresh for `window`
-        // after that timestamp: its nonce must be refused until now + 2 × window inclusive.
+        // The packet stays fresh until timestamp + window; after that its replay is refused as stale, so
+        // the nonce need not be held longer. With clocks in step that is one window, which is what sets
+        // the sustainable rate: capacity / window queries a second.
         // Saturating, so an absurd window or clock holds the nonce for good rather than wrapping to "expired".
-        let hold = window > UInt64.max / 2 ? UInt64.max : 2 * window
-        let until = now > UInt64.max - hold ? UInt64.max : now + hold
+        let until = timestamp > UInt64.max - window ? UInt64.max : timestamp + window
         live[nonce] = until
         ring[(head + count) % capacity] = (nonce, until)
         count += 1
