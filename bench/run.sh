@@ -9,6 +9,19 @@
 # haproxy / via smtpgate (interleaved, REPEAT times, median), holds IDLE_SESSIONS
 # idle sessions through smtpgate to sample its RSS, and prints a results table.
 #
+# Then, as root, the NAT lab sections (bench/lab.py, bench/helper_load.py) in network
+# namespaces built with Tests/e2e/lib.sh (the e2e lab's topology: client, router, proxy,
+# MTA; only 10.77.0.0/16 and fd77::/48 inside namespaces created here, no default route;
+# firewall rules from Examples/firewall-*.sh applied verbatim):
+#   1. smtpgate-helper: lookups/s and round-trip / lookup latency with HELPER_ENTRIES
+#      conntrack entries on the router (made with conntrack -R: -I lines in bulk), queries
+#      from the proxy's namespace for entries chosen at random, v2 and 0x0402, W=1 and
+#      W=HELPER_INFLIGHT in flight; the helper's own p50/p99 from its SIGUSR1 counters line;
+#   2. the session rate through the router, smtp-source from the client's namespace to the
+#      MTA's address port 25, with smtpgate on the router in mode netfilter (REDIRECT) and
+#      split (smtpgate in its own namespace, mode remote-udp, helper on the router, v2 key);
+#      both wall times, msg/s and the ratio split/local.
+#
 # Exit status: 0 when every tool run worked, whatever the performance targets
 # say (they are reported as met / NOT MET); non-zero when something failed
 # (missing tool, a process that did not start, smtp-source errors, the sink not
@@ -22,6 +35,16 @@
 #   RUN_TIMEOUT     bound on one smtp-source run, seconds (default: 300)
 #   BENCH_TIMEOUT   bound on the whole measurement phase, seconds (default: 1800)
 #   BENCH_KEEP=1    keep the work directory (configs, logs) even on success
+#   BENCH_LAB       auto (default): the NAT lab sections when run as root, skipped otherwise;
+#                   1: required; 0: skipped; only: only the NAT lab sections
+#   HELPER_BIN      smtpgate-helper binary (default: <repo>/.build/release/smtpgate-helper)
+#   LAB_FW          nft (default) or iptables: the Examples/firewall-*.sh variant applied
+#   LAB_MESSAGES    messages per session-rate run (default: 10000), LAB_SESSIONS parallel
+#                   sessions (default: 32), LAB_REPEAT runs per lab (default: REPEAT)
+#   HELPER_ENTRIES  conntrack table sizes measured (default: "1000 100000")
+#   HELPER_REPEAT   passes over HELPER_ENTRIES (default: 3: 1k 100k 1k 100k 1k 100k; median)
+#   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
+#   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,26 +57,62 @@ RUN_TIMEOUT="${RUN_TIMEOUT:-300}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-1800}"
 BENCH_KEEP="${BENCH_KEEP:-0}"
 PYTHON="${PYTHON:-python3}"
+BENCH_LAB="${BENCH_LAB:-auto}"
+HELPER_BIN="${HELPER_BIN:-$REPO_DIR/.build/release/smtpgate-helper}"
+LAB_FW="${LAB_FW:-nft}"
+LAB_MESSAGES="${LAB_MESSAGES:-10000}"
+LAB_SESSIONS="${LAB_SESSIONS:-32}"
+LAB_REPEAT="${LAB_REPEAT:-$REPEAT}"
+HELPER_ENTRIES="${HELPER_ENTRIES:-1000 100000}"
+HELPER_REPEAT="${HELPER_REPEAT:-3}"
+HELPER_INFLIGHT="${HELPER_INFLIGHT:-64}"
+HELPER_SECONDS="${HELPER_SECONDS:-3}"
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
-for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT; do
+for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
+         HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( REPEAT >= 1 && REPEAT <= 50 )) || die "REPEAT must be between 1 and 50"
 (( NBTHREAD >= 1 )) || die "NBTHREAD must be >= 1"
+[[ "$BENCH_LAB" =~ ^(auto|0|1|only)$ ]] || die "BENCH_LAB must be auto, 0, 1 or only (got '$BENCH_LAB')"
+[[ "$LAB_FW" =~ ^(nft|iptables)$ ]] || die "LAB_FW must be nft or iptables (got '$LAB_FW')"
+(( LAB_MESSAGES >= 1 && LAB_SESSIONS >= 1 && LAB_REPEAT >= 1 && LAB_REPEAT <= 50 )) \
+    || die "LAB_MESSAGES and LAB_SESSIONS must be >= 1, LAB_REPEAT between 1 and 50"
+(( HELPER_REPEAT >= 1 && HELPER_REPEAT <= 20 && HELPER_INFLIGHT >= 1 && HELPER_INFLIGHT <= 1000 \
+   && HELPER_SECONDS >= 1 && HELPER_SECONDS <= 60 )) \
+    || die "HELPER_REPEAT must be 1-20, HELPER_INFLIGHT 1-1000 (the helper queues 1024), HELPER_SECONDS 1-60"
+[[ "$HELPER_ENTRIES" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "HELPER_ENTRIES must be numbers separated by spaces"
+for n in $HELPER_ENTRIES; do
+    (( n >= 1 && n <= 1000000 )) || die "HELPER_ENTRIES: $n is not between 1 and 1000000"
+done
+if [[ "$BENCH_LAB" == auto ]]; then
+    if [[ "$(id -u)" == 0 ]]; then BENCH_LAB=1; else
+        BENCH_LAB=0; say "not root: the NAT lab sections are skipped (BENCH_LAB=1 requires them)"
+    fi
+fi
 
 # ---------------------------------------------------------------- tools
 missing=()
-for tool in smtp-sink smtp-source haproxy "$PYTHON" timeout; do
+tools=(smtp-sink smtp-source haproxy "$PYTHON" timeout)
+[[ "$BENCH_LAB" == only ]] && tools=(smtp-sink smtp-source "$PYTHON" timeout)
+[[ "$BENCH_LAB" == 0 ]] || tools+=(ip ss conntrack "$LAB_FW")
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if (( ${#missing[@]} )); then
     die "missing tool(s): ${missing[*]} -- install with: apt-get install -y postfix haproxy python3 coreutils
-       (smtp-sink and smtp-source ship in Debian's postfix package, in /usr/sbin)"
+       (smtp-sink and smtp-source ship in Debian's postfix package, in /usr/sbin; the NAT lab needs
+       iproute2 conntrack nftables iptables, or BENCH_LAB=0 skips it)"
 fi
 [[ -x "$SMTPGATE_BIN" ]] || die "smtpgate binary not found at $SMTPGATE_BIN -- run 'swift build -c release' (or set SMTPGATE_BIN)"
+if [[ "$BENCH_LAB" != 0 ]]; then
+    [[ "$(id -u)" == 0 ]] || die "the NAT lab sections need root (network namespaces); BENCH_LAB=0 skips them"
+    [[ -x "$HELPER_BIN" ]] || die "smtpgate-helper binary not found at $HELPER_BIN -- run 'swift build -c release' (or set HELPER_BIN)"
+    [[ -f "$REPO_DIR/Tests/e2e/lib.sh" ]] || die "Tests/e2e/lib.sh (the lab's topology helpers) is missing"
+fi
 
 # ---------------------------------------------------------------- limits
 # 5,000 proxied sessions = 10,000 descriptors in the proxy; ask for 65536 and
@@ -61,7 +120,7 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE="$(ulimit -n)"
 [[ "$NOFILE" == unlimited ]] && NOFILE=1048576
-if (( IDLE_SESSIONS > 0 && NOFILE < 2 * IDLE_SESSIONS + 256 )); then
+if [[ "$BENCH_LAB" != only ]] && (( IDLE_SESSIONS > 0 && NOFILE < 2 * IDLE_SESSIONS + 256 )); then
     die "open-file limit is $NOFILE; $IDLE_SESSIONS idle sessions need at least $(( 2 * IDLE_SESSIONS + 256 )) (raise the hard limit or lower IDLE_SESSIONS)"
 fi
 HAPROXY_MAXCONN=$(( (NOFILE - 256) / 2 ))
@@ -74,6 +133,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/smtpgate-bench.XXXXXX")"
 PIDS=()          # long-running servers, in start order
 DRIVER_PID=""
 STATUS_OK=0
+LAB_DIRS=()      # NAT labs (each lists its namespaces and pids; see lab_new)
 
 stop_pid() {     # stop_pid PID NAME: SIGTERM, bounded wait, then SIGKILL
     local pid="$1" name="$2" i
@@ -98,10 +158,13 @@ cleanup() {
     for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
         stop_pid "${PIDS[i]%%:*}" "${PIDS[i]#*:}"
     done
+    for (( i = ${#LAB_DIRS[@]} - 1; i >= 0; i-- )); do     # lab processes, then their namespaces
+        ( LAB_DIR="${LAB_DIRS[i]}"; lab_cleanup )
+    done
     if (( rc != 0 || STATUS_OK == 0 )) || [[ "$BENCH_KEEP" == 1 ]]; then
         say "work directory kept: $WORK"
         if (( rc != 0 )); then
-            for f in "$WORK"/*.err "$WORK"/smtpgate.log; do
+            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/lab-*/reason; do
                 [[ -s "$f" ]] || continue
                 say "--- last lines of $f"
                 tail -n 15 "$f" >&2
@@ -128,6 +191,159 @@ wait_listen() {  # wait_listen NAME PORT PID
     "$PYTHON" "$BENCH_DIR/util.py" wait-listen "$2" "$3" 15 \
         || die "$1 did not start listening on 127.0.0.1:$2 (see $WORK)"
 }
+
+# ---------------------------------------------------------------- NAT lab (definitions)
+# The NAT lab sections run after the loopback ones.  Tests/e2e/lib.sh provides the topology
+# (lab_topology: cli -- rtr -- prx/br0, rtr -- mta; addresses in 10.77.0.0/16 and fd77::/48 only,
+# routes to those prefixes only), the firewall examples (apply_example), the processes (bg_start,
+# proxy_start, helper_start, pid_of) and lab_cleanup.  Every lab records its namespaces and pids in
+# its own $WORK/lab-NAME/; cleanup() runs lab_cleanup for each, so nothing outlives the bench.
+LAB_BASE="sgb$$"                     # namespace names: sgbPID-LAB-HOST
+LAB_RESULTS="$WORK/lab-results.jsonl"
+LAB_FAILED=0
+LAB_CONF=(max_per_host=0 timeout_connect=5)   # the same in both labs: 32 sessions come from one client
+
+lab_use() {      # lab_use NAME : make NAME the lab lib.sh's functions act on
+    LAB_TAG="$LAB_BASE-$1" LAB_DIR="$WORK/lab-$1"
+    PROXY_LOG="$LAB_DIR/proxy.log"
+}
+
+lab_new() {      # lab_new NAME : a fresh lab with the e2e topology
+    lab_use "$1"
+    lab_init "$LAB_TAG" "$LAB_DIR"
+    LAB_DIRS+=("$LAB_DIR")
+    lab_topology
+    local n   # room for the session runs' TIME_WAIT sockets (a setting of these namespaces only)
+    for n in cli rtr prx; do nsx "$n" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"; done
+}
+
+lab_down() {     # lab_down NAME : its processes and namespaces, now
+    ( lab_use "$1"; lab_cleanup )
+}
+
+lab_pid() {      # lab_pid LAB NAME : pid of a process lib.sh's bg_start started in that lab
+    awk -v n="$2" '$2 == n { p = $1 } END { print p }' "$WORK/lab-$1/pids"
+}
+
+lab_listening() {  # lab_listening HOST PORT : a TCP listener on PORT in the current lab's HOST
+    [[ -n "$(ip netns exec "$(ns "$1")" ss -Hltn "sport = :$2" 2>/dev/null)" ]]
+}
+
+lab_sink() {     # smtp-sink as the MTA on M_IP:25 (counters, -c, in LAB_DIR/sink.out)
+    bg_start sink mta smtp-sink -u nobody -c -m 20000 -t 300 "$M_IP:25" 5000
+    wait_for 10 lab_listening mta 25 || fail "smtp-sink did not start: $(tail -n 3 "$LAB_DIR/sink.out")"
+}
+
+lab_py() {       # lab_py SECONDS ARGS... : bench/lab.py under timeout, interruptible like the driver
+    local limit="$1" rc; shift
+    timeout --signal=TERM --kill-after=15 "$limit" "$PYTHON" "$BENCH_DIR/lab.py" "$@" &
+    DRIVER_PID=$!
+    set +e
+    wait "$DRIVER_PID"
+    rc=$?
+    set -e
+    DRIVER_PID=""
+    (( rc != 124 )) || say "bench/lab.py $1 exceeded ${limit}s"
+    return "$rc"
+}
+
+# Section 2: the session rate through the router, local (netfilter) vs split (remote-udp).
+lab_sessions() {
+    say "NAT lab: session rate, smtpgate on the router (netfilter) vs split (remote-udp + helper)"
+    lab_new local
+    apply_example rtr "firewall-local.$LAB_FW.sh" CUSTOMER_IF=in0 PROXY_PORT=$PROXY_PORT
+    lab_sink
+    conf_from_example smtpgate-local.conf "$LAB_DIR/proxy.conf" "${LAB_CONF[@]}"
+    proxy_start rtr "$LAB_DIR/proxy.conf"
+
+    lab_new split
+    apply_example rtr "firewall-split-router.$LAB_FW.sh" CUSTOMER_IF=in0 PROXY_IP=$P_IP ROUTER_IP=$R_OUT \
+        PROXY_IP6=$P_IP6 ROUTER_IP6=$R_OUT6 PROXY_PORT=$PROXY_PORT
+    apply_example prx "firewall-split-proxy.$LAB_FW.sh" ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" \
+        PROXY_PORT=$PROXY_PORT
+    lab_sink
+    make_key "$LAB_DIR/helper.key"
+    helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --key-file "$LAB_DIR/helper.key"
+    conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" "${LAB_CONF[@]}" \
+        remote_udp_key_file="$LAB_DIR/helper.key"
+    proxy_start prx "$LAB_DIR/proxy.conf"
+
+    local lab args=()
+    for lab in local split; do
+        args+=(--lab "$lab:$LAB_BASE-$lab-cli:$WORK/lab-$lab/sink.out:$(lab_pid $lab sink):$(lab_pid $lab proxy)"
+               --proxy-log "$lab:$WORK/lab-$lab/proxy.log")
+    done
+    lab_py "$BENCH_TIMEOUT" sessions "${args[@]}" --helper "split:$(lab_pid split helper):$WORK/lab-split/helper.log" \
+        --dest "$M_IP:25" --sessions "$LAB_SESSIONS" --messages "$LAB_MESSAGES" --size 2048 \
+        --repeat "$LAB_REPEAT" --run-timeout "$RUN_TIMEOUT" --out "$LAB_RESULTS" || LAB_FAILED=1
+    lab_down local
+    lab_down split
+}
+
+# Section 1: smtpgate-helper lookups with HELPER_ENTRIES conntrack entries on the router.
+lab_helper() {
+    local n pass proto w need=0 max fam auth
+    for n in $HELPER_ENTRIES; do (( n > need )) && need=$n; done
+    say "NAT lab: smtpgate-helper lookups with $HELPER_ENTRIES conntrack entries, $HELPER_REPEAT passes"
+    lab_new helper
+    apply_example rtr "firewall-split-router.$LAB_FW.sh" CUSTOMER_IF=in0 PROXY_IP=$P_IP ROUTER_IP=$R_OUT \
+        PROXY_IP6=$P_IP6 ROUTER_IP6=$R_OUT6 PROXY_PORT=$PROXY_PORT
+    apply_example prx "firewall-split-proxy.$LAB_FW.sh" ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" \
+        PROXY_PORT=$PROXY_PORT
+    make_key "$LAB_DIR/helper.key"
+    # The router's table must hold the largest set (plus the lab's own flows).  Newer kernels make
+    # nf_conntrack_max per namespace but read-only there (inherited, at most the host's value).
+    need=$(( need + 1024 ))
+    max=$(nsx rtr sysctl -n net.netfilter.nf_conntrack_max)
+    if (( max < need )); then
+        nsx rtr sysctl -qw net.netfilter.nf_conntrack_max="$need" 2>/dev/null || true
+        max=$(nsx rtr sysctl -n net.netfilter.nf_conntrack_max)
+        (( max >= need )) || die "nf_conntrack_max is $max in the router's namespace and cannot be raised there;
+       $need are needed for HELPER_ENTRIES='$HELPER_ENTRIES' (lower them, or raise the host's net.netfilter.nf_conntrack_max)"
+    fi
+    LAB_META+=(--meta "ct_max=$max")
+    local inflights=1; (( HELPER_INFLIGHT > 1 )) && inflights="1 $HELPER_INFLIGHT"
+    for (( pass = 1; pass <= HELPER_REPEAT; pass++ )); do
+        for n in $HELPER_ENTRIES; do
+            lab_py 300 entries --ns "$(ns rtr)" --count "$n" --out "$LAB_RESULTS" || { LAB_FAILED=1; continue; }
+            for proto in v2 0x0402; do
+                # v2: the helper remembers every nonce for 2 x --window in 131,072 slots; a fresh
+                # helper per run and a cap under that keep the runs free of replay_cache_full drops
+                auth=(--key "$LAB_DIR/helper.key" --max-queries 120000)
+                [[ "$proto" == v2 ]] || auth=(--legacy-secret 4242)
+                for w in $inflights; do
+                    alive helper && bg_stop helper
+                    helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --key-file "$LAB_DIR/helper.key" \
+                        --legacy-secret 4242
+                    lab_py 120 helper --ns "$(ns prx)" --helper-pid "$(pid_of helper)" \
+                        --helper-log "$LAB_DIR/helper.log" --entries "$n" --phase "$pass" --out "$LAB_RESULTS" \
+                        -- "$R_OUT" --entries "$n" --inflight "$w" --seconds "$HELPER_SECONDS" --warmup 0.5 \
+                        "${auth[@]}" || LAB_FAILED=1
+                done
+            done
+        done
+    done
+    lab_down helper
+}
+
+run_lab() {
+    # shellcheck source=../Tests/e2e/lib.sh
+    . "$REPO_DIR/Tests/e2e/lib.sh"
+    LAB_META=(--meta "fw=$LAB_FW" --meta "helper_version=$("$HELPER_BIN" --version 2>&1 | head -n 1 || echo '?')"
+              --meta "ct_buckets=$(cat /proc/sys/net/netfilter/nf_conntrack_buckets 2>/dev/null || echo '?')")
+    : > "$LAB_RESULTS"
+    lab_helper
+    lab_sessions
+    "$PYTHON" "$BENCH_DIR/lab.py" report --results "$LAB_RESULTS" "${LAB_META[@]}" || LAB_FAILED=1
+    (( LAB_FAILED == 0 )) || die "NAT lab runs had failures (see above and $WORK/lab-*)"
+}
+
+if [[ "$BENCH_LAB" == only ]]; then
+    say "BENCH_LAB=only: the loopback sections are skipped"
+    run_lab
+    STATUS_OK=1
+    exit 0
+fi
 
 read -r SINK_PORT HAPROXY_PORT GATE_PORT < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 3)
 [[ -n "$GATE_PORT" ]] || die "could not pick free ports"
@@ -228,4 +444,13 @@ set -e
 DRIVER_PID=""
 (( rc == 124 )) && say "measurement phase exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
 (( rc == 0 )) || die "benchmark run had failures (driver exit $rc)"
+
+# ---------------------------------------------------------------- NAT lab
+if [[ "$BENCH_LAB" == 1 ]]; then
+    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do     # the loopback servers are done: quiet host
+        stop_pid "${PIDS[i]%%:*}" "${PIDS[i]#*:}"
+    done
+    PIDS=()
+    run_lab
+fi
 STATUS_OK=1
