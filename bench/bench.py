@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from util import proc_status
+from util import Terminated, log, on_term, proc_status
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,18 +38,6 @@ RATIO_TARGET = 1.25       # smtpgate wall time <= 1.25 x haproxy
 RSS_TARGET_MIB = 150.0    # smtpgate VmRSS with N idle sessions
 
 MESG_RE = re.compile(rb"mesg=(\d+)\r")
-
-
-class Terminated(Exception):
-    pass
-
-
-def on_term(signum, frame):
-    raise Terminated("signal %d" % signum)
-
-
-def log(msg):
-    print("[bench] " + msg, file=sys.stderr, flush=True)
 
 
 def sink_messages(path):

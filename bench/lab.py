@@ -30,23 +30,12 @@ import sys
 import time
 
 from bench import alive, sink_messages, summarize_log
+from util import Terminated, log, on_term
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RATE_TARGET = 20000.0     # lookups/s (W > 1 runs)
 COST_TARGET = 1.5         # cost with the most entries <= 1.5 x cost with the fewest
 COUNTERS_RE = re.compile(r" counters ((?:\S+=\S+ ?)+)$")
-
-
-class Terminated(Exception):
-    pass
-
-
-def on_term(signum, frame):
-    raise Terminated("signal %d" % signum)
-
-
-def log(msg):
-    print("[bench] " + msg, file=sys.stderr, flush=True)
 
 
 def emit(path, rec):

@@ -132,6 +132,14 @@ SINK_MAXCONN=$(( NOFILE - 256 ))
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/smtpgate-bench.XXXXXX")"
 PIDS=()          # long-running servers, in start order
 DRIVER_PID=""
+DRIVER_RC=0
+wait_driver() {  # waits for $DRIVER_PID in this shell (the EXIT trap may stop it); its status in DRIVER_RC
+    set +e
+    wait "$DRIVER_PID"
+    DRIVER_RC=$?
+    set -e
+    DRIVER_PID=""
+}
 STATUS_OK=0
 LAB_DIRS=()      # NAT labs (each lists its namespaces and pids; see lab_new)
 
@@ -238,11 +246,8 @@ lab_py() {       # lab_py SECONDS ARGS... : bench/lab.py under timeout, interrup
     local limit="$1" rc; shift
     timeout --signal=TERM --kill-after=15 "$limit" "$PYTHON" "$BENCH_DIR/lab.py" "$@" &
     DRIVER_PID=$!
-    set +e
-    wait "$DRIVER_PID"
-    rc=$?
-    set -e
-    DRIVER_PID=""
+    wait_driver
+    rc=$DRIVER_RC
     (( rc != 124 )) || say "bench/lab.py $1 exceeded ${limit}s"
     return "$rc"
 }
@@ -437,11 +442,8 @@ driver=(timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT"
 (( IDLE_SESSIONS == 0 )) && driver+=(--no-idle)
 "${driver[@]}" &
 DRIVER_PID=$!
-set +e
-wait "$DRIVER_PID"
-rc=$?
-set -e
-DRIVER_PID=""
+wait_driver
+rc=$DRIVER_RC
 (( rc == 124 )) && say "measurement phase exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
 (( rc == 0 )) || die "benchmark run had failures (driver exit $rc)"
 

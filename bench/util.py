@@ -65,6 +65,18 @@ def wait_listen(port, pid, secs):
     return 1
 
 
+class Terminated(Exception):
+    """Raised by on_term: a bench driver stops cleanly on SIGTERM/SIGINT."""
+
+
+def on_term(signum, frame):
+    raise Terminated("signal %d" % signum)
+
+
+def log(msg):
+    print("[bench] " + msg, file=sys.stderr, flush=True)
+
+
 def proc_status(pid):
     """VmRSS/VmHWM (kB) and Threads of a process; {"error": ...} when it cannot be read."""
     out = {}
