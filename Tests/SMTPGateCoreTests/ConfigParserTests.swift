@@ -87,7 +87,7 @@ struct ConfigParserTests {
             "pidfile", "connect_queue", "pipeline_size", "on_takeover_cmds", "max_connections", "max_per_host",
             "timeout_connect", "timeout_idle", "timeout_direct", "timeout_session", "forbid_starttls", "log_helo",
             "log_mail_from", "log_rcpt_to", "remote_port", "remote_udp_retries", "remote_udp_secret",
-            "remote_udp_key_file", "timeout_lookup", "proxy_protocol", "transparent_source", "set_user", "set_group",
+            "remote_udp_key_file", "timeout_lookup", "size_limit", "proxy_protocol", "transparent_source", "set_user", "set_group",
             "shutdown_timeout",
         ])
     }

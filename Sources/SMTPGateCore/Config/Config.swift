@@ -38,6 +38,8 @@ public struct Config: Sendable, Equatable {
     public var remoteUDPSecret: UInt32 = 0
     public var remoteUDPKeyFile: String? = nil
     public var timeoutLookup = 10.0
+    /// Largest message in bytes (un-stuffed), 0 for no limit.
+    public var sizeLimit = 0
     public var proxyProtocol = false
     public var transparentSource = false
     public var setUser: String? = nil

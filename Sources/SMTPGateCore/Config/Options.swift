@@ -137,6 +137,7 @@ extension Option {
         }, show: { String($0.remoteUDPSecret) }),
         Option(name: "remote_udp_key_file", apply: { c, v throws(OptionValueError) in c.remoteUDPKeyFile = try OptionValue.path(v) }, show: { $0.remoteUDPKeyFile }),
         Option(name: "timeout_lookup", apply: { c, v throws(OptionValueError) in c.timeoutLookup = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutLookup) }),
+        Option(name: "size_limit", apply: { c, v throws(OptionValueError) in c.sizeLimit = try OptionValue.uint(v, max: Int.max) }, show: { String($0.sizeLimit) }),
         Option(name: "proxy_protocol", apply: { c, v throws(OptionValueError) in c.proxyProtocol = try OptionValue.bool(v) }, show: { $0.proxyProtocol ? "yes" : "no" }),
         Option(name: "transparent_source", apply: { c, v throws(OptionValueError) in c.transparentSource = try OptionValue.bool(v) }, show: { $0.transparentSource ? "yes" : "no" }),
         Option(name: "set_user", apply: { c, v throws(OptionValueError) in c.setUser = try OptionValue.name(v) }, show: { $0.setUser }),

@@ -69,6 +69,33 @@ enum CommandText {
         return arg[i..<end]
     }
 
+    /// The `SIZE=n` parameter of MAIL FROM (RFC 1870), if present and numeric.
+    static func mailSize(_ line: [UInt8]) -> Int? {
+        let arg = Array(argument(line))
+        let key = Array(" SIZE=".utf8)
+        var i = 0
+        while i + key.count <= arg.count {
+            var match = true
+            for k in 0..<key.count {
+                let b = arg[i + k]
+                if ((b >= 0x61 && b <= 0x7a) ? b - 0x20 : b) != key[k] { match = false; break }
+            }
+            if match {
+                var n = 0
+                var digits = 0
+                for b in arg[(i + key.count)...] {
+                    guard b >= 0x30, b <= 0x39 else { break }
+                    guard digits < 18 else { return Int.max }
+                    n = n * 10 + Int(b - 0x30)
+                    digits += 1
+                }
+                return digits > 0 ? n : nil
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// BDAT's chunk size, which tells how many payload bytes follow the command line.
     static func bdatSize(_ line: [UInt8]) -> UInt64? {
         let arg = argument(line)

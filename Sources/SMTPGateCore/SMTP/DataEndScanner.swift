@@ -8,6 +8,8 @@ import Glibc
 struct DataEndScanner {
     private enum State: UInt8 { case midLine, cr, lineStart, dot, dotCR }
     private var state = State.lineStart
+    /// Lines that began with a dot so far: each carries one stuffing dot, the terminator's line included.
+    private(set) var dotLines = 0
 
     /// Index just past the terminating LF, or nil when the buffer does not finish the body.
     mutating func scan(_ buf: UnsafeRawBufferPointer, from start: Int) -> Int? {
@@ -26,6 +28,7 @@ struct DataEndScanner {
             case .cr:
                 state = b == 0x0a ? .lineStart : (b == 0x0d ? .cr : .midLine)
             case .lineStart:
+                if b == 0x2e { dotLines += 1 }
                 state = b == 0x2e ? .dot : (b == 0x0d ? .cr : .midLine)
             case .dot:
                 state = b == 0x0d ? .dotCR : .midLine

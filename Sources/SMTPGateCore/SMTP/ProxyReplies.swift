@@ -46,4 +46,8 @@ public struct ProxyReplies: Sendable {
     static let bdatUnsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "BDAT not supported")
     static let xexch50Unsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "XEXCH50 not supported")
     static let closing = ProxyReply(code: 221, enhanced: "2.0.0", text: "closing connection")
+
+    static func sizeExceeded(limit: Int) -> ProxyReply {
+        ProxyReply(code: 552, enhanced: "5.3.4", text: "message size exceeds fixed limit (size_limit \(limit))")
+    }
 }

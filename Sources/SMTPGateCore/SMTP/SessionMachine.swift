@@ -4,6 +4,8 @@ public struct SessionSettings: Sendable {
     public var pipelineSize: Int
     public var onTakeoverCmds: Int
     public var forbidStartTLS: Bool
+    /// Largest message accepted (un-stuffed bytes); nil for no limit.
+    public var sizeLimit: Int?
     /// Longest command line kept whole for parsing; longer lines are relayed as a stream.
     public var maxCommandLine = 16 * 1024
     /// Most client bytes held while a barrier command (DATA, AUTH, STARTTLS) awaits its reply.
@@ -19,6 +21,7 @@ public struct SessionSettings: Sendable {
     public init(config: Config, hostName: String) {
         self.init(proxyName: config.resolvedProxyName(hostName: hostName), pipelineSize: config.pipelineSize,
                   onTakeoverCmds: config.onTakeoverCmds, forbidStartTLS: config.forbidStartTLS)
+        sizeLimit = config.sizeLimit > 0 ? config.sizeLimit : nil
     }
 }
 
@@ -86,6 +89,8 @@ public struct SessionMachine {
     private var serverSaid421 = false
     private var txn: Transaction?
     private var dataBytes = 0
+    /// Why the body being swallowed will be refused at its end (nil: the upstream was lost).
+    private var dataRejection: (reply: ProxyReply, why: String)?
     public private(set) var helo: String?
     public private(set) var transactions = 0
     public private(set) var closeReason: String?
@@ -143,10 +148,14 @@ public struct SessionMachine {
                 let take = min(UInt64(n - i), left)
                 i += Int(take)
                 mode = left == take ? .command : .swallow(left - take)
-            case .data(let fwd):
+            case .data(var fwd):
                 let found = scanner.scan(buf, from: i)
                 let end = found ?? n
                 dataBytes += end - i
+                if fwd, let limit = settings.sizeLimit, messageSize(finished: found != nil) > limit {
+                    exceedSizeLimit(limit, &out)
+                    fwd = false
+                }
                 if fwd { forward(buf, i..<end, isHeld, &out) }
                 i = end
                 if found != nil {
@@ -224,6 +233,14 @@ public struct SessionMachine {
         default:
             break
         }
+        if verb == .mail, let limit = settings.sizeLimit, let declared = CommandText.mailSize(line), declared > limit {
+            let reply = ProxyReplies.sizeExceeded(limit: limit)
+            queueLocal(reply, &out)
+            out.events.append(.transaction(Transaction(
+                number: nil, helo: helo, mailFrom: LogEscape.escape(CommandText.path(line, prefix: "FROM:")),
+                mailCode: reply.code, recipients: [], size: declared, resultCode: nil, abortReason: "size_limit")))
+            return
+        }
         out.server(line)
         var isBarrier = false
         switch verb {
@@ -269,8 +286,23 @@ public struct SessionMachine {
         }
     }
 
+    /// The message's size as stored: without the stuffing dots and, once finished, without the terminator.
+    private func messageSize(finished: Bool) -> Int {
+        max(0, finished ? dataBytes - 3 - (scanner.dotLines - 1) : dataBytes - scanner.dotLines)
+    }
+
+    /// The body outgrew `size_limit`: the upstream is closed before it can see a final dot (that aborts the
+    /// transaction there), the rest is swallowed, and its end gets 552.
+    private mutating func exceedSizeLimit(_ limit: Int, _ out: inout MachineOutput) {
+        dataRejection = (ProxyReplies.sizeExceeded(limit: limit), "size_limit")
+        mode = .data(forward: false)
+        serverOpen = false
+        out.closeServer = true
+        enterTakeover("message size exceeds fixed limit", &out)
+    }
+
     private mutating func finishData(forwarded: Bool, _ out: inout MachineOutput) {
-        let size = max(0, dataBytes - 3)
+        let size = messageSize(finished: true)
         dataBytes = 0
         if forwarded {
             if txn == nil { openTransaction(from: "", mailCode: nil) }
@@ -278,8 +310,11 @@ public struct SessionMachine {
             push(.dataEnd)
         } else {
             txn?.size = size
-            queueLocal(ProxyReplies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), &out)
-            endTransaction(result: nil, abort: "destination_lost", &out)
+            let (reply, why) = dataRejection
+                ?? (ProxyReplies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), "destination_lost")
+            dataRejection = nil
+            queueLocal(reply, &out)
+            endTransaction(result: nil, abort: why, &out)
         }
     }
 
