@@ -163,11 +163,15 @@ final class Harness {
     /// Feeds in pieces of `size` bytes; returns the merged result.
     @discardableResult
     func client(chunks bytes: [UInt8], size: Int, sourceLocation: SourceLocation = #_sourceLocation) -> Step {
+        inPieces(bytes, size: size) { client(bytes: $0, sourceLocation: sourceLocation) }
+    }
+
+    /// Feeds `bytes` in pieces of `size` through `feed` and merges the steps.
+    private func inPieces(_ bytes: [UInt8], size: Int, _ feed: ([UInt8]) -> Step) -> Step {
         var merged = Step()
         var i = 0
         while i < bytes.count {
-            let piece = Array(bytes[i..<min(bytes.count, i + size)])
-            merged.merge(client(bytes: piece, sourceLocation: sourceLocation))
+            merged.merge(feed(Array(bytes[i..<min(bytes.count, i + size)])))
             i += size
         }
         return merged
@@ -197,14 +201,7 @@ final class Harness {
 
     @discardableResult
     func server(chunks bytes: [UInt8], size: Int, sourceLocation: SourceLocation = #_sourceLocation) -> Step {
-        var merged = Step()
-        var i = 0
-        while i < bytes.count {
-            let piece = Array(bytes[i..<min(bytes.count, i + size)])
-            merged.merge(server(bytes: piece, sourceLocation: sourceLocation))
-            i += size
-        }
-        return merged
+        inPieces(bytes, size: size) { server(bytes: $0, sourceLocation: sourceLocation) }
     }
 
     @discardableResult

@@ -123,13 +123,17 @@ final class RelaySession {
                 server = ch
                 upstreamConnected(ch, origin: origin)
             case .failure(let error):
-                upstream = .gone
-                guard !finished else { return }
-                let reason = Self.reason(error)
-                env.events.record(SessionLog.connectFailed(context, error: reason))
-                apply(machine.refuse(.connectFailed(destination: context.destination, reason: reason)), input: nil, fromClient: false)
+                upstreamFailed(Self.reason(error))
             }
         }
+    }
+
+    /// The upstream cannot be used (no connection, or XCLIENT refused): 421 4.4.1 to the client.
+    private func upstreamFailed(_ reason: String) {
+        upstream = .gone
+        guard !finished else { return }
+        env.events.record(SessionLog.connectFailed(context, error: reason))
+        apply(machine.refuse(.connectFailed(destination: context.destination, reason: reason)), input: nil, fromClient: false)
     }
 
     /// What goes to the upstream before the client's first byte: a PROXY header, or the XCLIENT exchange.
@@ -226,9 +230,7 @@ final class RelaySession {
             server.writeAndFlush(server.allocator.buffer(bytes: bytes), promise: nil)
         case .failed(let why):
             xclient = nil
-            upstream = .gone
-            env.events.record(SessionLog.connectFailed(context, error: why))
-            apply(machine.refuse(.connectFailed(destination: context.destination, reason: why)), input: nil, fromClient: false)
+            upstreamFailed(why)
         case .done(let greeting, let rest):
             xclient = nil
             upstream = .open
