@@ -46,7 +46,54 @@ public struct Config: Sendable, Equatable {
     public var setGroup: String? = nil
     public var shutdownTimeout = 30.0
 
+    // Spool and scanning
+    public var spoolPath = "/var/spool/smtpgate"
+    public var spoolLeaveOn: SpoolLeaveOn = .error
+    /// Bytes of a message kept in memory before the spool moves to a file.
+    public var spoolMemory = 256 * 1024
+    public var antivirusType = AntivirusType.none
+    public var antivirusPath = "/var/run/clamav/clamd.ctl"
+    public var antispamType = AntispamType.none
+    public var antispamPath = "/var/run/spamd/spamd_socket"
+    public var scanMaxSize = 10_000_000
+    public var spamMaxSize = 500_000
+    public var spamThreshold = 7.0
+    public var spamAction = SpamAction.reject
+    public var timeoutScanner = 30.0
+    public var timeoutSpam = 30.0
+    public var ignoreErrors = false
+    /// Scans running at once across the daemon; more wait their turn.
+    public var maxScans = 32
+    public var natHeader = "X-Nat-Received"
+    public var natHeaderType = NatHeaderType.none
+    public var abuse: String? = nil
+    public var actionScript: String? = nil
+    public var timeoutAction = 30.0
+    /// Action scripts running at once; more wait in a bounded queue, beyond it they are dropped (and logged).
+    public var maxActions = 4
+
     public init() {}
+
+    public enum AntivirusType: String, Sendable, CaseIterable { case none, clamd }
+    public enum AntispamType: String, Sendable, CaseIterable { case none, spamassassin }
+    public enum SpamAction: String, Sendable, CaseIterable { case reject, deliver }
+    public enum NatHeaderType: String, Sendable, CaseIterable {
+        case none, generic
+        case ipOnly = "ip-only"
+    }
+
+    /// smtp-gated's `spool_leave_on`: when a spooled message is kept instead of removed.
+    public struct SpoolLeaveOn: OptionSet, Sendable, Equatable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let error = SpoolLeaveOn(rawValue: 1)
+        public static let spam = SpoolLeaveOn(rawValue: 2)
+        public static let virus = SpoolLeaveOn(rawValue: 4)
+        public static let always = SpoolLeaveOn(rawValue: 8)
+    }
+
+    /// Whether any scanner is configured (the final dot is then held for a verdict).
+    public var scans: Bool { antivirusType != .none || antispamType != .none }
 
     /// smtp-gated's `log_mail_from` / `log_rcpt_to` bit set: which addresses appear in the log.
     public struct AddressLogging: OptionSet, Sendable, Equatable {

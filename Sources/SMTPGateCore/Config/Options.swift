@@ -92,6 +92,65 @@ enum OptionValue {
         }
     }
 
+    static func choice<E: RawRepresentable & CaseIterable>(_ v: String, _: E.Type) throws(OptionValueError) -> E where E.RawValue == String {
+        guard let e = E(rawValue: v.lowercased()) else {
+            let known = E.allCases.map(\.rawValue).joined(separator: ", ")
+            throw OptionValueError("expected one of \(known), got '\(LogEscape.escape(v))'")
+        }
+        return e
+    }
+
+    static func endpoint(_ v: String) throws(OptionValueError) -> String {
+        guard ScannerEndpoint(v) != nil else {
+            throw OptionValueError("expected an absolute unix socket path or ADDRESS:PORT with a literal address, got '\(LogEscape.escape(v))'")
+        }
+        return v
+    }
+
+    /// Header field name: RFC 5322 ftext, at most 64 characters.
+    static func headerName(_ v: String) throws(OptionValueError) -> String {
+        guard !v.isEmpty, v.utf8.count <= 64, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != 0x3a }) else {
+            throw OptionValueError("expected a header field name (printable ASCII without ':' or spaces, at most 64), got '\(LogEscape.escape(v))'")
+        }
+        return v
+    }
+
+    /// Free text that ends up in a mail header: printable ASCII only, so it cannot start a new header line.
+    static func headerText(_ v: String) throws(OptionValueError) -> String {
+        guard v.utf8.count <= 200, v.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else {
+            throw OptionValueError("expected printable ASCII text of at most 200 characters, got '\(LogEscape.escape(v))'")
+        }
+        return v
+    }
+
+    static func spoolLeaveOn(_ v: String) throws(OptionValueError) -> Config.SpoolLeaveOn {
+        var set = Config.SpoolLeaveOn()
+        for word in v.lowercased().split(separator: ",") {
+            switch word.trimmingSpaces() {
+            case "error": set.insert(.error)
+            case "spam": set.insert(.spam)
+            case "virus": set.insert(.virus)
+            case "always": set.insert(.always)
+            case "never", "none": break
+            default: throw OptionValueError("expected error, spam, virus, always or never (a comma list), got '\(LogEscape.escape(v))'")
+            }
+        }
+        return set
+    }
+
+    static func showSpoolLeaveOn(_ s: Config.SpoolLeaveOn) -> String {
+        let names: [(Config.SpoolLeaveOn, String)] = [(.error, "error"), (.spam, "spam"), (.virus, "virus"), (.always, "always")]
+        let shown = names.filter { s.contains($0.0) }.map(\.1)
+        return shown.isEmpty ? "never" : shown.joined(separator: ",")
+    }
+
+    static func score(_ v: String) throws(OptionValueError) -> Double {
+        guard let d = Double(v), d.isFinite, d > -1000, d < 1000 else {
+            throw OptionValueError("expected a spam score, got '\(LogEscape.escape(v))'")
+        }
+        return d
+    }
+
     static func showSeconds(_ d: Double) -> String {
         d == d.rounded() ? String(Int(d)) : String(d)
     }
@@ -142,6 +201,27 @@ extension Option {
         Option(name: "transparent_source", apply: { c, v throws(OptionValueError) in c.transparentSource = try OptionValue.bool(v) }, show: { $0.transparentSource ? "yes" : "no" }),
         Option(name: "set_user", apply: { c, v throws(OptionValueError) in c.setUser = try OptionValue.name(v) }, show: { $0.setUser }),
         Option(name: "set_group", apply: { c, v throws(OptionValueError) in c.setGroup = try OptionValue.name(v) }, show: { $0.setGroup }),
+        Option(name: "spool_path", apply: { c, v throws(OptionValueError) in c.spoolPath = try OptionValue.path(v) }, show: { $0.spoolPath }),
+        Option(name: "spool_leave_on", apply: { c, v throws(OptionValueError) in c.spoolLeaveOn = try OptionValue.spoolLeaveOn(v) }, show: { OptionValue.showSpoolLeaveOn($0.spoolLeaveOn) }),
+        Option(name: "spool_memory", apply: { c, v throws(OptionValueError) in c.spoolMemory = try OptionValue.uint(v, max: 64 << 20) }, show: { String($0.spoolMemory) }),
+        Option(name: "antivirus_type", apply: { c, v throws(OptionValueError) in c.antivirusType = try OptionValue.choice(v, Config.AntivirusType.self) }, show: { $0.antivirusType.rawValue }),
+        Option(name: "antivirus_path", apply: { c, v throws(OptionValueError) in c.antivirusPath = try OptionValue.endpoint(v) }, show: { $0.antivirusPath }),
+        Option(name: "antispam_type", apply: { c, v throws(OptionValueError) in c.antispamType = try OptionValue.choice(v, Config.AntispamType.self) }, show: { $0.antispamType.rawValue }),
+        Option(name: "antispam_path", apply: { c, v throws(OptionValueError) in c.antispamPath = try OptionValue.endpoint(v) }, show: { $0.antispamPath }),
+        Option(name: "scan_max_size", apply: { c, v throws(OptionValueError) in c.scanMaxSize = try OptionValue.uint(v, max: Int.max) }, show: { String($0.scanMaxSize) }),
+        Option(name: "spam_max_size", apply: { c, v throws(OptionValueError) in c.spamMaxSize = try OptionValue.uint(v, max: Int.max) }, show: { String($0.spamMaxSize) }),
+        Option(name: "spam_threshold", apply: { c, v throws(OptionValueError) in c.spamThreshold = try OptionValue.score(v) }, show: { String($0.spamThreshold) }),
+        Option(name: "spam_action", apply: { c, v throws(OptionValueError) in c.spamAction = try OptionValue.choice(v, Config.SpamAction.self) }, show: { $0.spamAction.rawValue }),
+        Option(name: "timeout_scanner", apply: { c, v throws(OptionValueError) in c.timeoutScanner = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutScanner) }),
+        Option(name: "timeout_spam", apply: { c, v throws(OptionValueError) in c.timeoutSpam = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutSpam) }),
+        Option(name: "ignore_errors", apply: { c, v throws(OptionValueError) in c.ignoreErrors = try OptionValue.bool(v) }, show: { $0.ignoreErrors ? "yes" : "no" }),
+        Option(name: "max_scans", apply: { c, v throws(OptionValueError) in c.maxScans = try OptionValue.uint(v, min: 1, max: 10_000) }, show: { String($0.maxScans) }),
+        Option(name: "nat_header", apply: { c, v throws(OptionValueError) in c.natHeader = try OptionValue.headerName(v) }, show: { $0.natHeader }),
+        Option(name: "nat_header_type", apply: { c, v throws(OptionValueError) in c.natHeaderType = try OptionValue.choice(v, Config.NatHeaderType.self) }, show: { $0.natHeaderType.rawValue }),
+        Option(name: "abuse", apply: { c, v throws(OptionValueError) in c.abuse = v.isEmpty ? nil : try OptionValue.headerText(v) }, show: { $0.abuse }),
+        Option(name: "action_script", apply: { c, v throws(OptionValueError) in c.actionScript = try OptionValue.path(v) }, show: { $0.actionScript }),
+        Option(name: "timeout_action", apply: { c, v throws(OptionValueError) in c.timeoutAction = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutAction) }),
+        Option(name: "max_actions", apply: { c, v throws(OptionValueError) in c.maxActions = try OptionValue.uint(v, min: 1, max: 1000) }, show: { String($0.maxActions) }),
         Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),
     ]
 

@@ -86,6 +86,11 @@ public enum SessionLog {
             if !shown.isEmpty { fields.append(("rcpt", .recipients(shown))) }
             fields.append(("rcpts", .int(t.recipients.count)))
             fields.append(("size", .int(t.size)))
+            if let scan = t.scan {
+                fields.append(("scan", .text(scan.result)))
+                if let virus = scan.virus { fields.append(("virus", .text(virus))) }
+                if let score = scan.score { fields.append(("score", .text(String(score)))) }
+            }
             if let code = t.resultCode {
                 fields.append(("result", .int(code)))
             } else {
@@ -98,6 +103,42 @@ public enum SessionLog {
         case .startTLS:
             return LogRecord(.info, "starttls", [("session", .text(c.id))])
         }
+    }
+
+    /// One scanner's answer for one message.
+    public static func scan(_ c: SessionContext, transaction: Int?, _ r: ScanReport, spamThreshold: Double) -> LogRecord {
+        var fields: [(String, LogRecord.Value)] = [("session", .text(c.id))]
+        if let transaction { fields.append(("trans", .int(transaction))) }
+        fields.append(("scanner", .text(r.scanner.rawValue)))
+        var extra: [(String, LogRecord.Value)] = []
+        let result: String
+        var level = LogRecord.Level.info
+        switch r.result {
+        case .clean:
+            result = "clean"
+        case .virus(let name):
+            result = "virus"
+            level = .notice
+            extra.append(("virus", .text(LogEscape.escape(name))))
+        case .score(let score):
+            result = score >= spamThreshold ? "spam" : "clean"
+            if score >= spamThreshold { level = .notice }
+            extra += [("score", .text(String(score))), ("threshold", .text(String(spamThreshold)))]
+        case .skipped(let why):
+            result = "skipped"
+            extra.append(("why", .text(LogEscape.escape(why))))
+        case .failed(let why):
+            result = "error"
+            level = .warning
+            extra.append(("error", .text(LogEscape.escape(why))))
+        }
+        fields += [("result", .text(result)), ("time", .seconds(r.seconds)), ("size", .int(r.size))]
+        return LogRecord(level, "scan", fields + extra)
+    }
+
+    /// The spool could not hold a message (the message gets 451 4.3.0).
+    public static func spoolFailed(_ c: SessionContext, error: String) -> LogRecord {
+        LogRecord(.error, "spool_failed", [("session", .text(c.id)), ("error", .text(LogEscape.escape(error)))])
     }
 
     public struct Totals: Sendable {

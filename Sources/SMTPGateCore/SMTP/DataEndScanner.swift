@@ -11,6 +11,16 @@ struct DataEndScanner {
     /// Lines that began with a dot so far: each carries one stuffing dot, the terminator's line included.
     private(set) var dotLines = 0
 
+    /// How many of the bytes scanned last could still be the start of the terminator line: 1 after a dot at
+    /// a line start, 2 after that dot and a CR. The shell holding the final dot must not send them yet.
+    var terminatorPrefix: Int {
+        switch state {
+        case .dot: return 1
+        case .dotCR: return 2
+        default: return 0
+        }
+    }
+
     /// Index just past the terminating LF, or nil when the buffer does not finish the body.
     mutating func scan(_ buf: UnsafeRawBufferPointer, from start: Int) -> Int? {
         var i = start

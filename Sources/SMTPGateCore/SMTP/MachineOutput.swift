@@ -20,10 +20,17 @@ public struct MachineOutput: Sendable, Equatable {
     /// The machine is holding as much client input as it will; stop reading the client until `resumeClient`.
     public var pauseClient = false
     public var resumeClient = false
+    /// With a scanner configured: a message began (the MTA said 354); the shell opens a spool.
+    public var messageStart = false
+    /// The message's bytes as the client sent them (dot-stuffed, without the terminator), for the spool.
+    public var body: [Segment] = []
+    /// The client finished the message (un-stuffed size); its final dot is held until `verdict`.
+    public var messageEnd: Int?
 
     public init() {}
 
     mutating func server(_ bytes: [UInt8]) { Self.append(&toServer, bytes) }
+    mutating func toBody(_ bytes: [UInt8]) { Self.append(&body, bytes) }
     mutating func client(_ bytes: [UInt8]) { Self.append(&toClient, bytes) }
 
     private static func append(_ list: inout [Segment], _ bytes: [UInt8]) {
@@ -57,4 +64,6 @@ public struct Transaction: Sendable, Equatable {
     /// The upstream's reply to the end of DATA, or nil when the transaction ended without one.
     public var resultCode: Int?
     public var abortReason: String?
+    /// What the scanners said, when the message was scanned.
+    public var scan: ScanSummary?
 }

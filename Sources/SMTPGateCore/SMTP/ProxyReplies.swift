@@ -47,6 +47,18 @@ public struct ProxyReplies: Sendable {
     static let xexch50Unsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "XEXCH50 not supported")
     static let closing = ProxyReply(code: 221, enhanced: "2.0.0", text: "closing connection")
 
+    static func virusFound(_ name: String) -> ProxyReply {
+        ProxyReply(code: 550, enhanced: "5.7.1", text: "virus found: \(name)")
+    }
+
+    static func spamFound(score: Double, threshold: Double) -> ProxyReply {
+        ProxyReply(code: 550, enhanced: "5.7.1", text: "message looks like spam (score \(score), spam_threshold \(threshold))")
+    }
+
+    static func notScanned(_ why: String) -> ProxyReply {
+        ProxyReply(code: 451, enhanced: "4.3.0", text: "message not scanned, try again later (\(why))")
+    }
+
     static func sizeExceeded(limit: Int) -> ProxyReply {
         ProxyReply(code: 552, enhanced: "5.3.4", text: "message size exceeds fixed limit (size_limit \(limit))")
     }

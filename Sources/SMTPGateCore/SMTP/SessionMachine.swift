@@ -6,6 +6,9 @@ public struct SessionSettings: Sendable {
     public var forbidStartTLS: Bool
     /// Largest message accepted (un-stuffed bytes); nil for no limit.
     public var sizeLimit: Int?
+    /// A scanner is configured: each message is handed to the shell for its spool and the final dot waits
+    /// for a `verdict`.
+    public var holdFinalDot = false
     /// Longest command line kept whole for parsing; longer lines are relayed as a stream.
     public var maxCommandLine = 16 * 1024
     /// Most client bytes held while a barrier command (DATA, AUTH, STARTTLS) awaits its reply.
@@ -22,6 +25,7 @@ public struct SessionSettings: Sendable {
         self.init(proxyName: config.resolvedProxyName(hostName: hostName), pipelineSize: config.pipelineSize,
                   onTakeoverCmds: config.onTakeoverCmds, forbidStartTLS: config.forbidStartTLS)
         sizeLimit = config.sizeLimit > 0 ? config.sizeLimit : nil
+        holdFinalDot = config.scans
     }
 }
 
@@ -69,6 +73,8 @@ public struct SessionMachine {
 
     public let settings: SessionSettings
     public private(set) var replies: ProxyReplies
+    /// Sent to the MTA right after its 354, ahead of the client's message (`nat_header`).
+    public var natHeader: [UInt8]?
     private var mode = ClientMode.command
     private var pending: [Expect] = [.greeting]
     private var serverPending = 1
@@ -91,6 +97,10 @@ public struct SessionMachine {
     private var dataBytes = 0
     /// Why the body being swallowed will be refused at its end (nil: the upstream was lost).
     private var dataRejection: (reply: ProxyReply, why: String)?
+    /// Bytes that may begin the final dot line, not yet sent on (only while holding the final dot).
+    private var maybeDot: [UInt8] = []
+    /// The message is complete and its dot held; the reply owed for it is the front `.dataEnd`.
+    private var awaitingVerdict = false
     public private(set) var helo: String?
     public private(set) var transactions = 0
     public private(set) var closeReason: String?
@@ -98,6 +108,10 @@ public struct SessionMachine {
     /// Why the session was taken over, if it was.
     public var takeoverReason: String? { takeover?.reason }
     public private(set) var closedBy: Closer?
+    /// The number of the transaction in progress, if one is.
+    public var currentTransaction: Int? { txn?.number }
+    public var currentMailFrom: String? { txn?.mailFrom }
+    public var currentRecipients: Int { txn?.recipients.count ?? 0 }
 
     public init(settings: SessionSettings) {
         self.settings = settings
@@ -156,7 +170,13 @@ public struct SessionMachine {
                     exceedSizeLimit(limit, &out)
                     fwd = false
                 }
-                if fwd { forward(buf, i..<end, isHeld, &out) }
+                if !fwd {
+                    maybeDot = []
+                } else if settings.holdFinalDot {
+                    forwardHoldingDot(buf, i..<end, finished: found != nil, isHeld, &out)
+                } else {
+                    forward(buf, i..<end, isHeld, &out)
+                }
                 i = end
                 if found != nil {
                     mode = .command
@@ -192,6 +212,41 @@ public struct SessionMachine {
         } else {
             out.toServer.append(.input(range))
         }
+    }
+
+    /// Forwards body bytes (and copies them to `body`) except those that may be, or are, the final ".\r\n".
+    /// Held bytes either turn out to be the terminator (dropped: the dot waits for the verdict) or ordinary
+    /// body, sent on ahead of the next bytes.
+    private mutating func forwardHoldingDot(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, finished: Bool,
+                                            _ isHeld: Bool, _ out: inout MachineOutput) {
+        let len = range.count
+        let keep: Int
+        if finished {
+            // The terminator's last bytes are here; the first ones were held unless all three are here.
+            if !maybeDot.isEmpty, len == 3 - maybeDot.count {
+                maybeDot = []
+                return
+            }
+            keep = 3
+        } else {
+            let prefix = scanner.terminatorPrefix
+            if len < prefix {
+                maybeDot.append(contentsOf: buf[range])
+                return
+            }
+            keep = prefix
+        }
+        if !maybeDot.isEmpty {
+            out.server(maybeDot)
+            out.toBody(maybeDot)
+            maybeDot = []
+        }
+        let body = range.lowerBound..<(range.upperBound - keep)
+        forward(buf, body, isHeld, &out)
+        if !body.isEmpty {
+            if isHeld { out.toBody(Array(buf[body])) } else { out.body.append(.input(body)) }
+        }
+        if !finished { maybeDot = Array(buf[body.upperBound..<range.upperBound]) }
     }
 
     private mutating func takeLine(complete: Bool, _ out: inout MachineOutput) {
@@ -308,6 +363,11 @@ public struct SessionMachine {
             if txn == nil { openTransaction(from: "", mailCode: nil) }
             txn?.size = size
             push(.dataEnd)
+            if settings.holdFinalDot {
+                awaitingVerdict = true
+                barrier = true
+                out.messageEnd = size
+            }
         } else {
             txn?.size = size
             let (reply, why) = dataRejection
@@ -316,6 +376,44 @@ public struct SessionMachine {
             queueLocal(reply, &out)
             endTransaction(result: nil, abort: why, &out)
         }
+    }
+
+    /// The scanners' decision on the message whose dot is held. Delivered: the dot goes on and the MTA's
+    /// reply will answer the client. Otherwise the upstream is closed before it ever sees the dot (that
+    /// aborts the transaction there), the client gets the reason and the session is taken over.
+    public mutating func verdict(_ verdict: MessageVerdict, scan: ScanSummary?) -> MachineOutput {
+        var out = MachineOutput()
+        guard awaitingVerdict else { return out }
+        awaitingVerdict = false
+        txn?.scan = scan
+        let rejection: (reply: ProxyReply, why: String, takeover: String)
+        switch verdict {
+        case .deliver:
+            out.server(Array(".\r\n".utf8))
+            barrier = false
+            releaseHeld(&out)
+            return out
+        case .virus(let name):
+            rejection = (ProxyReplies.virusFound(name), "virus", "virus found")
+        case .spam(let score, let threshold):
+            rejection = (ProxyReplies.spamFound(score: score, threshold: threshold), "spam", "spam found")
+        case .notScanned(let why, let spool):
+            rejection = (ProxyReplies.notScanned(why), spool ? "spool_error" : "scan_error", "message not scanned")
+        }
+        serverOpen = false
+        out.closeServer = true
+        pending = pending.map { e in
+            if case .dataEnd = e { return .local(rejection.reply, close: nil) }
+            return e
+        }
+        serverPending = 0
+        endTransaction(result: nil, abort: rejection.why, &out)
+        enterTakeover(rejection.takeover, &out)
+        barrier = false
+        drainLocals(&out)
+        releaseHeld(&out)
+        if clientEOF { finishAfterClientEOF(&out) }
+        return out
     }
 
     // MARK: - Server side
@@ -352,6 +450,12 @@ public struct SessionMachine {
     }
 
     private mutating func handle(_ reply: Reply, _ out: inout MachineOutput) {
+        if awaitingVerdict {
+            // Nothing is owed before the held dot is sent: a reply now would be taken for the message's.
+            out.closeServer = true
+            lost("bad reply from destination", why: "server_protocol_error", &out)
+            return
+        }
         guard let front = pending.first, front.isServer else {
             // Unsolicited (e.g. the server's own 421 before it hangs up): the client should see it.
             if takeover == nil { out.client(reply.bytes) }
@@ -394,6 +498,9 @@ public struct SessionMachine {
                 mode = .data(forward: true)
                 scanner = DataEndScanner()
                 dataBytes = 0
+                maybeDot = []
+                out.messageStart = settings.holdFinalDot
+                if let natHeader { out.server(natHeader) }
             }
         case .dataEnd:
             endTransaction(result: reply.code, abort: nil, &out)
@@ -619,9 +726,10 @@ public struct SessionMachine {
         }
     }
 
+    /// The upstream is inside DATA: anything sent now would be part of the message.
     private var isInData: Bool {
         if case .data = mode { return true }
-        return false
+        return awaitingVerdict
     }
 
     private var isBlind: Bool {
@@ -632,6 +740,7 @@ public struct SessionMachine {
     /// The upstream is gone (closed, timed out or spoke garbage) while the session is not blind.
     private mutating func lost(_ text: String, why: String, _ out: inout MachineOutput) {
         serverOpen = false
+        awaitingVerdict = false
         if case .closed = mode { return }
         if takeover == nil, txn == nil, !isInData {
             hangUpAfterLoss(text, why: why, &out)
@@ -705,6 +814,7 @@ public struct SessionMachine {
             out.server(Array("QUIT\r\n".utf8))
         }
         serverOpen = false
+        awaitingVerdict = false
         barrier = false
         mode = .closed
         pending.removeAll()

@@ -30,6 +30,11 @@ public final class Daemon: @unchecked Sendable {
     /// The v2 key for remote-udp queries, read with the configuration (start-up and reload).
     private let helperKey: NIOLockedValueBox<HelperKey?>
     private let helperClients = NIOLockedValueBox<[ObjectIdentifier: HelperClient]>([:])
+    /// Spool files and action scripts are handled here, off the event loops.
+    private let pool = NIOThreadPool(numberOfThreads: 2)
+    private let scanLimiter: ScanLimiter
+    /// The action runner for the current script settings (a reload that changes them makes a new one).
+    private let actions = NIOLockedValueBox<(key: String, runner: ActionRunner)?>(nil)
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
         let config = loaded.config
@@ -42,6 +47,7 @@ public final class Daemon: @unchecked Sendable {
         logger.logLevel = .info
         self.log = logger
         self.events = EventLog(logger: logger)
+        self.scanLimiter = ScanLimiter(limit: config.maxScans)
     }
 
     /// Runs until SIGTERM/SIGINT and the drain that follows. Throws on start-up failure.
@@ -50,7 +56,8 @@ public final class Daemon: @unchecked Sendable {
         Privileges.raiseFileLimit()
         let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
                                      hostName: Privileges.hostName(), events: events, registry: registry,
-                                     makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) })
+                                     makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
+                                     makeExtras: { [unowned self] cfg in extras(for: cfg) })
         self.listener = listener
         let servers: [Channel]
         do {
@@ -61,6 +68,7 @@ public final class Daemon: @unchecked Sendable {
         }
         if let pidfile = initial.pidfile { try Privileges.writePidfile(pidfile) }
         do {
+            try Self.prepareSpool(initial)
             try Privileges.drop(user: initial.setUser, group: initial.setGroup)
         } catch {
             if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
@@ -72,11 +80,13 @@ public final class Daemon: @unchecked Sendable {
             "version": "\(Self.version)", "listener": "\(listener.name)",
             "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
         ])
+        pool.start()
         installSignals(servers: servers)
         stopped.wait()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
         log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
         try? group.syncShutdownGracefully()
+        try? pool.syncShutdownGracefully()
         sink.flush()
     }
 
@@ -104,6 +114,12 @@ public final class Daemon: @unchecked Sendable {
         switch parsed {
         case .success(let loaded):
             var new = loaded.config
+            do {
+                try Self.prepareSpool(new)
+            } catch {
+                log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
+                return
+            }
             let restartOnly = Self.restartOnlyChanges(startup, new)
             // The listener was built for the start-up mode; sessions must not switch modes under it.
             new.mode = startup.mode
@@ -153,6 +169,7 @@ public final class Daemon: @unchecked Sendable {
         if old.pidfile != new.pidfile { names.append("pidfile") }
         if old.setUser != new.setUser { names.append("set_user") }
         if old.setGroup != new.setGroup { names.append("set_group") }
+        if old.maxScans != new.maxScans { names.append("max_scans") }
         return names
     }
 
@@ -170,6 +187,41 @@ public final class Daemon: @unchecked Sendable {
                 port: config.remotePort, retries: config.remoteUDPRetries, timeout: config.timeoutLookup,
                 secret: config.remoteUDPSecret, key: helperKey.withLockedValue { $0 })
             return RemoteUDPOrigin(client: helperClient(on: loop), settings: settings)
+        }
+    }
+
+    /// The spool and action script a session under `config` uses; one action runner per script setting.
+    private func extras(for config: Config) -> (Scanning?, ActionRunner?) {
+        let scanning = ScanServices(config: config, limiter: scanLimiter).map {
+            Scanning(services: $0, spoolPath: config.spoolPath, spoolMemory: config.spoolMemory,
+                     leaveOn: config.spoolLeaveOn, pool: pool)
+        }
+        guard let script = config.actionScript else { return (scanning, nil) }
+        let name = config.resolvedProxyName(hostName: Privileges.hostName())
+        let key = "\(script)|\(config.timeoutAction)|\(config.maxActions)|\(name)"
+        let runner = actions.withLockedValue { current -> ActionRunner in
+            if let current, current.key == key { return current.runner }
+            let made = ActionRunner(script: script, timeout: config.timeoutAction, maxConcurrent: config.maxActions,
+                                    proxyName: name, log: { [events] in events.record($0) })
+            current = (key, made)
+            return made
+        }
+        return (scanning, runner)
+    }
+
+    /// With a scanner configured the spool directory must exist: made owner-only (for `set_user` when set).
+    static func prepareSpool(_ config: Config) throws {
+        guard config.scans else { return }
+        var st = stat()
+        if stat(config.spoolPath, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else { throw DaemonError("spool_path \(config.spoolPath) is not a directory") }
+            return
+        }
+        guard mkdir(config.spoolPath, 0o700) == 0 else {
+            throw DaemonError("spool_path \(config.spoolPath): cannot create: \(String(cString: strerror(errno)))")
+        }
+        if let user = config.setUser, let pw = getpwnam(user) {
+            _ = chown(config.spoolPath, pw.pointee.pw_uid, pw.pointee.pw_gid)
         }
     }
 

@@ -13,11 +13,14 @@ final class ProxyListener: @unchecked Sendable {
     private let events: EventLog
     private let registry: SessionRegistry
     private let makeFinder: (Config, EventLoop) -> OriginFinder
+    private let makeExtras: (Config) -> (Scanning?, ActionRunner?)
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
     private var listenPorts: Set<Int> = []
 
     init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry,
-         makeFinder: @escaping (Config, EventLoop) -> OriginFinder) {
+         makeFinder: @escaping (Config, EventLoop) -> OriginFinder,
+         makeExtras: @escaping (Config) -> (Scanning?, ActionRunner?)) {
+        self.makeExtras = makeExtras
         self.name = name
         self.currentConfig = config
         self.hostName = hostName
@@ -68,10 +71,12 @@ final class ProxyListener: @unchecked Sendable {
     private func accept(_ channel: Channel) -> EventLoopFuture<Void> {
         let config = currentConfig()
         let settings = SessionSettings(config: config, hostName: hostName)
+        let (scanning, actions) = makeExtras(config)
         let env = SessionEnvironment(
             config: config, settings: settings, logPolicy: LogPolicy(config: config), events: events,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
-            localAddresses: localAddresses.withLockedValue { $0 }, listenPorts: listenPorts)
+            localAddresses: localAddresses.withLockedValue { $0 }, listenPorts: listenPorts,
+            scanning: scanning, actions: actions)
         let session = RelaySession(id: registry.newID(), client: channel, env: env)
         if case .tooManyConnections(let limit) = registry.admit(session, config: config) {
             return refuse(channel, id: session.id, reason: "max_connections", limit: limit,

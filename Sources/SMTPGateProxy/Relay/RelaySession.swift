@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import SMTPGateCore
@@ -15,6 +18,18 @@ struct SessionEnvironment {
     let finder: OriginFinder
     let localAddresses: LocalAddresses
     let listenPorts: Set<Int>
+    /// Set when a scanner is configured.
+    let scanning: Scanning?
+    let actions: ActionRunner?
+}
+
+/// What a scanning session needs besides the scanners: where and how messages are spooled.
+struct Scanning {
+    let services: ScanServices
+    let spoolPath: String
+    let spoolMemory: Int
+    let leaveOn: Config.SpoolLeaveOn
+    let pool: NIOThreadPool
 }
 
 /// One client connection and its upstream, both on the client's event loop. The SMTP decisions are the
@@ -39,6 +54,12 @@ final class RelaySession {
     private enum Upstream { case connecting, preamble, open, gone }
     private var upstream = Upstream.connecting
     private var xclient: XClientPreamble?
+    private var origin: Origin?
+    private let startedAt = Double(time(nil))
+    /// The message being received or scanned, when scanning.
+    private var spool: Spool?
+    private var spoolPaused = false
+    private var messages = 0
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
 
@@ -80,6 +101,7 @@ final class RelaySession {
     }
 
     private func begin(_ origin: Origin) {
+        self.origin = origin
         context.client = Self.describe(origin.client)
         context.natSource = origin.natSource.map(Self.describe)
         context.ident = origin.ident.map(LogEscape.escape)
@@ -92,9 +114,13 @@ final class RelaySession {
         let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
         if case .tooManyFromHost(let limit) = env.registry.admitHost(self, host: host, config: env.config) {
             env.events.record(SessionLog.reject(context, reason: "max_per_host", limit: limit))
+            runAction(.maxHost)
             apply(machine.refuse(.tooManyFromHost(limit: limit)), input: nil, fromClient: false)
             return
         }
+        machine.natHeader = NatHeader.make(
+            type: env.config.natHeaderType, name: env.config.natHeader, client: host, clientPort: origin.client.port,
+            ident: origin.ident, proxyName: env.settings.proxyName, session: id, abuse: env.config.abuse)
         connect(origin)
     }
 
@@ -174,7 +200,7 @@ final class RelaySession {
 
     /// Once the upstream is gone the client is still read: the takeover responder answers it.
     var clientMayRead: Bool {
-        guard !clientPaused, !finished else { return false }
+        guard !clientPaused, !spoolPaused, !finished else { return false }
         switch upstream {
         case .connecting, .preamble: return false
         case .open: return server?.isWritable ?? false
@@ -276,7 +302,9 @@ final class RelaySession {
     private func apply(_ out: MachineOutput, input: ByteBuffer?, fromClient: Bool) {
         for e in out.events {
             env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
+            if case .transaction(let t) = e, t.abortReason == "size_limit" { runAction(.sizeLimit, transaction: t) }
         }
+        if env.scanning != nil { spoolMessage(out, input: fromClient ? input : nil) }
         if out.pauseClient { clientPaused = true }
         let toServer = server.map { write(out.toServer, to: $0, input: fromClient ? input : nil, closing: out.closeServer) }
         let toClient = write(out.toClient, to: client, input: fromClient ? nil : input, closing: out.closeClient)
@@ -332,6 +360,117 @@ final class RelaySession {
         }
     }
 
+    // MARK: - Scanning
+
+    private func spoolMessage(_ out: MachineOutput, input: ByteBuffer?) {
+        guard let scanning = env.scanning else { return }
+        if out.messageStart {
+            spool?.remove()
+            messages += 1
+            let s = Spool(path: "\(scanning.spoolPath)/\(id)-\(messages).msg", memoryLimit: scanning.spoolMemory,
+                          loop: client.eventLoop, pool: scanning.pool)
+            s.onDrained = { [weak self] in self?.spoolDrained() }
+            spool = s
+        }
+        if let spool, !out.body.isEmpty {
+            for seg in out.body {
+                switch seg {
+                case .input(let r):
+                    input?.withUnsafeReadableBytes { spool.append(UnsafeRawBufferPointer(rebasing: $0[r])) }
+                case .bytes(let b):
+                    b.withUnsafeBytes { spool.append($0) }
+                }
+            }
+            if spool.isBackedUp { spoolPaused = true }
+        }
+        if out.messageEnd != nil, let spool { scan(spool, scanning) }
+    }
+
+    private func spoolDrained() {
+        guard spoolPaused else { return }
+        spoolPaused = false
+        serverWritabilityChanged()
+    }
+
+    /// Waits for the spool, runs the scanners, then tells the machine; the client's next commands wait.
+    private func scan(_ spool: Spool, _ scanning: Scanning) {
+        let loop = client.eventLoop
+        let trans = machine.currentTransaction
+        spool.finish().flatMap { () -> EventLoopFuture<Result<[ScanReport], SpoolError>> in
+            scanning.services.scan(spool, on: loop).map { .success($0) }
+        }.flatMapErrorThrowing { error in
+            .failure(error as? SpoolError ?? SpoolError("\(error)"))
+        }.whenSuccess { [self] outcome in
+            guard !finished, self.spool === spool else {
+                spool.remove()
+                return
+            }
+            self.spool = nil
+            let verdict: MessageVerdict
+            let summary: ScanSummary
+            switch outcome {
+            case .success(let reports):
+                for r in reports {
+                    env.events.record(SessionLog.scan(context, transaction: trans, r,
+                                                      spamThreshold: scanning.services.policy.spamThreshold))
+                }
+                (verdict, summary) = scanning.services.policy.verdict(reports)
+            case .failure(let error):
+                env.events.record(SessionLog.spoolFailed(context, error: error.reason))
+                summary = ScanSummary(result: "error")
+                verdict = scanning.services.policy.ignoreErrors ? .deliver : .notScanned("spool: \(error.reason)", spool: true)
+            }
+            settle(spool, summary: summary, transaction: trans, scanning)
+            apply(machine.verdict(verdict, scan: summary), input: nil, fromClient: false)
+        }
+    }
+
+    /// Keeps or removes the spool (`spool_leave_on`) and runs the action script for what was found.
+    private func settle(_ spool: Spool, summary: ScanSummary, transaction: Int?, _ scanning: Scanning) {
+        let leave = scanning.leaveOn
+        let keep = leave.contains(.always) || (leave.contains(.error) && summary.result == "error")
+            || (leave.contains(.spam) && summary.result == "spam") || (leave.contains(.virus) && summary.result == "virus")
+        let found: ActionEvent.Found? = summary.result == "virus" ? .virus : (summary.result == "spam" ? .spam : nil)
+        let mailFrom = machine.currentMailFrom
+        let recipients = machine.currentRecipients
+        guard keep else {
+            spool.remove()
+            if let found {
+                runAction(found, summary: summary, size: spool.size, transaction: transaction, mailFrom: mailFrom,
+                          recipients: recipients)
+            }
+            return
+        }
+        spool.keep().whenComplete { [self] result in
+            if case .failure(let error) = result {
+                env.events.record(SessionLog.spoolFailed(context, error: "\(error)"))
+            }
+            if let found {
+                runAction(found, summary: summary, size: spool.size, transaction: transaction,
+                          spoolName: spool.hasFile ? spool.path : nil, mailFrom: mailFrom, recipients: recipients)
+            }
+        }
+    }
+
+    private func runAction(_ found: ActionEvent.Found, transaction t: Transaction) {
+        runAction(found, summary: nil, size: t.size, transaction: t.number, mailFrom: t.mailFrom, recipients: t.recipients.count)
+    }
+
+    private func runAction(_ found: ActionEvent.Found, summary: ScanSummary? = nil, size: Int = 0, transaction: Int? = nil,
+                           spoolName: String? = nil, mailFrom: String? = nil, recipients: Int? = nil) {
+        guard let actions = env.actions else { return }
+        let local = client.localAddress
+        let event = ActionEvent(
+            found: found, virusName: summary?.virus, spamScore: summary?.score,
+            sourceIP: origin?.client.ipAddress.map(LocalAddresses.normalised) ?? "", sourcePort: origin?.client.port,
+            targetIP: origin?.destination.ipAddress.map(LocalAddresses.normalised) ?? "", targetPort: origin?.destination.port,
+            localIP: local?.ipAddress.map(LocalAddresses.normalised) ?? "", localPort: local?.port,
+            ident: origin?.ident, helo: machine.helo, mailFrom: mailFrom ?? machine.currentMailFrom,
+            recipients: recipients ?? machine.currentRecipients, size: size, transaction: transaction ?? machine.transactions,
+            spoolName: spoolName, sessionStart: startedAt)
+        actions.run(event, session: id)
+    }
+
     // MARK: - Time
 
     private var currentTimeout: TimeAmount {
@@ -384,6 +523,8 @@ final class RelaySession {
             closedBy: machine.closedBy?.rawValue ?? "client", reason: machine.closeReason ?? "client_closed",
             takeover: machine.takeoverReason)
         env.events.record(SessionLog.close(context, totals, policy: env.logPolicy))
+        spool?.remove()
+        spool = nil
         env.registry.remove(self)
     }
 }
