@@ -80,5 +80,6 @@ let package = Package(
         ),
         .testTarget(name: "SMTPGateCoreTests", dependencies: ["SMTPGateCore"]),
         .testTarget(name: "SMTPGateHelperTests", dependencies: ["SMTPGateHelper", "SMTPGateCore"]),
+        .testTarget(name: "SMTPGateProxyTests", dependencies: ["SMTPGateProxy", "SMTPGateCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -88,6 +88,10 @@ struct ConfigParserTests {
             "timeout_connect", "timeout_idle", "timeout_direct", "timeout_session", "forbid_starttls", "log_helo",
             "log_mail_from", "log_rcpt_to", "remote_port", "remote_udp_retries", "remote_udp_secret",
             "remote_udp_key_file", "timeout_lookup", "size_limit", "proxy_protocol", "transparent_source", "set_user", "set_group",
+            "spool_path", "spool_leave_on", "spool_memory", "antivirus_type", "antivirus_path", "antispam_type",
+            "antispam_path", "scan_max_size", "spam_max_size", "spam_threshold", "spam_action", "timeout_scanner",
+            "timeout_spam", "ignore_errors", "max_scans", "nat_header", "nat_header_type", "abuse", "action_script",
+            "timeout_action", "max_actions",
             "shutdown_timeout",
         ])
     }
