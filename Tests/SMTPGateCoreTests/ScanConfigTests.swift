@@ -157,6 +157,7 @@ struct ScanConfigTests {
         ("antivirus_type CLAMD", "antivirus_type clamd"), ("antispam_type SpamAssassin", "antispam_type spamassassin"),
         ("spam_action Deliver", "spam_action deliver"), ("nat_header_type IP-Only", "nat_header_type ip-only"),
         ("nat_header_type none", "nat_header_type none"),
+        ("antivirus_type off", "antivirus_type none"), ("antispam_type OFF", "antispam_type none"),
         ("spool_leave_on never", "spool_leave_on never"), ("spool_leave_on none", "spool_leave_on never"),
         ("spool_leave_on always", "spool_leave_on always"), ("spool_leave_on VIRUS,Spam", "spool_leave_on spam,virus"),
         ("spool_leave_on virus , error", "spool_leave_on error,virus"), ("spool_leave_on never,error", "spool_leave_on error"),

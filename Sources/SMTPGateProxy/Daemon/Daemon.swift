@@ -70,6 +70,9 @@ public final class Daemon: @unchecked Sendable {
         do {
             try Self.prepareSpool(initial)
             try Privileges.drop(user: initial.setUser, group: initial.setGroup)
+            if initial.scans, access(initial.spoolPath, W_OK | X_OK) != 0 {
+                throw DaemonError("spool_path \(initial.spoolPath) is not writable: \(String(cString: strerror(errno)))")
+            }
         } catch {
             if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
             servers.forEach { try? $0.close().wait() }

@@ -56,6 +56,8 @@ final class RelaySession {
     private var xclient: XClientPreamble?
     private var origin: Origin?
     private let startedAt = Double(time(nil))
+    /// Kept from the start: an action script may run after the client's connection is gone.
+    private let localAddress: SocketAddress?
     /// The message being received or scanned, when scanning.
     private var spool: Spool?
     private var spoolPaused = false
@@ -68,6 +70,7 @@ final class RelaySession {
         self.client = client
         self.env = env
         self.machine = SessionMachine(settings: env.settings)
+        self.localAddress = client.localAddress
         self.context = SessionContext(
             id: id, listener: env.listenerName,
             client: client.remoteAddress.map(Self.describe) ?? "-",
@@ -418,7 +421,8 @@ final class RelaySession {
             case .failure(let error):
                 env.events.record(SessionLog.spoolFailed(context, error: error.reason))
                 summary = ScanSummary(result: "error")
-                verdict = scanning.services.policy.ignoreErrors ? .deliver : .notScanned("spool: \(error.reason)", spool: true)
+                // The detail (paths, errno) is for the log; the client learns only that the spool failed.
+                verdict = scanning.services.policy.ignoreErrors ? .deliver : .notScanned("spool: cannot store the message", spool: true)
             }
             settle(spool, summary: summary, transaction: trans, scanning)
             apply(machine.verdict(verdict, scan: summary), input: nil, fromClient: false)
@@ -459,7 +463,7 @@ final class RelaySession {
     private func runAction(_ found: ActionEvent.Found, summary: ScanSummary? = nil, size: Int = 0, transaction: Int? = nil,
                            spoolName: String? = nil, mailFrom: String? = nil, recipients: Int? = nil) {
         guard let actions = env.actions else { return }
-        let local = client.localAddress
+        let local = localAddress
         let event = ActionEvent(
             found: found, virusName: summary?.virus, spamScore: summary?.score,
             sourceIP: origin?.client.ipAddress.map(LocalAddresses.normalised) ?? "", sourcePort: origin?.client.port,

@@ -50,12 +50,12 @@ final class ScannerConnection {
         self.promise = loop.makePromise(of: ScanReport.self)
     }
 
-    static func exchange<Answer: ScannerAnswer>(_ request: ScannerRequest, reading answer: Answer.Type,
+    static func exchange<Answer: ScannerAnswer>(_ request: ScannerRequest, reading _: Answer.Type,
                                                  message: MessageSource, at endpoint: ScannerEndpoint,
                                                  timeout: TimeAmount, on loop: EventLoop) -> EventLoopFuture<ScanReport> {
         loop.flatSubmit {
             let connection = ScannerConnection(request: request, message: message, timeout: timeout, loop: loop)
-            connection.run(endpoint, answer: answer)
+            connection.run(endpoint, answer: Answer.self)
             return connection.promise.futureResult
         }
     }
@@ -108,10 +108,10 @@ final class ScannerConnection {
                     guard !finished else { return loop.makeFailedFuture(StopSending()) }
                     // An empty piece would read as clamd's end of stream.
                     guard piece.readableBytes > 0 else { return loop.makeSucceededVoidFuture() }
-                    var out = ch.allocator.buffer(capacity: piece.readableBytes + 4)
-                    if let pieceHeader = request.pieceHeader { out.writeBytes(pieceHeader(piece.readableBytes)) }
-                    out.writeImmutableBuffer(piece)
-                    return write(out, on: ch)
+                    if let pieceHeader = request.pieceHeader {
+                        ch.write(ch.allocator.buffer(bytes: pieceHeader(piece.readableBytes)), promise: nil)
+                    }
+                    return write(piece, on: ch)
                 }
             }
             .flatMap { [self] in write(request.trailer, on: ch) }
