@@ -327,6 +327,8 @@ final class RelaySession {
             if out.halfCloseServer { server.close(mode: .output, promise: nil) }
         }
         if out.closeClient { close(client, after: toClient.last) }
+        // Last of all: a verdict can come at once (a skipped scan) and its dot must follow this output's body.
+        if out.messageEnd != nil, let scanning = env.scanning, let spool { scan(spool, scanning) }
     }
 
     /// Writes without a promise each (they cost an allocation per write); only a write that a close must
@@ -386,7 +388,6 @@ final class RelaySession {
             }
             if spool.isBackedUp { spoolPaused = true }
         }
-        if out.messageEnd != nil, let spool { scan(spool, scanning) }
     }
 
     private func spoolDrained() {
