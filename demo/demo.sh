@@ -3,7 +3,10 @@
 # MTA's address, port 25"; its router DNATs the connection to smtpgate (mode remote-udp) on another host
 # and SNATs it to its own address; smtpgate asks the smtpgate-helper on the router who the client really
 # was and where it was going, and relays to the MTA.  Prints the lab, the router's conntrack entry, the
-# helper's answer, the proxy's session log and the messages as the MTA stored them; then removes every
+# helper's answer, the proxy's session log and the messages as the MTA stored them.  Then it turns on
+# content scanning with a reload (SIGHUP): clamd on a scanner host of the proxy's network (TCP, no shared
+# filesystem) and the NAT header; one clean and one EICAR message show the replies, the scan log and the
+# header naming the real client (skipped when clamd is not installed).  Finally it removes every
 # namespace and process it created (also on Ctrl-C).
 #
 # Built on the e2e lab (Tests/e2e/lib.sh): namespaces, the Examples/ firewall rules applied verbatim,
@@ -49,7 +52,9 @@ section() { printf '\n== %s\n' "$*"; }
 indent() { sed -e 's/\r$//' -e 's/^./   &/'; }
 
 # ---- the lab --------------------------------------------------------------------------------------
-lab_topology
+SCAN=no topo=()
+if command -v clamd >/dev/null && command -v sigtool >/dev/null; then SCAN=yes topo=(scanner); fi
+lab_topology "${topo[@]}"
 apply_example rtr firewall-split-router.iptables.sh CUSTOMER_IF=in0 PROXY_IP=$P_IP ROUTER_IP=$R_OUT \
     PROXY_IP6=$P_IP6 ROUTER_IP6=$R_OUT6 PROXY_PORT=$PROXY_PORT
 apply_example prx firewall-split-proxy.iptables.sh ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" \
@@ -62,7 +67,7 @@ conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" proxy_name=proxy.lab
     timeout_lookup=2 remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key"
 proxy_start prx "$LAB_DIR/proxy.conf"
 
-section "1. The lab: four network namespaces, routes only within 10.77.0.0/16 and fd77::/48"
+section "1. The lab: $([ $SCAN = yes ] && echo five || echo four) network namespaces, routes only within 10.77.0.0/16 and fd77::/48"
 row() { printf '%-8s%-*s  %-5s%-12s%-17s%s\n' "$1" "$(( ${#LAB_TAG} + 4 ))" "$2" "$3" "$4" "$5" "$6"; }
 {
     row client "$(ns cli)" eth0 $C_IP $C_IP6 "sends mail to the MTA's address, port 25"
@@ -71,6 +76,7 @@ row() { printf '%-8s%-*s  %-5s%-12s%-17s%s\n' "$1" "$(( ${#LAB_TAG} + 4 ))" "$2"
     row "" "" mta0 $R_MTA $R_MTA6 "MTA side"
     row proxy "$(ns prx)" br0 $P_IP $P_IP6 "smtpgate, mode remote-udp, port $PROXY_PORT"
     row MTA "$(ns mta)" eth0 $M_IP $M_IP6 "aiosmtpd on port 25, stores every message"
+    [ $SCAN = no ] || row scanner "$(ns scn)" eth0 $S_IP $S_IP6 "clamd on TCP $CLAMD_PORT (part 6), on the proxy's network"
     cat <<EOF
 
 client -> router: DNAT tcp/25 to the proxy, SNAT to $R_OUT -> smtpgate -> (via the router) -> MTA
@@ -167,3 +173,60 @@ for env in "$LAB_DIR"/mta/msg-*.env; do
     echo "   --- $(basename "${env%.env}.eml"): $(cat "$env")"
     sed -e 's/\r$//' -e 's/^/   | /' "${env%.env}.eml"
 done
+
+# ---- content scanning, turned on by a reload ----------------------------------------------------------
+section "6. Content scanning: clamd on the scanner host, turned on with a reload (SIGHUP)"
+if [ $SCAN = no ]; then
+    echo "   clamd is not installed: this part is skipped (make deps installs clamav-daemon)."
+    exit 0
+fi
+reloaded() { [ "$(grep -c ' reload .*result=' "$PROXY_LOG" || true)" -gt "$1" ]; }
+closed_since() { [ "$(tail -n +"$(($1 + 1))" "$PROXY_LOG" | grep -c ' close ' || true)" -ge "$2" ]; }
+clamd_start scn $S_IP $CLAMD_PORT
+echo "   clamd ($(ns scn)) listens on $S_IP:$CLAMD_PORT only; its database is one signature made just now:"
+echo "   \$ sigtool --md5 eicar.com > test.hdb   (the EICAR anti-virus test file; clamd calls it $CLAMD_VIRUS)"
+cp "$LAB_DIR/proxy.conf" "$LAB_DIR/proxy.conf.before"
+cat >> "$LAB_DIR/proxy.conf" <<CONF
+antivirus_type clamd
+antivirus_path $S_IP:$CLAMD_PORT
+spool_path $LAB_DIR/spool
+nat_header_type generic
+abuse abuse@lab.test
+CONF
+echo "   Added to the proxy's configuration (clamd over TCP: the proxy and clamd share no filesystem):"
+diff "$LAB_DIR/proxy.conf.before" "$LAB_DIR/proxy.conf" | sed -n 's/^> /     /p'
+reloads=$(grep -c ' reload .*result=' "$PROXY_LOG" || true)
+lines=$(wc -l < "$PROXY_LOG")
+kill -HUP "$(pid_of proxy)"
+wait_for 10 reloaded "$reloads" || fail "the proxy did not reload: $(tail -2 "$PROXY_LOG" | tr '\n' ' ')"
+grep ' reload .*result=' "$PROXY_LOG" | tail -1 | grep -q 'result=ok' || fail "reload failed: $(grep ' reload ' "$PROXY_LOG" | tail -1)"
+[ -d "$LAB_DIR/spool" ] || fail "the reload did not create spool_path $LAB_DIR/spool"
+echo "   \$ kill -HUP <smtpgate>; new sessions scan, the proxy created spool_path $(basename "$LAB_DIR")/spool"
+stored=$(ls "$LAB_DIR"/mta/msg-*.eml | wc -l)
+printf 'This attachment is a perfectly harmless text file.\r\n' > "$LAB_DIR/notes.txt"
+echo
+echo "   Two messages from the client ($C_IP) with swaks, the same but for the attachment:"
+swaks_try() {    # swaks_try LABEL swaks-options... : prints the reply to the final dot, refusals included
+    local label=$1 out; shift
+    out=$(nsx cli swaks --server $M_IP --port 25 --helo client4.customer.test --from alice@customer.test \
+        --to bob@example.test --timeout 15 --body 'Hello Bob, the file is attached.' "$@" 2>&1) || true
+    echo "   $label: $(printf '%s\n' "$out" | grep -A1 -E '^ -> \.$' | sed -n 's/^ *<[-*]* *//p' | head -1)"
+}
+swaks_try "clean (notes.txt attached)" --header 'Subject: scanned, clean' --attach @"$LAB_DIR/notes.txt"
+swaks_try "virus (eicar.com attached)" --header 'Subject: scanned, virus' --attach @"$LAB_DIR/clamd/eicar.com"
+echo "   (no enhanced code such as 5.7.1 in the refusal: this MTA does not advertise ENHANCEDSTATUSCODES)"
+log_wait transaction "scan=virus " >/dev/null || fail "no transaction line for the virus in the proxy log"
+wait_for 5 closed_since "$lines" 2 || fail "the two sessions did not close: $(tail -2 "$PROXY_LOG" | tr '\n' ' ')"
+echo
+echo "   The proxy's log from the reload on: one scan line per message (scanner, result, time, size, virus),"
+echo "   the transaction line (scan=; the infected one result=aborted: the MTA never saw its end):"
+tail -n +"$((lines + 1))" "$PROXY_LOG" | sed -e 's/^/   /'
+now=$(ls "$LAB_DIR"/mta/msg-*.eml | wc -l)
+[ "$now" = $((stored + 1)) ] || fail "the MTA stored $((now - stored)) messages in part 6, expected 1"
+newest=$LAB_DIR/mta/msg-$now.eml
+echo
+echo "   The MTA stored only the clean message, $(basename "$newest"); its first lines are the NAT header naming"
+echo "   the real client (the MTA itself saw only the proxy: $(grep -oE 'peer=[^ ]+' "${newest%.eml}.env")):"
+sed -e 's/\r$//' -e 's/^/   | /' "$newest" | head -12
+echo "   | ..."
+grep -q "^X-Nat-Received: from \[$C_IP\]:" "$newest" || fail "the stored message has no NAT header naming $C_IP"

@@ -8,6 +8,7 @@
 #   rtr   mta0 10.77.3.1/24  fd77:0:0:3::1/64          mta  eth0 10.77.3.25/24 fd77:0:0:3::25/64
 #   optional: rtr2 out0 10.77.2.2 fd77:0:0:2::2 (on br0), in0 10.77.11.1 fd77:0:0:11::1; cli2 10.77.11.2 fd77:0:0:11::2
 #             evil eth0 10.77.2.66 fd77:0:0:2::66 (on br0: a third host on the proxy's segment)
+#             scn  eth0 10.77.2.30 fd77:0:0:2::30 (on br0: the scanner host, clamd on TCP)
 # Routes: every host reaches 10.77.0.0/16 and fd77::/48 through its router, nothing else.
 # (The issue's plan says fd77:1::/64 etc.; those lie outside fd77::/48, so the lab uses fd77:0:0:1::/64 etc.)
 
@@ -32,6 +33,8 @@ R2_OUT=10.77.2.2; R2_OUT6=fd77:0:0:2::2
 R2_IN=10.77.11.1; R2_IN6=fd77:0:0:11::1
 C2_IP=10.77.11.2; C2_IP6=fd77:0:0:11::2
 E_IP=10.77.2.66;  E_IP6=fd77:0:0:2::66
+S_IP=10.77.2.30;  S_IP6=fd77:0:0:2::30
+CLAMD_PORT=3310
 PROXY_PORT=9199
 # how the binaries say that a feature is still missing (probed; turns a scenario into a SKIP)
 UNIMPLEMENTED_RE='not (yet )?(supported|implemented|available)|(not|implemented|available)( |\\x20)yet'
@@ -82,10 +85,13 @@ via() {        # via NS GW4 GW6 : routes to the lab's prefixes only (never a def
     ip -n "$(ns "$1")" -6 route add fd77::/48 via "$3"
 }
 
-# lab_topology [router2] [evil] [hub]: builds cli, rtr, prx (with bridge br0), mta and the optional hosts.
+# lab_topology [router2] [evil] [hub] [scanner]: builds cli, rtr, prx (with bridge br0), mta and the
+# optional hosts.
 lab_topology() {
-    local want_r2=no want_evil=no want_hub=no a
-    for a in "$@"; do case $a in router2) want_r2=yes;; evil) want_evil=yes;; hub) want_hub=yes;; esac; done
+    local want_r2=no want_evil=no want_hub=no want_scn=no a
+    for a in "$@"; do
+        case $a in router2) want_r2=yes;; evil) want_evil=yes;; hub) want_hub=yes;; scanner) want_scn=yes;; esac
+    done
     ns_add cli; ns_add rtr router; ns_add prx; ns_add mta
     ip -n "$(ns prx)" link add br0 type bridge forward_delay 0 mcast_snooping 0
     ip -n "$(ns prx)" link set br0 up
@@ -119,6 +125,12 @@ lab_topology() {
         link evil eth0 prx p-evil; ip -n "$(ns prx)" link set p-evil master br0
         addr evil eth0 $E_IP/24 $E_IP6/64
         via evil $R_OUT $R_OUT6
+    fi
+    if [ $want_scn = yes ]; then
+        ns_add scn
+        link scn eth0 prx p-scn; ip -n "$(ns prx)" link set p-scn master br0
+        addr scn eth0 $S_IP/24 $S_IP6/64
+        via scn $R_OUT $R_OUT6
     fi
     if [ $want_hub = yes ]; then   # the bridge floods every frame to every port (a hub): evil sees all
         for a in $(ip -n "$(ns prx)" -br link show master br0 | awk '{ sub(/@.*/, "", $1); print $1 }'); do
@@ -290,6 +302,61 @@ helper_counters() {
     grep ' counters ' "$log" | tail -1
 }
 helper_counters_after() { local c; c=$(grep -c ' counters ' "$1" 2>/dev/null || true); [ "${c:-0}" -gt "$2" ]; }
+
+# ---- clamd --------------------------------------------------------------------------------------
+# The anti-virus test string (harmless by design); clamd reports it as eicar.com.UNOFFICIAL with the
+# one-signature database below.
+EICAR='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+
+# clamd_start NS ADDR PORT : a clamd of our own in namespace NS, on TCP ADDR:PORT only (no unix
+# socket: the proxy shares no filesystem with it), its database the MD5 of EICAR made now (no
+# download).  Waits (30 s) until it answers PING from the proxy's namespace; sets CLAMD_VIRUS to the
+# name it gives EICAR.  SKIP when clamd is not installed.
+clamd_start() {
+    local n=$1 a=$2 port=$3 d=$LAB_DIR/clamd
+    command -v clamd >/dev/null && command -v sigtool >/dev/null || skip "clamd is not installed (make deps)"
+    mkdir -p "$d/db"
+    printf '%s' "$EICAR" > "$d/eicar.com"
+    ( cd "$d" && sigtool --md5 eicar.com > db/test.hdb ) || fail "sigtool --md5 failed"
+    cat > "$d/clamd.conf" <<CONF
+Foreground yes
+User root
+DatabaseDirectory $d/db
+TCPSocket $port
+TCPAddr $a
+LogFile $d/clamd.log
+PidFile $d/clamd.pid
+TemporaryDirectory $d
+SelfCheck 3600
+CONF
+    bg_start clamd "$n" clamd --config-file="$d/clamd.conf"
+    wait_for 30 clamd_answers prx "$a" "$port" || fail "clamd did not answer PING on $a:$port: $(tail -2 "$d/clamd.log" "$LAB_DIR/clamd.out" 2>/dev/null | tr '\n' ' ')"
+    local ans; ans=$(clamd_ask prx "$a" "$port" INSTREAM "$d/eicar.com") || true
+    case $ans in "stream: "*" FOUND") CLAMD_VIRUS=${ans#stream: }; CLAMD_VIRUS=${CLAMD_VIRUS% FOUND};;
+                 *) fail "clamd did not detect EICAR: '$ans'";; esac
+}
+clamd_answers() { alive clamd && [ "$(clamd_ask "$@" PING 2>/dev/null)" = PONG ]; }
+
+# clamd_ask NS ADDR PORT COMMAND [FILE] : one clamd command from namespace NS (FILE sent with
+# INSTREAM); prints the answer.  Bounded: 3 s per socket operation, 64 KiB of answer.
+clamd_ask() {
+    ip netns exec "$(ns "$1")" "$PYTHON" - "$2" "$3" "$4" "${5:-}" <<'EOF'
+import socket, struct, sys
+host, port, cmd, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with socket.create_connection((host, port), timeout=3) as s:
+    s.sendall(b"z" + cmd.encode() + b"\0")
+    if path:
+        data = open(path, "rb").read()
+        s.sendall(struct.pack(">I", len(data)) + data + struct.pack(">I", 0))
+    out = b""
+    while not out.endswith(b"\0") and len(out) < 65536:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+print(out.rstrip(b"\0").decode("latin-1"))
+EOF
+}
 
 make_key() {   # make_key FILE [CONTENT] : a key file with mode 0600
     (umask 077; printf '%s\n' "${2:-$(head -c 24 /dev/urandom | base64)}" > "$1")

@@ -276,9 +276,86 @@ sc_helper_fault() {   # sc_helper_fault not-running|wrong-key|disallowed|forged-
     esac
 }
 
+# content scanning with clamd on another host (scn, on the proxy's segment: TCP to a lab address, so
+# the proxy and clamd share no filesystem), split mode through the router's DNAT.  One clamd for the
+# whole scenario: EICAR attached by swaks -> 550 with the virus name and nothing stored; clean
+# messages (IPv4, IPv6) -> stored byte-identical behind a generic NAT header naming the real client;
+# clamd stopped -> 451 4.3.0 and nothing stored.
+sc_scan() {
+    lab_topology scanner
+    router_rules rtr iptables in0 $R_OUT $R_OUT6
+    apply_example prx firewall-split-proxy.iptables.sh ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" PROXY_PORT=$PROXY_PORT
+    mta_start
+    clamd_start scn $S_IP $CLAMD_PORT
+    local listen; listen=$(nsx scn ss -Hltn | awk '{ print $4 }' | sort -u | tr '\n' ' ')
+    [ "$listen" = "$S_IP:$CLAMD_PORT " ] || fail "clamd listens on '$listen', expected only $S_IP:$CLAMD_PORT"
+    make_key "$LAB_DIR/helper.key"
+    helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
+        --key-file "$LAB_DIR/helper.key"
+    conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" proxy_name=proxy.lab.test bind_address=:: \
+        timeout_lookup=2 remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key" \
+        antivirus_type=clamd antivirus_path=$S_IP:$CLAMD_PORT timeout_scanner=5 \
+        spool_path="$LAB_DIR/spool" nat_header_type=generic
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    [ -d "$LAB_DIR/spool" ] || fail "the proxy did not create spool_path $LAB_DIR/spool"
+
+    # 1. a virus: refused at the end of DATA with its name, the MTA never completes the message
+    local out reply
+    out=$(timeout 40 ip netns exec "$(ns cli)" swaks --server $M_IP --port 25 --helo client.customer.test \
+        --from alice@customer.test --to bob@example.test --timeout 15 --header 'Subject: scan virus' \
+        --body 'The attachment is the EICAR test file.' --attach @"$LAB_DIR/clamd/eicar.com" 2>&1) || true
+    reply=$(printf '%s\n' "$out" | grep -A1 -E '^ -> \.$' | sed -n 's/^ *<[-*]* *//p' | head -1)
+    log "swaks (EICAR): $reply"
+    # the enhanced code only when the MTA advertised ENHANCEDSTATUSCODES (aiosmtpd does not)
+    printf '%s\n' "$reply" | grep -qE "^550 (5\.7\.1 )?proxy\.lab\.test: virus found: $(re_lit "$CLAMD_VIRUS")\$" \
+        || fail "EICAR: expected 550 naming $CLAMD_VIRUS, got: ${reply:-$(printf '%s\n' "$out" | tail -2 | tr '\n' ' ')}"
+    expect_log scan "scanner=clamd " "result=virus " "virus=$(re_lit "$CLAMD_VIRUS")( |\$)"
+    expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "scan=virus " "result=aborted " "why=virus( |\$)"
+    mta_count 0
+
+    # 2. clean messages from the customer, over IPv4 and IPv6: the header names the real client
+    local fam cip dst n=0
+    for fam in 4 6; do
+        cip=$C_IP dst=$M_IP; [ $fam = 6 ] && { cip=$C_IP6 dst=$M_IP6; }
+        n=$((n + 1))
+        make_message "$LAB_DIR/clean$fam" "scan-clean-$fam-$$"
+        out=$(send_mail cli $dst "$LAB_DIR/clean$fam"); log "client (clean, IPv$fam): $out"
+        expect_ok "$out"
+        mta_count $n
+        local line sess cport
+        line=$(log_wait transaction "client=$(re_ip "$cip"):[0-9]+ " "scan=clean " "result=250") \
+            || fail "no clean transaction line for $cip; log tail: $(tail -2 "$PROXY_LOG" | tr '\n' '|')"
+        sess=$(printf '%s\n' "$line" | grep -oE ' session=[^ ]+' | cut -d= -f2)
+        cport=$(printf '%s\n' "$line" | grep -oE " client=$(re_ip "$cip"):[0-9]+" | grep -oE '[0-9]+$')
+        conntrack_has rtr "src=$cip dst=$dst sport=$cport dport=25 " >/dev/null \
+            || fail "the header's client port $cport is not the client's own port in the router's conntrack"
+        { printf 'X-Nat-Received: from [%s]:%s [ident-empty]\r\n\tby proxy.lab.test with SMTPGate id %s\r\n' \
+              "$cip" "$cport" "$sess"
+          cat "$LAB_DIR/clean$fam"; } > "$LAB_DIR/clean$fam.expected"
+        cmp -s "$LAB_DIR/clean$fam.expected" "$LAB_DIR/mta/msg-$n.eml" \
+            || fail "IPv$fam: stored message is not the NAT header + the message sent; stored head: $(head -c 200 "$LAB_DIR/mta/msg-$n.eml" | tr '\r\n\t' '   ')"
+    done
+    expect_log scan "scanner=clamd " "result=clean "
+
+    # 3. clamd gone: a temporary failure, the client keeps the message
+    bg_stop clamd
+    ! clamd_answers prx $S_IP $CLAMD_PORT || fail "clamd still answers after it was stopped"
+    make_message "$LAB_DIR/msg-down" "scan-down-$$"
+    out=$(send_mail cli $M_IP "$LAB_DIR/msg-down"); log "client (clamd stopped): $out"
+    printf '%s\n' "$out" | grep -qE '^fail data 451 (4\.3\.0 )?proxy\.lab\.test: ' \
+        || fail "clamd stopped: expected 451 from the proxy, got: $out"
+    expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "scan=error "
+    mta_count 2
+}
+mta_count() {     # mta_count N : the MTA stored exactly N messages (none half-written)
+    local c; c=$(ls "$LAB_DIR/mta"/msg-*.eml 2>/dev/null | wc -l)
+    [ "$c" = "$1" ] || fail "MTA stored $c messages, expected $1"
+}
+
 # ============================ runner =============================================================
 fmt_ip() { case $1 in *:*) printf '[%s]' "$1";; *) printf '%s' "$1";; esac; }
 re_ip() { fmt_ip "$1" | sed -e 's/[].[]/\\&/g'; }
+re_lit() { printf '%s' "$1" | sed -e 's/[][\\.*^$+?(){}|/]/\\&/g'; }
 
 tcp_probe() {     # tcp_probe NS HOST PORT : prints connected|refused|timeout
     ip netns exec "$(ns "$1")" "$PYTHON" - "$2" "$3" <<'EOF'
@@ -325,6 +402,7 @@ SCENARIOS=(
     "helper-disallowed-proxy    sc_helper_fault disallowed"
     "helper-forged-reply-v2     sc_helper_fault forged-v2"
     "helper-forged-reply-legacy sc_helper_fault forged-legacy"
+    "scan-clamd-remote-split    sc_scan"
 )
 
 run_one() {       # (in a child process) run_one TAG DIR FUNCTION ARGS...
