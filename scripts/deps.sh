@@ -12,6 +12,11 @@ have iptables || need_apt+=(iptables)
 have nft || need_apt+=(nftables)
 have ip || need_apt+=(iproute2)
 have groff || need_apt+=(groff-base)
+[ -x /usr/sbin/clamd ] || need_apt+=(clamav-daemon)
+have sigtool || need_apt+=(clamav)
+have clamdscan || need_apt+=(clamdscan)
+[ -x /usr/sbin/spamd ] || need_apt+=(spamd)
+have spamc || need_apt+=(spamc)
 pkg-config --exists libnetfilter_conntrack 2>/dev/null || need_apt+=(libnetfilter-conntrack-dev libmnl-dev pkg-config)
 
 if [ ${#need_apt[@]} -gt 0 ]; then

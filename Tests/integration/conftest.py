@@ -19,6 +19,8 @@ deadline.  Fixtures:
                    parses the log (text ``key=value`` with ``\\xHH`` escapes, or JSON).
 """
 
+pytest_plugins = ["scanners"]   # clamd, spamd and fake scanner fixtures (scanners.py)
+
 import asyncio
 import base64
 import json
