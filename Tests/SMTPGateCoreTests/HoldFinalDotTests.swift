@@ -157,12 +157,11 @@ struct HoldFinalDotTests {
         "\r\n",
         "..\r\n",
         "a\r\n..\r\n",
-        "a\r\n.\rb\r\n",
-        "lone\r.\r\nx\n.\r\n",
-        "\r\r\n..\r\r\n.\r\r\n",
-        "a\r\n. \r\n.\r.\r\n",
+        "lone\rx\r\nmid\ndle\r\n",
+        "\r\r\n..\r\r\n..\r\r\n",
+        "a\r\n. \r\n..x\r\n",
     ]
-    static let clean = ScanSummary(result: "clean", score: 1.5)
+    static let clean = ScanSummary(result: .clean, score: 1.5)
 
     /// Feeds `body + ".\r\n" + pipelined` in `pieces`, then checks the spool's view, that nothing of the
     /// terminator (or what follows it) went upstream, and the delivery of the dot and the held commands.
@@ -231,7 +230,7 @@ struct HoldFinalDotTests {
     }
 
     @Test func splitIntoThreePiecesEverywhere() {
-        let body = "x\r\n..\r\n.\r.\r\n"
+        let body = "x\r\n..\r\n...\r\n..x\r\n"
         let n = b(body).count + 3 + 6
         for i in 0...n {
             for j in i...n {
@@ -269,7 +268,7 @@ struct HoldFinalDotTests {
             let stream = body + b(".\r\nNOOP\r\n")
             var cuts = (0..<Int.random(in: 0...6, using: &rng)).map { _ in Int.random(in: 0...stream.count, using: &rng) }
             cuts.sort()
-            HoldFinalDotTests.check(body: latin1(body), pipelined: "NOOP\r\n", pieces: { s in
+            let pieces: ([UInt8]) -> [[UInt8]] = { s in
                 var out: [[UInt8]] = []
                 var from = 0
                 for c in cuts + [s.count] {
@@ -277,8 +276,32 @@ struct HoldFinalDotTests {
                     from = c
                 }
                 return out
-            }, "round \(round) cuts \(cuts)")
+            }
+            if HoldFinalDotTests.smuggles(body) {
+                let sh = ScanHarness()
+                sh.openInData()
+                let mark = sh.serverCount
+                let end = sh.client(pieces: pieces(stream))
+                #expect(end.client.hasPrefix("550 5.6.0 "), "round \(round) cuts \(cuts)")
+                #expect(sh.all.closeServer && sh.ends.isEmpty, "round \(round) cuts \(cuts)")
+                #expect(!sh.server(since: mark).contains("NOOP"), "round \(round) cuts \(cuts)")
+            } else {
+                HoldFinalDotTests.check(body: latin1(body), pipelined: "NOOP\r\n", pieces: pieces, "round \(round) cuts \(cuts)")
+            }
         }
+    }
+
+    /// Whether a stuffed body has a dot that some MTA could read as a line-start dot ending a line: after a
+    /// bare CR or LF, or after CRLF and followed by a bare CR or LF (written apart from `BareNewlineDot`).
+    static func smuggles(_ body: [UInt8]) -> Bool {
+        let s = b("\r\n") + body + b(".\r\n")
+        for i in 2..<s.count where s[i] == 0x2e {
+            let (p2, p1) = (s[i - 2], s[i - 1])
+            let n1: UInt8? = i + 1 < s.count ? s[i + 1] : nil, n2: UInt8? = i + 2 < s.count ? s[i + 2] : nil
+            if p1 == 0x0d || (p1 == 0x0a && p2 != 0x0d) { return true }
+            if p1 == 0x0a, n1 == 0x0a || (n1 == 0x0d && n2 != 0x0a) { return true }
+        }
+        return false
     }
 
     @Test func bodyIsHandedOnAsInputRanges() {
@@ -299,16 +322,17 @@ struct HoldFinalDotTests {
         let sh = ScanHarness()
         sh.openInData()
         #expect(sh.client("a\r\n.").server == "a\r\n", "a dot at a line start may begin the terminator")
-        #expect(sh.client("\r").toServer.isEmpty, "so may the dot and a CR")
         let s = sh.client("x\r\n")
-        #expect(s.server == ".\rx\r\n", "neither was the terminator: sent on, in order")
-        #expect(latin1(sh.body) == "a\r\n.\rx\r\n")
+        #expect(s.server == ".x\r\n", "it was not the terminator: sent on, in order")
+        #expect(latin1(sh.body) == "a\r\n.x\r\n")
         #expect(sh.ends.isEmpty)
         #expect(sh.client(".").toServer.isEmpty)
         #expect(sh.client(".\r\n").server == "..\r\n", "a stuffed dot line")
-        #expect(sh.client(".\r\n").toServer.isEmpty)
-        #expect(latin1(sh.body) == "a\r\n.\rx\r\n..\r\n")
-        #expect(sh.ends == [b("a\r\n\rx\r\n.\r\n").count])
+        #expect(sh.client(".").toServer.isEmpty)
+        #expect(sh.client("\r").toServer.isEmpty, "so may the dot and a CR")
+        #expect(sh.client("\n").toServer.isEmpty, "the terminator waits for the verdict")
+        #expect(latin1(sh.body) == "a\r\n.x\r\n..\r\n")
+        #expect(sh.ends == [b("a\r\nx\r\n.\r\n").count])
     }
 
     @Test func bodyPipelinedWithDataIsHeldThenStreamedOn354() {

@@ -20,13 +20,13 @@ struct ScanPolicyTests {
     @Test func cleanAndLowScoreDeliver() {
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(.clean), ScanPolicyTests.spamd(.score(2.5))])
         #expect(v == .deliver)
-        #expect(s == ScanSummary(result: "clean", score: 2.5))
+        #expect(s == ScanSummary(result: .clean, score: 2.5))
     }
 
     @Test func cleanAlone() {
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(.clean)])
         #expect(v == .deliver)
-        #expect(s == ScanSummary(result: "clean"))
+        #expect(s == ScanSummary(result: .clean))
     }
 
     @Test func virusOutranksSpamAndFailure() {
@@ -34,7 +34,7 @@ struct ScanPolicyTests {
             let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict,
                                                  [ScanPolicyTests.clamd(.virus("Eicar-Test-Signature")), ScanPolicyTests.spamd(other)])
             #expect(v == .virus("Eicar-Test-Signature"), "\(other)")
-            #expect(s == ScanSummary(result: "virus", virus: "Eicar-Test-Signature"), "\(other)")
+            #expect(s == ScanSummary(result: .virus, virus: "Eicar-Test-Signature"), "\(other)")
         }
     }
 
@@ -47,7 +47,7 @@ struct ScanPolicyTests {
     @Test func spamOutranksAFailure() {
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(.failed("connection refused")), ScanPolicyTests.spamd(.score(9.5))])
         #expect(v == .spam(score: 9.5, threshold: 7))
-        #expect(s == ScanSummary(result: "spam", score: 9.5))
+        #expect(s == ScanSummary(result: .spam, score: 9.5))
     }
 
     @Test(arguments: [(6.9, false), (7.0, true), (7.1, true), (-3, false), (1000, true)])
@@ -55,7 +55,7 @@ struct ScanPolicyTests {
         #expect(ScanPolicyTests.strict.isSpam(score) == spam)
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.spamd(.score(score))])
         #expect(v == (spam ? .spam(score: score, threshold: 7) : .deliver))
-        #expect(s == ScanSummary(result: spam ? "spam" : "clean", score: score))
+        #expect(s == ScanSummary(result: spam ? .spam : .clean, score: score))
     }
 
     @Test func negativeThreshold() {
@@ -68,23 +68,23 @@ struct ScanPolicyTests {
         let p = ScanPolicy(spamThreshold: 5, rejectSpam: false, ignoreErrors: false)
         let (v, s) = ScanPolicyTests.verdict(p, [ScanPolicyTests.clamd(.clean), ScanPolicyTests.spamd(.score(8))])
         #expect(v == .deliver)
-        #expect(s == ScanSummary(result: "spam", score: 8))
+        #expect(s == ScanSummary(result: .spam, score: 8))
     }
 
     @Test func failureGives451UnlessIgnored() {
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(.failed("timed out")), ScanPolicyTests.spamd(.score(1))])
         #expect(v == .notScanned("clamd: timed out", spool: false))
-        #expect(s == ScanSummary(result: "error", score: 1))
+        #expect(s == ScanSummary(result: .error, score: 1))
         let lax = ScanPolicy(spamThreshold: 7, rejectSpam: true, ignoreErrors: true)
         let (v2, s2) = ScanPolicyTests.verdict(lax, [ScanPolicyTests.clamd(.failed("timed out")), ScanPolicyTests.spamd(.score(1))])
         #expect(v2 == .deliver)
-        #expect(s2 == ScanSummary(result: "error", score: 1), "still logged as a failure")
+        #expect(s2 == ScanSummary(result: .error, score: 1), "still logged as a failure")
     }
 
     @Test func spamdFailureNamesSpamd() {
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(.clean), ScanPolicyTests.spamd(.failed("garbage reply"))])
         #expect(v == .notScanned("spamd: garbage reply", spool: false))
-        #expect(s == ScanSummary(result: "error"))
+        #expect(s == ScanSummary(result: .error))
     }
 
     @Test func ignoreErrorsStillRejectsSpam() {
@@ -97,8 +97,8 @@ struct ScanPolicyTests {
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict,
                                              [ScanPolicyTests.clamd(.skipped("larger than scan_max_size")), ScanPolicyTests.spamd(.skipped("larger than spam_max_size"))])
         #expect(v == .deliver)
-        #expect(s == ScanSummary(result: "skipped"))
-        #expect(ScanPolicyTests.strict.verdict([ScanPolicyTests.spamd(.skipped("big"))]).1 == ScanSummary(result: "skipped"))
+        #expect(s == ScanSummary(result: .skipped))
+        #expect(ScanPolicyTests.strict.verdict([ScanPolicyTests.spamd(.skipped("big"))]).1 == ScanSummary(result: .skipped))
     }
 
     @Test func partlySkippedIsJudgedOnTheRest() {
@@ -110,17 +110,17 @@ struct ScanPolicyTests {
         for (clam, verdict, result) in cases {
             let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(clam), ScanPolicyTests.spamd(.skipped("big"))])
             #expect(v == verdict, "\(clam)")
-            #expect(s.result == result, "\(clam)")
+            #expect(s.result.rawValue == result, "\(clam)")
         }
         let (v, s) = ScanPolicyTests.verdict(ScanPolicyTests.strict, [ScanPolicyTests.clamd(.skipped("big")), ScanPolicyTests.spamd(.score(8))])
         #expect(v == .spam(score: 8, threshold: 7))
-        #expect(s == ScanSummary(result: "spam", score: 8))
+        #expect(s == ScanSummary(result: .spam, score: 8))
     }
 
     @Test func noReportsIsClean() {
         let (v, s) = ScanPolicyTests.strict.verdict([])
         #expect(v == .deliver)
-        #expect(s == ScanSummary(result: "clean"))
+        #expect(s == ScanSummary(result: .clean))
     }
 
     @Test func fromConfig() {

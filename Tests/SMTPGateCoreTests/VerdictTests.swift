@@ -22,15 +22,15 @@ struct Rejection: Sendable, CustomTestStringConvertible {
 @Suite("Verdicts on a held message: deliver, or abort upstream and answer the client")
 struct VerdictTests {
     static let rejections: [Rejection] = [
-        Rejection(verdict: .virus("Eicar-Test-Signature"), summary: ScanSummary(result: "virus", virus: "Eicar-Test-Signature"),
+        Rejection(verdict: .virus("Eicar-Test-Signature"), summary: ScanSummary(result: .virus, virus: "Eicar-Test-Signature"),
                   code: 550, enhanced: "5.7.1", text: "virus found: Eicar-Test-Signature", why: "virus", takeover: "virus found"),
-        Rejection(verdict: .spam(score: 9.5, threshold: 7), summary: ScanSummary(result: "spam", score: 9.5),
+        Rejection(verdict: .spam(score: 9.5, threshold: 7), summary: ScanSummary(result: .spam, score: 9.5),
                   code: 550, enhanced: "5.7.1", text: "message looks like spam (score 9.5, spam_threshold 7.0)", why: "spam",
                   takeover: "spam found"),
-        Rejection(verdict: .notScanned("clamd: timed out", spool: false), summary: ScanSummary(result: "error"),
+        Rejection(verdict: .notScanned("clamd: timed out", spool: false), summary: ScanSummary(result: .error),
                   code: 451, enhanced: "4.3.0", text: "message not scanned, try again later (clamd: timed out)",
                   why: "scan_error", takeover: "message not scanned"),
-        Rejection(verdict: .notScanned("spool: no space left on device", spool: true), summary: ScanSummary(result: "error"),
+        Rejection(verdict: .notScanned("spool: no space left on device", spool: true), summary: ScanSummary(result: .error),
                   code: 451, enhanced: "4.3.0", text: "message not scanned, try again later (spool: no space left on device)",
                   why: "spool_error", takeover: "message not scanned"),
     ]
@@ -63,7 +63,7 @@ struct VerdictTests {
 
     @Test func deliverSendsTheDotAndRelaysTheMTAReply() {
         let (sh, mark) = VerdictTests.awaiting()
-        let scan = ScanSummary(result: "clean", score: 0.4)
+        let scan = ScanSummary(result: .clean, score: 0.4)
         let v = sh.verdict(.deliver, scan: scan)
         #expect(v.server == ".\r\n")
         #expect(v.toClient.isEmpty && v.events.isEmpty && !v.closeServer && !v.closeClient)
@@ -79,7 +79,7 @@ struct VerdictTests {
 
     @Test func deliveredSpamIsLoggedAsSpam() {
         let (sh, _) = VerdictTests.awaiting()
-        let scan = ScanSummary(result: "spam", score: 12.5)
+        let scan = ScanSummary(result: .spam, score: 12.5)
         #expect(sh.verdict(.deliver, scan: scan).server == ".\r\n")
         let r = sh.server("250 2.0.0 queued\r\n")
         #expect(r.transactions.first?.scan == scan)
@@ -88,7 +88,7 @@ struct VerdictTests {
 
     @Test func theMTARefusingAfterTheDotIsRelayed() {
         let (sh, _) = VerdictTests.awaiting()
-        #expect(sh.verdict(.deliver, scan: ScanSummary(result: "clean")).server == ".\r\n")
+        #expect(sh.verdict(.deliver, scan: ScanSummary(result: .clean)).server == ".\r\n")
         let r = sh.server("554 5.7.1 rejected by policy\r\n")
         #expect(r.client == "554 5.7.1 rejected by policy\r\n")
         #expect(r.transactions.first?.resultCode == 554)
@@ -165,7 +165,7 @@ struct VerdictTests {
         #expect(sh.verdict(.deliver).server == ".\r\nMAIL FROM:<c@x.test>\r\nRCPT TO:<d@x.test>\r\nDATA\r\n")
         sh.server("250 2.0.0 queued 1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n")
         #expect(sh.client("EICAR\r\n.\r\n").server == "EICAR\r\n")
-        let v = sh.verdict(.virus("Eicar"), scan: ScanSummary(result: "virus", virus: "Eicar"))
+        let v = sh.verdict(.virus("Eicar"), scan: ScanSummary(result: .virus, virus: "Eicar"))
         #expect(v.client == "550 5.7.1 \(PN): virus found: Eicar\r\n")
         #expect(v.toServer.isEmpty && v.closeServer)
         #expect(v.transactions.map(\.number) == [2])
@@ -188,7 +188,7 @@ struct VerdictTests {
         #expect(r.transactions.first?.resultCode == nil)
         #expect(r.transactions.first?.abortReason == "server_protocol_error")
         #expect(r.takeovers == ["bad reply from destination"])
-        #expect(sh.verdict(.deliver, scan: ScanSummary(result: "clean")).raw.first == MachineOutput(),
+        #expect(sh.verdict(.deliver, scan: ScanSummary(result: .clean)).raw.first == MachineOutput(),
                 "a late verdict does nothing")
         #expect(sh.server(since: mark) == VerdictTests.body, "the dot was never sent")
         let q = sh.client("QUIT\r\n")
@@ -244,7 +244,7 @@ struct VerdictTests {
         let (sh, mark) = VerdictTests.awaiting()
         let c = sh.clientClosedNow()
         #expect(c.raw.first == MachineOutput(), "the message may still be delivered: wait for the verdict")
-        let scan = ScanSummary(result: "clean")
+        let scan = ScanSummary(result: .clean)
         let v = sh.verdict(.deliver, scan: scan)
         #expect(v.server == ".\r\n")
         #expect(!v.closeServer && !v.closeClient)

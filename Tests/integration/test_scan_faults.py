@@ -320,3 +320,32 @@ def test_three_pipelined_transactions_with_the_middle_one_infected(proxy, mta, c
         assert rest[-1].code == 221, rest
         p.wait_close(p.session_id(c.local))
         assert len(mta.messages) == 1
+
+
+# --------------------------------------------------------------------------
+# SMTP smuggling
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seq", [b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r\n"])
+def test_a_smuggled_end_of_data_never_reaches_the_mta(proxy, mta, clamd, tmp_path, seq):
+    """A dot next to a bare line end (an early end of DATA for a lenient MTA) gets 550 5.6.0: the MTA never
+    sees it, nor the commands smuggled after it, and stores nothing."""
+    p = proxy(mta.port, **scanning(tmp_path, clamd.unix))
+    c = start(p)
+    assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
+    assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+    assert c.cmd("DATA").code == 354
+    c.send(b"Subject: smuggled\r\n\r\nfirst part" + seq
+           + b"MAIL FROM:<forged@bank.test>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\nunscanned\r\n.\r\n")
+    r = c.read_reply()
+    assert r.text == f"550 {PN}: message refused: a bare CR or LF is followed by a dot"
+    assert c.cmd("MAIL FROM:<again@customer.test>").code == 451, "the session is taken over"
+    assert c.cmd("QUIT").code == 221
+    sid = p.session_id(c.local)
+    (txn,) = p.wait_event("transaction", session=sid)
+    assert (txn.get("result"), txn.get("why")) == ("aborted", "bare_newline")
+    assert mta.conns and mta.conns[0].closed.wait(5)
+    raw = mta.raw_all()
+    assert b"forged@bank.test" not in raw and seq not in raw
+    assert mta.messages == []
+    assert p.events("scan", session=sid) == [], "nothing was scanned: the message was refused while it arrived"

@@ -87,7 +87,7 @@ public enum SessionLog {
             fields.append(("rcpts", .int(t.recipients.count)))
             fields.append(("size", .int(t.size)))
             if let scan = t.scan {
-                fields.append(("scan", .text(scan.result)))
+                fields.append(("scan", .text(scan.result.rawValue)))
                 if let virus = scan.virus { fields.append(("virus", .text(virus))) }
                 if let score = scan.score { fields.append(("score", .text(String(score)))) }
             }

@@ -59,6 +59,9 @@ public struct ProxyReplies: Sendable {
         ProxyReply(code: 451, enhanced: "4.3.0", text: "message not scanned, try again later (\(why))")
     }
 
+    static let bareNewlineDot = ProxyReply(code: 550, enhanced: "5.6.0",
+                                           text: "message refused: a bare CR or LF is followed by a dot")
+
     static func sizeExceeded(limit: Int) -> ProxyReply {
         ProxyReply(code: 552, enhanced: "5.3.4", text: "message size exceeds fixed limit (size_limit \(limit))")
     }

@@ -84,6 +84,7 @@ public struct SessionMachine {
     private var paused = false
     private var reader = ReplyReader()
     private var scanner = DataEndScanner()
+    private var bareDot = BareNewlineDot()
     private var takeover: Takeover?
     private var serverOpen = true
     private var quitSent = false
@@ -170,6 +171,14 @@ public struct SessionMachine {
                     exceedSizeLimit(limit, &out)
                     fwd = false
                 }
+                if fwd, settings.holdFinalDot, let dot = bareDot.find(buf, i..<end) {
+                    // Short of the suspect bytes (a held line-start dot included): the MTA must not see what it
+                    // might take for the end of the message.
+                    maybeDot = []
+                    forwardHoldingDot(buf, i..<dot, finished: false, keep: 0, isHeld, &out)
+                    refuseBody(ProxyReplies.bareNewlineDot, why: "bare_newline", takeover: "bare line ending before a dot", &out)
+                    fwd = false
+                }
                 if !fwd {
                     maybeDot = []
                 } else if settings.holdFinalDot {
@@ -218,7 +227,7 @@ public struct SessionMachine {
     /// Held bytes either turn out to be the terminator (dropped: the dot waits for the verdict) or ordinary
     /// body, sent on ahead of the next bytes.
     private mutating func forwardHoldingDot(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, finished: Bool,
-                                            _ isHeld: Bool, _ out: inout MachineOutput) {
+                                            keep held: Int? = nil, _ isHeld: Bool, _ out: inout MachineOutput) {
         let len = range.count
         let keep: Int
         if finished {
@@ -229,7 +238,7 @@ public struct SessionMachine {
             }
             keep = 3
         } else {
-            let prefix = scanner.terminatorPrefix
+            let prefix = held ?? scanner.terminatorPrefix
             if len < prefix {
                 maybeDot.append(contentsOf: buf[range])
                 return
@@ -346,14 +355,19 @@ public struct SessionMachine {
         max(0, finished ? dataBytes - 3 - (scanner.dotLines - 1) : dataBytes - scanner.dotLines)
     }
 
-    /// The body outgrew `size_limit`: the upstream is closed before it can see a final dot (that aborts the
-    /// transaction there), the rest is swallowed, and its end gets 552.
+    /// The body outgrew `size_limit`: its end gets 552.
     private mutating func exceedSizeLimit(_ limit: Int, _ out: inout MachineOutput) {
-        dataRejection = (ProxyReplies.sizeExceeded(limit: limit), "size_limit")
+        refuseBody(ProxyReplies.sizeExceeded(limit: limit), why: "size_limit", takeover: "message size exceeds fixed limit", &out)
+    }
+
+    /// The body will be refused at its end: the upstream is closed before it can see a final dot (that
+    /// aborts the transaction there) and the rest of the body is swallowed.
+    private mutating func refuseBody(_ reply: ProxyReply, why: String, takeover reason: String, _ out: inout MachineOutput) {
+        dataRejection = (reply, why)
         mode = .data(forward: false)
         serverOpen = false
         out.closeServer = true
-        enterTakeover("message size exceeds fixed limit", &out)
+        enterTakeover(reason, &out)
     }
 
     private mutating func finishData(forwarded: Bool, _ out: inout MachineOutput) {
@@ -499,6 +513,7 @@ public struct SessionMachine {
                 scanner = DataEndScanner()
                 dataBytes = 0
                 maybeDot = []
+                bareDot = BareNewlineDot()
                 out.messageStart = settings.holdFinalDot
                 if let natHeader { out.server(natHeader) }
             }

@@ -11,12 +11,15 @@ public enum MessageVerdict: Sendable, Equatable {
 
 /// The scan result a transaction's log line carries.
 public struct ScanSummary: Sendable, Equatable {
-    /// clean | virus | spam | error | skipped
-    public var result: String
+    public enum Result: String, Sendable {
+        case clean, virus, spam, error, skipped
+    }
+
+    public var result: Result
     public var virus: String?
     public var score: Double?
 
-    public init(result: String, virus: String? = nil, score: Double? = nil) {
+    public init(result: Result, virus: String? = nil, score: Double? = nil) {
         self.result = result
         self.virus = virus
         self.score = score
@@ -47,7 +50,7 @@ public struct ScanPolicy: Sendable {
     public func verdict(_ reports: [ScanReport]) -> (MessageVerdict, ScanSummary) {
         for r in reports {
             if case .virus(let name) = r.result {
-                return (.virus(name), ScanSummary(result: "virus", virus: name))
+                return (.virus(name), ScanSummary(result: .virus, virus: name))
             }
         }
         var score: Double?
@@ -55,12 +58,12 @@ public struct ScanPolicy: Sendable {
             if case .score(let s) = r.result { score = s }
         }
         if let score, isSpam(score) {
-            let summary = ScanSummary(result: "spam", score: score)
+            let summary = ScanSummary(result: .spam, score: score)
             return (rejectSpam ? .spam(score: score, threshold: spamThreshold) : .deliver, summary)
         }
         for r in reports {
             if case .failed(let why) = r.result {
-                let summary = ScanSummary(result: "error", score: score)
+                let summary = ScanSummary(result: .error, score: score)
                 return (ignoreErrors ? .deliver : .notScanned("\(r.scanner.rawValue): \(why)", spool: false), summary)
             }
         }
@@ -68,6 +71,6 @@ public struct ScanPolicy: Sendable {
             if case .skipped = $0.result { return true }
             return false
         }
-        return (.deliver, ScanSummary(result: skippedAll ? "skipped" : "clean", score: score))
+        return (.deliver, ScanSummary(result: skippedAll ? .skipped : .clean, score: score))
     }
 }

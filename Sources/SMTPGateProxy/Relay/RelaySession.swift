@@ -401,7 +401,8 @@ final class RelaySession {
         let loop = client.eventLoop
         let trans = machine.currentTransaction
         spool.finish().flatMap { () -> EventLoopFuture<Result<[ScanReport], SpoolError>> in
-            scanning.services.scan(spool, on: loop).map { .success($0) }
+            scanning.services.scan(spool, on: loop, abandoned: { [weak self] in self?.finished ?? true })
+                .map { .success($0) }
         }.flatMapErrorThrowing { error in
             .failure(error as? SpoolError ?? SpoolError("\(error)"))
         }.whenSuccess { [self] outcome in
@@ -421,7 +422,7 @@ final class RelaySession {
                 (verdict, summary) = scanning.services.policy.verdict(reports)
             case .failure(let error):
                 env.events.record(SessionLog.spoolFailed(context, error: error.reason))
-                summary = ScanSummary(result: "error")
+                summary = ScanSummary(result: .error)
                 // The detail (paths, errno) is for the log; the client learns only that the spool failed.
                 verdict = scanning.services.policy.ignoreErrors ? .deliver : .notScanned("spool: cannot store the message", spool: true)
             }
@@ -433,12 +434,17 @@ final class RelaySession {
     /// Keeps or removes the spool (`spool_leave_on`) and runs the action script for what was found.
     private func settle(_ spool: Spool, summary: ScanSummary, transaction: Int?, _ scanning: Scanning) {
         let leave = scanning.leaveOn
-        let keep = leave.contains(.always) || (leave.contains(.error) && summary.result == "error")
-            || (leave.contains(.spam) && summary.result == "spam") || (leave.contains(.virus) && summary.result == "virus")
-        let found: ActionEvent.Found? = summary.result == "virus" ? .virus : (summary.result == "spam" ? .spam : nil)
+        let keep: Bool
+        let found: ActionEvent.Found?
+        switch summary.result {
+        case .virus: (keep, found) = (leave.contains(.virus), .virus)
+        case .spam: (keep, found) = (leave.contains(.spam), .spam)
+        case .error: (keep, found) = (leave.contains(.error), nil)
+        case .clean, .skipped: (keep, found) = (false, nil)
+        }
         let mailFrom = machine.currentMailFrom
         let recipients = machine.currentRecipients
-        guard keep else {
+        guard keep || leave.contains(.always) else {
             spool.remove()
             if let found {
                 runAction(found, summary: summary, size: spool.size, transaction: transaction, mailFrom: mailFrom,

@@ -26,27 +26,40 @@ struct ScanServices {
 
     /// Every configured scanner on the message at once; a message over a scanner's size bound is skipped
     /// by that scanner. Never fails: a scanner's failure is its report.
-    func scan(_ message: MessageSource, on loop: EventLoop) -> EventLoopFuture<[ScanReport]> {
+    /// `abandoned` says the session is gone: a scan still waiting for a slot is then not started.
+    func scan(_ message: MessageSource, on loop: EventLoop, abandoned: @escaping () -> Bool) -> EventLoopFuture<[ScanReport]> {
         var runs: [EventLoopFuture<ScanReport>] = []
         if let antivirus {
-            runs.append(run(.clamd, message, maxSize: scanMaxSize, option: "scan_max_size", on: loop) {
-                ClamdClient.scan(message, at: antivirus, timeout: timeoutScanner, on: loop)
+            runs.append(run(.clamd, message, maxSize: scanMaxSize, option: "scan_max_size", timeout: timeoutScanner,
+                            on: loop, abandoned: abandoned) { left in
+                ClamdClient.scan(message, at: antivirus, timeout: left, on: loop)
             })
         }
         if let antispam {
-            runs.append(run(.spamd, message, maxSize: spamMaxSize, option: "spam_max_size", on: loop) {
-                SpamdClient.scan(message, at: antispam, timeout: timeoutSpam, on: loop)
+            runs.append(run(.spamd, message, maxSize: spamMaxSize, option: "spam_max_size", timeout: timeoutSpam,
+                            on: loop, abandoned: abandoned) { left in
+                SpamdClient.scan(message, at: antispam, timeout: left, on: loop)
             })
         }
         return EventLoopFuture.whenAllSucceed(runs, on: loop)
     }
 
+    /// The scanner's timeout runs from the moment the scan is asked for, so waiting for a slot counts too.
     private func run(_ scanner: ScanReport.Scanner, _ message: MessageSource, maxSize: Int, option: String,
-                     on loop: EventLoop, _ work: @escaping () -> EventLoopFuture<ScanReport>) -> EventLoopFuture<ScanReport> {
-        if message.size > maxSize {
-            return loop.makeSucceededFuture(ScanReport(
-                scanner: scanner, result: .skipped("larger than \(option) \(maxSize)"), seconds: 0, size: message.size))
+                     timeout: TimeAmount, on loop: EventLoop, abandoned: @escaping () -> Bool,
+                     _ work: @escaping (TimeAmount) -> EventLoopFuture<ScanReport>) -> EventLoopFuture<ScanReport> {
+        func report(_ result: ScanReport.Result, seconds: Double = 0) -> EventLoopFuture<ScanReport> {
+            loop.makeSucceededFuture(ScanReport(scanner: scanner, result: result, seconds: seconds, size: message.size))
         }
-        return limiter.run(on: loop, work)
+        if message.size > maxSize { return report(.skipped("larger than \(option) \(maxSize)")) }
+        let deadline = NIODeadline.now() + timeout
+        return limiter.run(on: loop) {
+            let left = deadline - .now()
+            if abandoned() { return report(.failed("the session ended")) }
+            guard left > .zero else {
+                return report(.failed("timed out waiting for a free slot (max_scans)"), seconds: Double(timeout.nanoseconds) / 1e9)
+            }
+            return work(left)
+        }
     }
 }

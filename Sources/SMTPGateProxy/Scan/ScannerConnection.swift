@@ -117,7 +117,8 @@ final class ScannerConnection {
             .flatMap { [self] in write(request.trailer, on: ch) }
             .whenFailure { [self] error in
                 guard !(error is StopSending) else { return }
-                finish(.failed("cannot read the message: \(error)"))
+                // The detail (a spool path, an errno) is not for the client's reply; the spool logs its own failures.
+                finish(.failed("cannot read the spooled message"))
             }
     }
 

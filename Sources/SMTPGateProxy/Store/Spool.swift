@@ -50,7 +50,10 @@ final class Spool: MessageSource {
         unstuffer.unstuff(bytes) { r in
             let piece = UnsafeRawBufferPointer(rebasing: bytes[r])
             size += piece.count
-            if fd == nil, !opening, memory.readableBytes + piece.count <= memoryLimit {
+            // Once anything went past memory, everything after it must follow it there, in order.
+            let inMemory = fd == nil && !opening && pending.readableBytes == 0
+                && memory.readableBytes + piece.count <= memoryLimit
+            if inMemory {
                 memory.writeBytes(piece)
             } else {
                 pending.writeBytes(piece)
@@ -84,14 +87,19 @@ final class Spool: MessageSource {
         }.map { self.onDisk = true }
     }
 
-    /// Deletes the file, if there is one; the spool takes nothing more.
+    /// Deletes the file, if there is one; the spool takes nothing more. A file still being opened is
+    /// deleted when the open completes; a descriptor still being written is closed when the write returns.
     func remove() {
         guard !removed else { return }
         removed = true
         pending.clear()
-        let wasOnDisk = onDisk || opening || fd != nil
-        closeWriter()
-        guard wasOnDisk else { return }
+        memory.clear()
+        if let p = finishPromise {
+            finishPromise = nil
+            p.fail(SpoolError("the session ended"))
+        }
+        if writing == 0 { closeWriter() }
+        guard onDisk, !opening else { return }
         let path = self.path
         pool.submit { _ in _ = unlink(path) }
     }
@@ -131,10 +139,15 @@ final class Spool: MessageSource {
         let want = min(maxChunk, total - offset)
         return pool.runIfActive(eventLoop: loop) { () throws -> ByteBuffer in
             var buf = ByteBufferAllocator().buffer(capacity: want)
+            var failed: Int32 = 0
             let n = buf.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { ptr in
-                pread(fd, ptr.baseAddress, want, off_t(offset))
+                let got = pread(fd, ptr.baseAddress, want, off_t(offset))
+                if got < 0 { failed = errno }
+                return max(got, 0)
             }
-            guard n > 0 else { throw SpoolError("short read from the spool file") }
+            guard n > 0 else {
+                throw SpoolError(failed != 0 ? "cannot read the spool file: \(String(cString: strerror(failed)))" : "short read from the spool file")
+            }
             return buf
         }.flatMap { chunk in
             let next = offset + chunk.readableBytes
@@ -163,8 +176,10 @@ final class Spool: MessageSource {
             case .success(let fd):
                 self.onDisk = true
                 if self.removed {
-                    close(fd)
-                    self.pool.submit { _ in _ = unlink(path) }
+                    self.pool.submit { _ in
+                        close(fd)
+                        _ = unlink(path)
+                    }
                     return
                 }
                 self.fd = fd
@@ -189,6 +204,10 @@ final class Spool: MessageSource {
         }.whenComplete { result in
             let wasBackedUp = self.isBackedUp
             self.writing = 0
+            if self.removed {
+                self.closeWriter()
+                return
+            }
             switch result {
             case .success:
                 if wasBackedUp, !self.isBackedUp { self.onDrained?() }
