@@ -51,6 +51,17 @@ def sink_messages(path):
     return int(found[-1]) if found else 0
 
 
+def wait_sink(path, before, expected, secs=10):
+    """Messages smtp-sink counted since `before`, waiting (bounded) for `expected`: it bumps its counter
+    when it sees the final '.', normally before the client gets the 250, but allow a short grace anyway."""
+    deadline = time.monotonic() + secs
+    got = sink_messages(path) - before
+    while got < expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+        got = sink_messages(path) - before
+    return got
+
+
 def alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -93,13 +104,7 @@ class Bench:
             self.fail("%s via %s: smtp-source exit %d: %s"
                       % (label, target, p.returncode, out[-500:] or "(no output)"))
             return None
-        # smtp-sink bumps its counter when it sees the final '.', normally
-        # before smtp-source gets the 250; allow a short grace period anyway.
-        deadline = time.monotonic() + 10
-        got = sink_messages(self.args.sink_out) - before
-        while got < expected and time.monotonic() < deadline:
-            time.sleep(0.02)
-            got = sink_messages(self.args.sink_out) - before
+        got = wait_sink(self.args.sink_out, before, expected)
         if got != expected:
             self.fail("%s via %s: smtp-sink received %d messages, expected %d"
                       % (label, target, got, expected))

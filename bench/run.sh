@@ -22,6 +22,14 @@
 #      split (smtpgate in its own namespace, mode remote-udp, helper on the router, v2 key);
 #      both wall times, msg/s and the ratio split/local.
 #
+# Between the two, the content-scanning section (bench/scan_bench.py, issue 4), on 127.0.0.1 and
+# unix sockets: a real clamd (Debian clamav-daemon, Foreground, its own one-signature EICAR
+# database made here), an smtp-sink and two smtpgate instances, one with antivirus_type clamd and
+# one without.  SCAN_MESSAGES distinct MIME messages of SCAN_SIZE bytes (base64 attachment) are
+# delivered by SCAN_CLIENTS parallel smtplib clients through each smtpgate, and handed to clamd
+# by SCAN_CLIENTS parallel `clamdscan --stream` processes (no SMTP): T_scan, T_off, T_clamdscan,
+# their ratios and the proxy's own share (T_scan - T_clamdscan) / T_scan.
+#
 # Exit status: 0 when every tool run worked, whatever the performance targets
 # say (they are reported as met / NOT MET); non-zero when something failed
 # (missing tool, a process that did not start, smtp-source errors, the sink not
@@ -37,6 +45,15 @@
 #   BENCH_KEEP=1    keep the work directory (configs, logs) even on success
 #   BENCH_LAB       auto (default): the NAT lab sections when run as root, skipped otherwise;
 #                   1: required; 0: skipped; only: only the NAT lab sections
+#   BENCH_SCAN      auto (default): the content-scanning section when clamd, clamdscan and sigtool
+#                   are installed, skipped otherwise; 1: required; 0: skipped; only: only that section
+#                   (BENCH_LAB=only and BENCH_SCAN=only skip the loopback sections and, unless both
+#                   are given, the other one)
+#   CLAMD_BIN       clamd binary (default: /usr/sbin/clamd); CLAMD_THREADS its MaxThreads (default: 12)
+#   SCAN_MESSAGES   messages per scanning run (default: 1000) of SCAN_SIZE bytes (default: 51200),
+#                   SCAN_CLIENTS parallel clients (default: 8), SCAN_PER_SESSION messages per SMTP
+#                   session (default: 25), SCAN_REPEAT runs of each (default: REPEAT)
+#   SCAN_SOCKET     unix (default) or tcp: how smtpgate and clamdscan reach clamd
 #   HELPER_BIN      smtpgate-helper binary (default: <repo>/.build/release/smtpgate-helper)
 #   LAB_FW          nft (default) or iptables: the Examples/firewall-*.sh variant applied
 #   LAB_MESSAGES    messages per session-rate run (default: 10000), LAB_SESSIONS parallel
@@ -67,18 +84,35 @@ HELPER_ENTRIES="${HELPER_ENTRIES:-1000 100000}"
 HELPER_REPEAT="${HELPER_REPEAT:-3}"
 HELPER_INFLIGHT="${HELPER_INFLIGHT:-64}"
 HELPER_SECONDS="${HELPER_SECONDS:-3}"
+BENCH_SCAN="${BENCH_SCAN:-auto}"
+CLAMD_BIN="${CLAMD_BIN:-/usr/sbin/clamd}"
+CLAMD_THREADS="${CLAMD_THREADS:-12}"
+SCAN_MESSAGES="${SCAN_MESSAGES:-1000}"
+SCAN_SIZE="${SCAN_SIZE:-51200}"
+SCAN_CLIENTS="${SCAN_CLIENTS:-8}"
+SCAN_PER_SESSION="${SCAN_PER_SESSION:-25}"
+SCAN_REPEAT="${SCAN_REPEAT:-$REPEAT}"
+SCAN_SOCKET="${SCAN_SOCKET:-unix}"
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
-         HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS; do
+         HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
+         SCAN_PER_SESSION SCAN_REPEAT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( REPEAT >= 1 && REPEAT <= 50 )) || die "REPEAT must be between 1 and 50"
 (( NBTHREAD >= 1 )) || die "NBTHREAD must be >= 1"
 [[ "$BENCH_LAB" =~ ^(auto|0|1|only)$ ]] || die "BENCH_LAB must be auto, 0, 1 or only (got '$BENCH_LAB')"
 [[ "$LAB_FW" =~ ^(nft|iptables)$ ]] || die "LAB_FW must be nft or iptables (got '$LAB_FW')"
+[[ "$BENCH_SCAN" =~ ^(auto|0|1|only)$ ]] || die "BENCH_SCAN must be auto, 0, 1 or only (got '$BENCH_SCAN')"
+[[ "$SCAN_SOCKET" =~ ^(unix|tcp)$ ]] || die "SCAN_SOCKET must be unix or tcp (got '$SCAN_SOCKET')"
+(( SCAN_MESSAGES >= 1 && SCAN_MESSAGES <= 100000 && SCAN_SIZE >= 40000 && SCAN_SIZE <= 10000000 \
+   && SCAN_CLIENTS >= 1 && SCAN_CLIENTS <= 256 && SCAN_PER_SESSION >= 1 && SCAN_REPEAT >= 1 && SCAN_REPEAT <= 50 \
+   && CLAMD_THREADS >= 1 && CLAMD_THREADS <= 256 )) \
+    || die "SCAN_MESSAGES must be 1-100000, SCAN_SIZE 40000-10000000 (room for the attachment), SCAN_CLIENTS 1-256,
+       SCAN_PER_SESSION >= 1, SCAN_REPEAT 1-50, CLAMD_THREADS 1-256"
 (( LAB_MESSAGES >= 1 && LAB_SESSIONS >= 1 && LAB_REPEAT >= 1 && LAB_REPEAT <= 50 )) \
     || die "LAB_MESSAGES and LAB_SESSIONS must be >= 1, LAB_REPEAT between 1 and 50"
 (( HELPER_REPEAT >= 1 && HELPER_REPEAT <= 20 && HELPER_INFLIGHT >= 1 && HELPER_INFLIGHT <= 1000 \
@@ -88,24 +122,42 @@ done
 for n in $HELPER_ENTRIES; do
     (( n >= 1 && n <= 1000000 )) || die "HELPER_ENTRIES: $n is not between 1 and 1000000"
 done
+# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB and BENCH_SCAN end up 0 or 1.
+LOOPBACK=1
+if [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
+    LOOPBACK=0
+    [[ "$BENCH_LAB" == auto ]] && BENCH_LAB=0
+    [[ "$BENCH_SCAN" == auto ]] && BENCH_SCAN=0
+    [[ "$BENCH_LAB" == only ]] && BENCH_LAB=1
+    [[ "$BENCH_SCAN" == only ]] && BENCH_SCAN=1
+fi
 if [[ "$BENCH_LAB" == auto ]]; then
     if [[ "$(id -u)" == 0 ]]; then BENCH_LAB=1; else
         BENCH_LAB=0; say "not root: the NAT lab sections are skipped (BENCH_LAB=1 requires them)"
     fi
 fi
+if [[ "$BENCH_SCAN" == auto ]]; then
+    if [[ -x "$CLAMD_BIN" ]] && command -v clamdscan >/dev/null 2>&1 && command -v sigtool >/dev/null 2>&1; then
+        BENCH_SCAN=1
+    else
+        BENCH_SCAN=0; say "clamd, clamdscan or sigtool missing: the content-scanning section is skipped (BENCH_SCAN=1 requires it)"
+    fi
+fi
 
 # ---------------------------------------------------------------- tools
 missing=()
-tools=(smtp-sink smtp-source haproxy "$PYTHON" timeout)
-[[ "$BENCH_LAB" == only ]] && tools=(smtp-sink smtp-source "$PYTHON" timeout)
+tools=(smtp-sink smtp-source "$PYTHON" timeout)
+(( LOOPBACK )) && tools+=(haproxy)
 [[ "$BENCH_LAB" == 0 ]] || tools+=(ip ss conntrack "$LAB_FW")
+[[ "$BENCH_SCAN" == 0 ]] || tools+=("$CLAMD_BIN" clamdscan sigtool)
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if (( ${#missing[@]} )); then
     die "missing tool(s): ${missing[*]} -- install with: apt-get install -y postfix haproxy python3 coreutils
        (smtp-sink and smtp-source ship in Debian's postfix package, in /usr/sbin; the NAT lab needs
-       iproute2 conntrack nftables iptables, or BENCH_LAB=0 skips it)"
+       iproute2 conntrack nftables iptables, or BENCH_LAB=0 skips it; the scanning section needs
+       clamav-daemon clamdscan clamav, or BENCH_SCAN=0 skips it)"
 fi
 [[ -x "$SMTPGATE_BIN" ]] || die "smtpgate binary not found at $SMTPGATE_BIN -- run 'swift build -c release' (or set SMTPGATE_BIN)"
 if [[ "$BENCH_LAB" != 0 ]]; then
@@ -120,7 +172,7 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE="$(ulimit -n)"
 [[ "$NOFILE" == unlimited ]] && NOFILE=1048576
-if [[ "$BENCH_LAB" != only ]] && (( IDLE_SESSIONS > 0 && NOFILE < 2 * IDLE_SESSIONS + 256 )); then
+if (( LOOPBACK && IDLE_SESSIONS > 0 && NOFILE < 2 * IDLE_SESSIONS + 256 )); then
     die "open-file limit is $NOFILE; $IDLE_SESSIONS idle sessions need at least $(( 2 * IDLE_SESSIONS + 256 )) (raise the hard limit or lower IDLE_SESSIONS)"
 fi
 HAPROXY_MAXCONN=$(( (NOFILE - 256) / 2 ))
@@ -172,7 +224,7 @@ cleanup() {
     if (( rc != 0 || STATUS_OK == 0 )) || [[ "$BENCH_KEEP" == 1 ]]; then
         say "work directory kept: $WORK"
         if (( rc != 0 )); then
-            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/lab-*/reason; do
+            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/lab-*/reason; do
                 [[ -s "$f" ]] || continue
                 say "--- last lines of $f"
                 tail -n 15 "$f" >&2
@@ -198,6 +250,51 @@ start() {        # start NAME OUTFILE ERRFILE CMD...; sets LAST_PID
 wait_listen() {  # wait_listen NAME PORT PID
     "$PYTHON" "$BENCH_DIR/util.py" wait-listen "$2" "$3" 15 \
         || die "$1 did not start listening on 127.0.0.1:$2 (see $WORK)"
+}
+
+stop_servers() { # the loopback servers started so far, newest first: a quiet host for what follows
+    local i
+    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
+        stop_pid "${PIDS[i]%%:*}" "${PIDS[i]#*:}"
+    done
+    PIDS=()
+}
+
+gate_conf() {    # gate_conf FILE PORT SINK_PORT [LINE...] : the bench's smtpgate config, then LINEs
+    local file="$1" port="$2" sink="$3"; shift 3
+    cat >"$file" <<EOF
+# generated by bench/run.sh -- a realistic fixed-destination deployment
+proxy_name bench.smtpgate.test
+bind_address 127.0.0.1
+port $port
+mode fixed
+fixed_server 127.0.0.1
+fixed_server_port $sink
+# listen backlog: the smtp-gated default (16) is far below what a busy gateway
+# uses; haproxy's backlog defaults to its maxconn, the sink's is 5000 (both
+# capped by net.core.somaxconn), so give smtpgate the same room.
+connect_queue 4096
+max_connections 20000
+max_per_host 0
+pipeline_size 64
+timeout_connect 10
+timeout_idle 300
+forbid_starttls no
+# full transaction logging (helo, sender, every recipient) to --log-file
+log_helo yes
+log_mail_from 3
+log_rcpt_to 3
+shutdown_timeout 5
+EOF
+    if (( $# )); then printf '%s\n' "$@" >>"$file"; fi
+}
+
+gate_start() {   # gate_start NAME CONF LOG PORT : check-config, start, wait; sets LAST_PID
+    local name="$1" conf="$2" log="$3" port="$4"
+    "$SMTPGATE_BIN" check-config "$conf" >"$WORK/$name-check.out" 2>"$WORK/$name-check.err" \
+        || { cat "$WORK/$name-check.err" >&2; die "smtpgate check-config rejected $conf"; }
+    start "$name" "$WORK/$name.out" "$WORK/$name.err" "$SMTPGATE_BIN" run --config "$conf" --log-file "$log"
+    wait_listen "$name" "$port" "$LAST_PID"
 }
 
 # ---------------------------------------------------------------- NAT lab (definitions)
@@ -343,9 +440,96 @@ run_lab() {
     (( LAB_FAILED == 0 )) || die "NAT lab runs had failures (see above and $WORK/lab-*)"
 }
 
-if [[ "$BENCH_LAB" == only ]]; then
-    say "BENCH_LAB=only: the loopback sections are skipped"
-    run_lab
+# ---------------------------------------------------------------- content scanning (definitions)
+# Issue 4's figure: the same messages through smtpgate with clamd scanning, through smtpgate without,
+# and straight to clamd with clamdscan; every process here is on 127.0.0.1 or a unix socket in $WORK.
+run_scan() {
+    local sink_port on_port off_port clamd_port endpoint via clamd_pid sink_pid on_pid off_pid rc
+    local sock="$WORK/scan-clamd.sock"
+    read -r sink_port on_port off_port clamd_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 4)
+    [[ -n "$clamd_port" ]] || die "could not pick free ports"
+    say "content scanning: clamd (unix socket + 127.0.0.1:$clamd_port), smtp-sink $sink_port, smtpgate with" \
+        "clamd $on_port, without $off_port"
+    mkdir -p "$WORK/scan-db" "$WORK/scan-tmp"
+    mkdir -m 700 "$WORK/scan-spool"
+    # a one-signature database (the EICAR file's MD5): nothing is downloaded and clamd is ready at once
+    # shellcheck disable=SC2016  # the test string's $ signs are literal
+    printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$WORK/eicar.com"
+    ( cd "$WORK" && sigtool --md5 eicar.com ) >"$WORK/scan-db/test.hdb" \
+        || die "sigtool could not make the EICAR signature"
+    {
+        echo "# generated by bench/run.sh -- clamd for the content-scanning section"
+        echo "Foreground yes"
+        [[ "$(id -u)" == 0 ]] && echo "User root"
+        echo "LocalSocket $sock"
+        echo "LocalSocketMode 600"
+        echo "FixStaleSocket yes"
+        echo "TCPSocket $clamd_port"
+        echo "TCPAddr 127.0.0.1"
+        echo "DatabaseDirectory $WORK/scan-db"
+        echo "TemporaryDirectory $WORK/scan-tmp"
+        echo "LogFile $WORK/scan-clamd.log"
+        echo "LogTime yes"
+        echo "MaxThreads $CLAMD_THREADS"
+        echo "MaxConnectionQueueLength 64"
+        # every run hands clamd the same messages again; its cache of clean results would turn all
+        # runs after the first into hash lookups, unlike real mail, where each message is new
+        echo "DisableCache yes"
+    } >"$WORK/scan-clamd.conf"
+    if [[ "$SCAN_SOCKET" == unix ]]; then
+        endpoint="$sock" via="unix socket"
+        echo "LocalSocket $sock" >"$WORK/scan-clamdscan.conf"
+    else
+        endpoint="127.0.0.1:$clamd_port" via="TCP"
+        printf 'TCPSocket %s\nTCPAddr 127.0.0.1\n' "$clamd_port" >"$WORK/scan-clamdscan.conf"
+    fi
+    start scan-clamd "$WORK/scan-clamd.out" "$WORK/scan-clamd.err" "$CLAMD_BIN" --config-file="$WORK/scan-clamd.conf"
+    clamd_pid=$LAST_PID
+    "$PYTHON" "$BENCH_DIR/util.py" wait-clamd "$sock" "$clamd_pid" 60 \
+        || die "clamd did not answer PING (see $WORK/scan-clamd.log)"
+    wait_listen clamd "$clamd_port" "$clamd_pid"
+
+    local sink_flags=(-c -m 1000 -t 300)
+    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
+    start scan-sink "$WORK/scan-sink.out" "$WORK/scan-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 1000
+    sink_pid=$LAST_PID
+    wait_listen smtp-sink "$sink_port" "$sink_pid"
+
+    gate_conf "$WORK/scan-gate-on.conf" "$on_port" "$sink_port" \
+        "# content scanning: clamd INSTREAM; spool_memory, max_scans, timeout_scanner at their defaults" \
+        "antivirus_type clamd" "antivirus_path $endpoint" "spool_path $WORK/scan-spool"
+    gate_conf "$WORK/scan-gate-off.conf" "$off_port" "$sink_port" "spool_path $WORK/scan-spool"
+    gate_start scan-gate-on "$WORK/scan-gate-on.conf" "$WORK/scan-gate-on.log" "$on_port"
+    on_pid=$LAST_PID
+    gate_start scan-gate-off "$WORK/scan-gate-off.conf" "$WORK/scan-gate-off.log" "$off_port"
+    off_pid=$LAST_PID
+
+    say "running: SCAN_MESSAGES=$SCAN_MESSAGES x $SCAN_SIZE bytes, SCAN_CLIENTS=$SCAN_CLIENTS," \
+        "SCAN_PER_SESSION=$SCAN_PER_SESSION, SCAN_REPEAT=$SCAN_REPEAT, clamd via $via"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/scan_bench.py" \
+        --gate "scan:$on_port:$on_pid:$WORK/scan-gate-on.log" --gate "off:$off_port:$off_pid:$WORK/scan-gate-off.log" \
+        --sink-out "$WORK/scan-sink.out" --sink-pid "$sink_pid" --clamd-pid "$clamd_pid" \
+        --clamd-info "$("$CLAMD_BIN" --version 2>/dev/null | head -n 1 || echo '?') ($CLAMD_BIN), one signature (EICAR MD5), MaxThreads $CLAMD_THREADS, DisableCache yes" \
+        --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
+        --clamdscan-conf "$WORK/scan-clamdscan.conf" --clamdscan-via "$via" --msg-dir "$WORK/scan-msgs" \
+        --count "$SCAN_MESSAGES" --size "$SCAN_SIZE" --clients "$SCAN_CLIENTS" --per-session "$SCAN_PER_SESSION" \
+        --repeat "$SCAN_REPEAT" --run-timeout "$RUN_TIMEOUT" &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "bench/scan_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    stop_servers
+    (( rc == 0 )) || die "content-scanning runs had failures (driver exit $rc)"
+}
+
+after_loopback() {  # the sections that want a quiet host, in order
+    if [[ "$BENCH_SCAN" == 1 ]]; then run_scan; fi
+    if [[ "$BENCH_LAB" == 1 ]]; then run_lab; fi
+}
+
+if (( LOOPBACK == 0 )); then
+    say "BENCH_LAB=only or BENCH_SCAN=only: the loopback sections are skipped"
+    after_loopback
     STATUS_OK=1
     exit 0
 fi
@@ -394,37 +578,10 @@ HAPROXY_PID=$LAST_PID
 wait_listen haproxy "$HAPROXY_PORT" "$HAPROXY_PID"
 
 # ---------------------------------------------------------------- smtpgate
-cat >"$WORK/smtpgate.conf" <<EOF
-# generated by bench/run.sh -- a realistic fixed-destination deployment
-proxy_name bench.smtpgate.test
-bind_address 127.0.0.1
-port $GATE_PORT
-mode fixed
-fixed_server 127.0.0.1
-fixed_server_port $SINK_PORT
-# listen backlog: the smtp-gated default (16) is far below what a busy gateway
-# uses; haproxy's backlog defaults to its maxconn, the sink's is 5000 (both
-# capped by net.core.somaxconn), so give smtpgate the same room.
-connect_queue 4096
-max_connections 20000
-max_per_host 0
-pipeline_size 64
-timeout_connect 10
-timeout_idle 300
-forbid_starttls no
-# full transaction logging (helo, sender, every recipient) to --log-file
-log_helo yes
-log_mail_from 3
-log_rcpt_to 3
-shutdown_timeout 5
-EOF
+gate_conf "$WORK/smtpgate.conf" "$GATE_PORT" "$SINK_PORT"
 GATE_VERSION="$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || true)"
-"$SMTPGATE_BIN" check-config "$WORK/smtpgate.conf" >"$WORK/smtpgate-check.out" 2>"$WORK/smtpgate-check.err" \
-    || { cat "$WORK/smtpgate-check.err" >&2; die "smtpgate check-config rejected the generated config"; }
-start smtpgate "$WORK/smtpgate.out" "$WORK/smtpgate.err" \
-    "$SMTPGATE_BIN" run --config "$WORK/smtpgate.conf" --log-file "$WORK/smtpgate.log"
+gate_start smtpgate "$WORK/smtpgate.conf" "$WORK/smtpgate.log" "$GATE_PORT"
 GATE_PID=$LAST_PID
-wait_listen smtpgate "$GATE_PORT" "$GATE_PID"
 
 # ---------------------------------------------------------------- measure
 say "running: REPEAT=$REPEAT, IDLE_SESSIONS=$IDLE_SESSIONS, haproxy nbthread=$NBTHREAD"
@@ -447,12 +604,7 @@ rc=$DRIVER_RC
 (( rc == 124 )) && say "measurement phase exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
 (( rc == 0 )) || die "benchmark run had failures (driver exit $rc)"
 
-# ---------------------------------------------------------------- NAT lab
-if [[ "$BENCH_LAB" == 1 ]]; then
-    for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do     # the loopback servers are done: quiet host
-        stop_pid "${PIDS[i]%%:*}" "${PIDS[i]#*:}"
-    done
-    PIDS=()
-    run_lab
-fi
+# ---------------------------------------------------------------- content scanning, NAT lab
+stop_servers
+after_loopback
 STATUS_OK=1

@@ -5,6 +5,8 @@
   util.py wait-listen PORT PID SECS wait until something LISTENs on 127.0.0.1:PORT
                                     (read from /proc/net/tcp, so no connection is
                                     made), failing early if PID exits.
+  util.py wait-clamd SOCKET PID SECS wait until clamd answers PING with PONG on its
+                                    unix socket, failing early if PID exits.
 """
 import os
 import socket
@@ -52,17 +54,46 @@ def alive(pid):
         return False
 
 
-def wait_listen(port, pid, secs):
+def wait_ready(ready, pid, secs, what):
+    """0 once ready() holds, 1 if process PID exits first or SECS pass (said on stderr)."""
     deadline = time.monotonic() + secs
     while time.monotonic() < deadline:
-        if listening(port):
+        if ready():
             return 0
         if not alive(pid):
-            print("process %d exited before listening on port %d" % (pid, port), file=sys.stderr)
+            print("process %d exited before %s" % (pid, what), file=sys.stderr)
             return 1
         time.sleep(0.05)
-    print("nothing listening on 127.0.0.1:%d after %.0fs" % (port, secs), file=sys.stderr)
+    print("not %s after %.0fs" % (what, secs), file=sys.stderr)
     return 1
+
+
+def wait_listen(port, pid, secs):
+    return wait_ready(lambda: listening(port), pid, secs, "listening on 127.0.0.1:%d" % port)
+
+
+def clamd_ping(path, timeout=2.0):
+    """True when clamd answers zPING with PONG on the unix socket PATH."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(path)
+            s.sendall(b"zPING\0")
+            reply = b""
+            while len(reply) < 64 and not reply.endswith(b"\0"):
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+        return reply.rstrip(b"\0") == b"PONG"
+    except OSError:
+        return False
+
+
+def wait_clamd(path, pid, secs):
+    # clamd creates its socket only after loading the database; ping until it answers
+    return wait_ready(lambda: os.path.exists(path) and clamd_ping(path), pid, secs,
+                      "clamd answering PING on %s" % path)
 
 
 class Terminated(Exception):
@@ -97,6 +128,8 @@ def main(argv):
         return 0
     if len(argv) == 5 and argv[1] == "wait-listen":
         return wait_listen(int(argv[2]), int(argv[3]), float(argv[4]))
+    if len(argv) == 5 and argv[1] == "wait-clamd":
+        return wait_clamd(argv[2], int(argv[3]), float(argv[4]))
     print(__doc__, file=sys.stderr)
     return 2
 
