@@ -571,3 +571,17 @@ def test_slow_action_script_is_killed_and_does_not_hold_the_reply(proxy, mta, cl
     pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 5, what="script started"))
     p.wait_event("action", timeout=8, error="timeout")
     wait_until(lambda: not _running(pid), 3, what=f"action script pid {pid} killed")
+
+
+@pytest.mark.parametrize("forbid, warned", [(False, True), (True, False)])
+def test_scanning_with_starttls_relayed_is_warned_about(proxy, mta, clamd, tmp_path, forbid, warned):
+    """Messages after STARTTLS cannot be scanned: the daemon says so at start when it relays STARTTLS."""
+    p = proxy(mta.port, forbid_starttls=forbid, **clamd_opts(tmp_path, clamd))
+    p.wait_event("start")
+    c = start(p)
+    c.cmd("QUIT")
+    p.wait_event("close")
+    warnings = p.events("config")
+    assert bool(warnings) == warned, warnings
+    if warned:
+        assert "not scanned" in warnings[0].get("warning")

@@ -83,6 +83,7 @@ public final class Daemon: @unchecked Sendable {
             "version": "\(Self.version)", "listener": "\(listener.name)",
             "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
         ])
+        warnAboutBlindMessages(initial)
         pool.start()
         installSignals(servers: servers)
         stopped.wait()
@@ -133,6 +134,7 @@ public final class Daemon: @unchecked Sendable {
                 log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
             }
             log.info("reload", metadata: ["result": "ok", "file": "\(configPath)"])
+            warnAboutBlindMessages(new)
         case .failure(let error):
             log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
         }
@@ -191,6 +193,14 @@ public final class Daemon: @unchecked Sendable {
                 secret: config.remoteUDPSecret, key: helperKey.withLockedValue { $0 })
             return RemoteUDPOrigin(client: helperClient(on: loop), settings: settings)
         }
+    }
+
+    /// Scanning with STARTTLS relayed leaves every message after a STARTTLS unscanned: say so once.
+    private func warnAboutBlindMessages(_ config: Config) {
+        guard config.scans, !config.forbidStartTLS else { return }
+        log.warning("config", metadata: [
+            "warning": "messages after STARTTLS are relayed encrypted and not scanned (forbid_starttls yes scans every message)",
+        ])
     }
 
     /// The spool and action script a session under `config` uses; one action runner per script setting.
