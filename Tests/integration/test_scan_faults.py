@@ -135,6 +135,23 @@ def test_clamd_slower_than_timeout_scanner(proxy, mta, fake_scanner, tmp_path):
     assert silent.conns == 1
 
 
+def test_a_scan_longer_than_timeout_idle_is_not_cut_short(proxy, mta, fake_scanner, tmp_path):
+    """The scanner's own timeout decides, not the idle timer: the client learns the scan failed."""
+    silent = fake_scanner("silent")
+    p = proxy(mta.port, **scanning(tmp_path, silent.addr, timeout_scanner=2.5, timeout_idle=1))
+    c = start(p)
+    assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
+    assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+    assert c.cmd("DATA").code == 354
+    c.send(dot_stuff(harmless_message()))
+    t0 = time.monotonic()
+    r = c.read_reply(timeout=8)
+    elapsed = time.monotonic() - t0
+    assert 2.2 <= elapsed < 5, f"reply after {elapsed:.2f}s with timeout_scanner 2.5, timeout_idle 1"
+    assert "timed out after 2.5s" in r.text, r.text
+    assert_refused_for_now(p, c, mta, r, "clamd")
+
+
 def test_spamd_down(proxy, mta, closed_port, tmp_path):
     p = proxy(mta.port, antispam_type="spamassassin", antispam_path=f"127.0.0.1:{closed_port}",
               spool_path=str(tmp_path / "spool"), timeout_spam=5)

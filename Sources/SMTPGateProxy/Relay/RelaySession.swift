@@ -61,6 +61,8 @@ final class RelaySession {
     /// The message being received or scanned, when scanning.
     private var spool: Spool?
     private var spoolPaused = false
+    /// A finished message waits for its verdict.
+    private var scanInFlight = false
     private var messages = 0
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
@@ -398,6 +400,8 @@ final class RelaySession {
 
     /// Waits for the spool, runs the scanners, then tells the machine; the client's next commands wait.
     private func scan(_ spool: Spool, _ scanning: Scanning) {
+        scanInFlight = true
+        armTimer()
         let loop = client.eventLoop
         let trans = machine.currentTransaction
         spool.finish().flatMap { () -> EventLoopFuture<Result<[ScanReport], SpoolError>> in
@@ -411,6 +415,7 @@ final class RelaySession {
                 return
             }
             self.spool = nil
+            scanInFlight = false
             let verdict: MessageVerdict
             let summary: ScanSummary
             switch outcome {
@@ -428,6 +433,7 @@ final class RelaySession {
             }
             settle(spool, summary: summary, transaction: trans, scanning)
             apply(machine.verdict(verdict, scan: summary), input: nil, fromClient: false)
+            armTimer()
         }
     }
 
@@ -487,6 +493,9 @@ final class RelaySession {
     private var currentTimeout: TimeAmount {
         let seconds: Double
         switch phase {
+        case .relay where scanInFlight:
+            // The scanners bound their own time; the idle timer must not cut a slow scan short.
+            seconds = max(env.config.timeoutIdle, env.config.timeoutScanner, env.config.timeoutSpam) + 1
         case .relay: seconds = env.config.timeoutIdle
         case .takeover: seconds = env.config.timeoutSession
         case .blind: seconds = env.config.timeoutDirect

@@ -157,9 +157,11 @@ final class ScannerConnection {
     }
 
     /// `2s`, `0.5s`: the configured value as a person wrote it.
+    /// Hundredths of a second: what is left of a timeout after waiting for a `max_scans` slot is a hair
+    /// under the configured value, which is what the reader should see.
     static func describe(_ amount: TimeAmount) -> String {
-        let ms = amount.nanoseconds / 1_000_000
-        return ms % 1000 == 0 ? "\(ms / 1000)s" : "\(Double(ms) / 1000)s"
+        let cs = (amount.nanoseconds + 5_000_000) / 10_000_000
+        return cs % 100 == 0 ? "\(cs / 100)s" : "\(Double(cs) / 100)s"
     }
 }
 
