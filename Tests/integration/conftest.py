@@ -405,36 +405,15 @@ DEFAULT_EHLO = [
 ]
 
 
-class ScriptedConn(MTAConn):
-    def __init__(self, peer):
-        super().__init__(peer)
-        self.lines = []                  # command-mode lines (incl. SASL lines), CRLF stripped
-        self.messages = []               # DATA contents as received (still dot-stuffed), without final dot
-        self.after_starttls = bytearray()
-        self.starttls = False
-        self.data_started = threading.Event()
+class ThreadedServer:
+    """A TCP server on 127.0.0.1 (kernel-chosen port) with a thread per connection. ``stop()`` closes
+    every connection and joins every thread, each wait bounded. Subclasses define ``_serve(sock, *args)``
+    and may override ``_accepted(sock, peer)``, called under ``self.lock``, to record the connection and
+    return the extra arguments for ``_serve``."""
 
+    name = "test-server"
 
-class ScriptedMTA:
-    """Thread-per-connection SMTP server with configurable misbehaviour.
-
-    greet          -- send a 220 greeting at all (False: accept and stay silent)
-    greet_delay    -- seconds before the greeting
-    reply_delay    -- seconds before every reply
-    ehlo           -- capability lines of the EHLO reply (first is the domain line)
-    close_on       -- upper-case verb: close the connection instead of answering it
-    close_mid_data -- close after this many DATA bytes arrived (no reply)
-    """
-
-    def __init__(self, greet=True, greet_delay=0.0, reply_delay=0.0, ehlo=None,
-                 close_on=None, close_mid_data=None):
-        self.greet = greet
-        self.greet_delay = greet_delay
-        self.reply_delay = reply_delay
-        self.ehlo = list(DEFAULT_EHLO if ehlo is None else ehlo)
-        self.close_on = close_on
-        self.close_mid_data = close_mid_data
-        self.conns = []
+    def __init__(self, backlog=64):
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
@@ -442,13 +421,12 @@ class ScriptedMTA:
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((HOST, 0))
-        self.lsock.listen(64)
+        self.lsock.listen(backlog)
         self.lsock.settimeout(0.2)
         self.port = self.lsock.getsockname()[1]
 
-    # -- lifecycle ---------------------------------------------------------
     def start(self):
-        t = threading.Thread(target=self._accept_loop, name="scripted-mta", daemon=True)
+        t = threading.Thread(target=self._accept_loop, name=self.name, daemon=True)
         t.start()
         self._threads.append(t)
         return self
@@ -461,9 +439,8 @@ class ScriptedMTA:
             t.join(IO_TIMEOUT)
         self.lsock.close()
 
-    def wait_conns(self, n=1, timeout=REPLY_TIMEOUT):
-        wait_until(lambda: len(self.conns) >= n, timeout, what=f"{n} upstream connection(s)")
-        return self.conns[n - 1]
+    def _accepted(self, sock, peer):
+        return ()
 
     def _accept_loop(self):
         while not self._stop.is_set():
@@ -473,13 +450,56 @@ class ScriptedMTA:
                 continue
             except OSError:
                 return
-            rec = ScriptedConn(peer)
             with self.lock:
-                self.conns.append(rec)
                 self._socks.append(s)
-            t = threading.Thread(target=self._serve, args=(s, rec), daemon=True)
+                args = self._accepted(s, peer)
+            t = threading.Thread(target=self._serve, args=(s, *args), daemon=True)
             t.start()
             self._threads.append(t)
+
+
+class ScriptedConn(MTAConn):
+    def __init__(self, peer):
+        super().__init__(peer)
+        self.lines = []                  # command-mode lines (incl. SASL lines), CRLF stripped
+        self.messages = []               # DATA contents as received (still dot-stuffed), without final dot
+        self.after_starttls = bytearray()
+        self.starttls = False
+        self.data_started = threading.Event()
+
+
+class ScriptedMTA(ThreadedServer):
+    """Thread-per-connection SMTP server with configurable misbehaviour.
+
+    greet          -- send a 220 greeting at all (False: accept and stay silent)
+    greet_delay    -- seconds before the greeting
+    reply_delay    -- seconds before every reply
+    ehlo           -- capability lines of the EHLO reply (first is the domain line)
+    close_on       -- upper-case verb: close the connection instead of answering it
+    close_mid_data -- close after this many DATA bytes arrived (no reply)
+    """
+
+    name = "scripted-mta"
+
+    def __init__(self, greet=True, greet_delay=0.0, reply_delay=0.0, ehlo=None,
+                 close_on=None, close_mid_data=None):
+        self.greet = greet
+        self.greet_delay = greet_delay
+        self.reply_delay = reply_delay
+        self.ehlo = list(DEFAULT_EHLO if ehlo is None else ehlo)
+        self.close_on = close_on
+        self.close_mid_data = close_mid_data
+        self.conns = []
+        super().__init__()
+
+    def wait_conns(self, n=1, timeout=REPLY_TIMEOUT):
+        wait_until(lambda: len(self.conns) >= n, timeout, what=f"{n} upstream connection(s)")
+        return self.conns[n - 1]
+
+    def _accepted(self, sock, peer):
+        rec = ScriptedConn(peer)
+        self.conns.append(rec)
+        return (rec,)
 
     # -- per connection ------------------------------------------------------
     class _Closed(Exception):

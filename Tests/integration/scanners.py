@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import tempfile
@@ -30,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import CRLF, HOST, IO_TIMEOUT, REPLY_TIMEOUT, close_quietly, free_port, wait_until
+from conftest import CRLF, HOST, IO_TIMEOUT, REPLY_TIMEOUT, ThreadedServer, close_quietly, free_port, wait_until
 
 CLAMD_BIN = "/usr/sbin/clamd"
 SIGTOOL_BIN = "/usr/bin/sigtool"
@@ -114,6 +115,22 @@ def dot_stuff(body):
     stuffed = b"." + body if body.startswith(b".") else body
     stuffed = stuffed.replace(b"\r\n.", b"\r\n..")
     return stuffed + b".\r\n"
+
+
+def spool_files(spool):
+    """The files under a spool directory, sorted."""
+    return sorted(x for x in spool.rglob("*") if x.is_file())
+
+
+def assert_spool(spool, body, kept):
+    """Either exactly one spool file remains, owner-only and holding ``body`` (un-stuffed), or none."""
+    files = spool_files(spool)
+    if kept:
+        (f,) = files
+        assert f.read_bytes() == body
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    else:
+        assert files == []
 
 
 def send_message(c, body, mail_from="alice@customer.test", rcpts=("bob@example.test",), timeout=REPLY_TIMEOUT):
@@ -454,7 +471,7 @@ def _read_request(sock, buf, stop, deadline):
     return bytes(buf)
 
 
-class FakeScanner:
+class FakeScanner(ThreadedServer):
     """A scanner on 127.0.0.1 that misbehaves: ``garbage`` answers ``answer`` after the whole request and
     closes; ``silent`` takes the request and never answers (holding the connection until stopped)."""
 
@@ -463,51 +480,17 @@ class FakeScanner:
         self.mode = mode
         self.answer = answer
         self.requests = []           # bytes of each request as received
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = []
-        self._socks = []
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((HOST, 0))
-        self.lsock.listen(64)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
+        self.name = f"fake-scanner-{mode}"
+        super().__init__()
         self.addr = f"{HOST}:{self.port}"
 
     @property
     def conns(self):
         return len(self.requests)
 
-    def start(self):
-        t = threading.Thread(target=self._accept_loop, name=f"fake-scanner-{self.mode}", daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for s in list(self._socks):
-            close_quietly(s)
-        for t in self._threads:
-            t.join(IO_TIMEOUT)
-        self.lsock.close()
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                s, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self._socks.append(s)
-                self.requests.append(b"")
-                idx = len(self.requests) - 1
-            t = threading.Thread(target=self._serve, args=(s, idx), daemon=True)
-            t.start()
-            self._threads.append(t)
+    def _accepted(self, sock, peer):
+        self.requests.append(b"")
+        return (len(self.requests) - 1,)
 
     def _serve(self, s, idx):
         buf = bytearray()
@@ -551,51 +534,18 @@ def fake_scanner():
 # an MTA that vanishes after the final dot
 # --------------------------------------------------------------------------
 
-class MTAClosingAfterDot:
+class MTAClosingAfterDot(ThreadedServer):
     """Greets, accepts EHLO/MAIL/RCPT/DATA (advertising PIPELINING, no ENHANCEDSTATUSCODES), reads the
     message up to and including the final dot, then closes without a reply.  ``dots`` counts the final
     dots it saw; ``messages`` holds the dot-stuffed bodies."""
+
+    name = "mta-closing-after-dot"
 
     def __init__(self):
         self.messages = []
         self.dots = threading.Event()
         self.closed = threading.Event()
-        self._stop = threading.Event()
-        self._threads = []
-        self._socks = []
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((HOST, 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
-
-    def start(self):
-        t = threading.Thread(target=self._accept_loop, name="mta-closing-after-dot", daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for s in list(self._socks):
-            close_quietly(s)
-        for t in self._threads:
-            t.join(IO_TIMEOUT)
-        self.lsock.close()
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                s, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self._socks.append(s)
-            t = threading.Thread(target=self._serve, args=(s,), daemon=True)
-            t.start()
-            self._threads.append(t)
+        super().__init__(backlog=16)
 
     def _serve(self, s):
         buf = bytearray()

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import PROXY_NAME, SMTPGATE_BIN, start, wait_until
 from scanners import (EICAR, GTUBE, clean_message, dot_stuff, eicar_message, gtube_message, harmless_message,
-                      mime_message, send_message)
+                      assert_spool, mime_message, send_message, spool_files)
 
 PN = PROXY_NAME
 SPAM_REPLY = re.compile(rf"550 {PN}: message looks like spam \(score (\d+\.\d+), spam_threshold 7\.0\)")
@@ -284,10 +284,6 @@ def test_spam_max_size_lets_a_bigger_message_through_unscanned(proxy, mta, spamd
 # spool
 # --------------------------------------------------------------------------
 
-def spool_files(spool):
-    return sorted(x for x in spool.rglob("*") if x.is_file())
-
-
 DOTTED = (b"Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\n"
           + b"a long line " + b"y" * 5000 + b"\r\n" + b"line\r\n" * 3000 + b".end\r\n")
 
@@ -355,13 +351,7 @@ def test_spool_leave_on_per_outcome(proxy, mta, clamd, tmp_path, leave_on, outco
     assert r.code == (550 if outcome == "virus" else 250), r
     c.cmd("QUIT")
     p.wait_close(p.session_id(c.local))
-    files = spool_files(spool)
-    if kept:
-        (f,) = files
-        assert f.read_bytes() == body
-        assert stat.S_IMODE(f.stat().st_mode) == 0o600
-    else:
-        assert files == []
+    assert_spool(spool, body, kept)
 
 
 # --------------------------------------------------------------------------

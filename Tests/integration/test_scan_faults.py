@@ -7,13 +7,13 @@ ignore_errors yes lets the message through.  No message is ever acknowledged tha
 """
 
 import re
-import stat
 import time
 
 import pytest
 
 from conftest import PROXY_NAME, ConnectionClosed, start, wait_until
-from scanners import clean_message, dot_stuff, eicar_message, harmless_message, send_message
+from scanners import (assert_spool, clean_message, dot_stuff, eicar_message, harmless_message, send_message,
+                      spool_files)
 
 PN = PROXY_NAME
 
@@ -118,9 +118,9 @@ def test_clamd_hostile_answers_never_deliver_unscanned(proxy, mta, fake_scanner,
     assert "\x1b" not in p.log_text()
 
 
-def test_clamd_slower_than_timeout_scanner(proxy, mta, fake_scanner, tmp_path):
-    silent = fake_scanner("silent")
-    p = proxy(mta.port, **scanning(tmp_path, silent.addr, timeout_scanner=1))
+def message_to_a_silent_scanner(p):
+    """A message through ``p`` whose scanner never answers: the session, the reply to the final dot, and
+    the seconds it took."""
     c = start(p)
     assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
     assert c.cmd("RCPT TO:<bob@example.test>").code == 250
@@ -128,7 +128,13 @@ def test_clamd_slower_than_timeout_scanner(proxy, mta, fake_scanner, tmp_path):
     c.send(dot_stuff(harmless_message()))
     t0 = time.monotonic()
     r = c.read_reply(timeout=8)
-    elapsed = time.monotonic() - t0
+    return c, r, time.monotonic() - t0
+
+
+def test_clamd_slower_than_timeout_scanner(proxy, mta, fake_scanner, tmp_path):
+    silent = fake_scanner("silent")
+    p = proxy(mta.port, **scanning(tmp_path, silent.addr, timeout_scanner=1))
+    c, r, elapsed = message_to_a_silent_scanner(p)
     assert 0.8 <= elapsed < 4, f"451 after {elapsed:.2f}s with timeout_scanner 1"
     sid = assert_refused_for_now(p, c, mta, r, "clamd")
     error_scan(p, sid)
@@ -139,14 +145,7 @@ def test_a_scan_longer_than_timeout_idle_is_not_cut_short(proxy, mta, fake_scann
     """The scanner's own timeout decides, not the idle timer: the client learns the scan failed."""
     silent = fake_scanner("silent")
     p = proxy(mta.port, **scanning(tmp_path, silent.addr, timeout_scanner=2.5, timeout_idle=1))
-    c = start(p)
-    assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
-    assert c.cmd("RCPT TO:<bob@example.test>").code == 250
-    assert c.cmd("DATA").code == 354
-    c.send(dot_stuff(harmless_message()))
-    t0 = time.monotonic()
-    r = c.read_reply(timeout=8)
-    elapsed = time.monotonic() - t0
+    c, r, elapsed = message_to_a_silent_scanner(p)
     assert 2.2 <= elapsed < 5, f"reply after {elapsed:.2f}s with timeout_scanner 2.5, timeout_idle 1"
     assert "timed out after 2.5s" in r.text, r.text
     assert_refused_for_now(p, c, mta, r, "clamd")
@@ -236,13 +235,7 @@ def test_spool_leave_on_after_a_scanner_failure(proxy, mta, fake_scanner, tmp_pa
     assert r.code == 451, r
     c.cmd("QUIT")
     p.wait_close(p.session_id(c.local))
-    files = sorted(x for x in spool.rglob("*") if x.is_file())
-    if kept:
-        (f,) = files
-        assert f.read_bytes() == body
-        assert stat.S_IMODE(f.stat().st_mode) == 0o600
-    else:
-        assert files == []
+    assert_spool(spool, body, kept)
 
 
 def test_spool_leave_on_default_keeps_the_file_of_a_failed_scan(proxy, mta, fake_scanner, tmp_path):
@@ -253,8 +246,7 @@ def test_spool_leave_on_default_keeps_the_file_of_a_failed_scan(proxy, mta, fake
     assert send_message(c, body).code == 451
     c.cmd("QUIT")
     p.wait_close(p.session_id(c.local))
-    (f,) = [x for x in spool.rglob("*") if x.is_file()]
-    assert f.read_bytes() == body
+    assert_spool(spool, body, kept=True)
 
 
 # --------------------------------------------------------------------------
@@ -289,7 +281,7 @@ def test_client_vanishing_mid_data(proxy, mta, clamd, tmp_path):
     wait_until(lambda: all(conn.closed.is_set() for conn in mta.conns), what="upstream closed")
     assert mta.messages == []
     assert not [t for t in p.session_records(sid) if t.event == "transaction" and t.get("result") == "250"]
-    wait_until(lambda: not [x for x in (tmp_path / "spool").rglob("*") if x.is_file()], 3,
+    wait_until(lambda: not spool_files(tmp_path / "spool"), 3,
                what="the spool file of the cut-off message removed")
     deliver_ok(p, mta)
 
