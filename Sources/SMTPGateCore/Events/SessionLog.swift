@@ -106,7 +106,7 @@ public enum SessionLog {
     }
 
     /// One scanner's answer for one message.
-    public static func scan(_ c: SessionContext, transaction: Int?, _ r: ScanReport, spamThreshold: Double) -> LogRecord {
+    public static func scan(_ c: SessionContext, transaction: Int?, _ r: ScanReport, policy: ScanPolicy) -> LogRecord {
         var fields: [(String, LogRecord.Value)] = [("session", .text(c.id))]
         if let transaction { fields.append(("trans", .int(transaction))) }
         fields.append(("scanner", .text(r.scanner.rawValue)))
@@ -121,9 +121,10 @@ public enum SessionLog {
             level = .notice
             extra.append(("virus", .text(LogEscape.escape(name))))
         case .score(let score):
-            result = score >= spamThreshold ? "spam" : "clean"
-            if score >= spamThreshold { level = .notice }
-            extra += [("score", .text(String(score))), ("threshold", .text(String(spamThreshold)))]
+            let spam = policy.isSpam(score)
+            result = spam ? "spam" : "clean"
+            if spam { level = .notice }
+            extra += [("score", .text(String(score))), ("threshold", .text(String(policy.spamThreshold)))]
         case .skipped(let why):
             result = "skipped"
             extra.append(("why", .text(LogEscape.escape(why))))

@@ -172,10 +172,10 @@ public struct SessionMachine {
                     fwd = false
                 }
                 if fwd, settings.holdFinalDot, let dot = bareDot.find(buf, i..<end) {
-                    // Short of the suspect bytes (a held line-start dot included): the MTA must not see what it
-                    // might take for the end of the message.
+                    // Short of the suspect bytes, a held line-start dot included: the MTA must not see what it
+                    // might take for the end of the message. The body is refused, so the spool needs no copy.
                     maybeDot = []
-                    forwardHoldingDot(buf, i..<dot, finished: false, keep: 0, isHeld, &out)
+                    forward(buf, i..<dot, isHeld, &out)
                     refuseBody(ProxyReplies.bareNewlineDot, why: "bare_newline", takeover: "bare line ending before a dot", &out)
                     fwd = false
                 }
@@ -227,7 +227,7 @@ public struct SessionMachine {
     /// Held bytes either turn out to be the terminator (dropped: the dot waits for the verdict) or ordinary
     /// body, sent on ahead of the next bytes.
     private mutating func forwardHoldingDot(_ buf: UnsafeRawBufferPointer, _ range: Range<Int>, finished: Bool,
-                                            keep held: Int? = nil, _ isHeld: Bool, _ out: inout MachineOutput) {
+                                            _ isHeld: Bool, _ out: inout MachineOutput) {
         let len = range.count
         let keep: Int
         if finished {
@@ -238,7 +238,7 @@ public struct SessionMachine {
             }
             keep = 3
         } else {
-            let prefix = held ?? scanner.terminatorPrefix
+            let prefix = scanner.terminatorPrefix
             if len < prefix {
                 maybeDot.append(contentsOf: buf[range])
                 return

@@ -119,7 +119,7 @@ final class RelaySession {
         let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
         if case .tooManyFromHost(let limit) = env.registry.admitHost(self, host: host, config: env.config) {
             env.events.record(SessionLog.reject(context, reason: "max_per_host", limit: limit))
-            runAction(.maxHost)
+            if let event = actionEvent(.maxHost) { runAction(event) }
             apply(machine.refuse(.tooManyFromHost(limit: limit)), input: nil, fromClient: false)
             return
         }
@@ -307,7 +307,13 @@ final class RelaySession {
     private func apply(_ out: MachineOutput, input: ByteBuffer?, fromClient: Bool) {
         for e in out.events {
             env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
-            if case .transaction(let t) = e, t.abortReason == "size_limit" { runAction(.sizeLimit, transaction: t) }
+            if case .transaction(let t) = e, t.abortReason == "size_limit", var event = actionEvent(.sizeLimit) {
+                event.mailFrom = t.mailFrom
+                event.recipients = t.recipients.count
+                event.size = t.size
+                event.transaction = t.number ?? machine.transactions
+                runAction(event)
+            }
         }
         if env.scanning != nil { spoolMessage(out, input: fromClient ? input : nil) }
         if out.pauseClient { clientPaused = true }
@@ -404,12 +410,10 @@ final class RelaySession {
         armTimer()
         let loop = client.eventLoop
         let trans = machine.currentTransaction
-        spool.finish().flatMap { () -> EventLoopFuture<Result<[ScanReport], SpoolError>> in
+        // The scans never fail (a scanner's failure is its report): a failure here is the spool's.
+        spool.finish().flatMap {
             scanning.services.scan(spool, on: loop, abandoned: { [weak self] in self?.finished ?? true })
-                .map { .success($0) }
-        }.flatMapErrorThrowing { error in
-            .failure(error as? SpoolError ?? SpoolError("\(error)"))
-        }.whenSuccess { [self] outcome in
+        }.whenComplete { [self] outcome in
             guard !finished, self.spool === spool else {
                 spool.remove()
                 return
@@ -421,12 +425,11 @@ final class RelaySession {
             switch outcome {
             case .success(let reports):
                 for r in reports {
-                    env.events.record(SessionLog.scan(context, transaction: trans, r,
-                                                      spamThreshold: scanning.services.policy.spamThreshold))
+                    env.events.record(SessionLog.scan(context, transaction: trans, r, policy: scanning.services.policy))
                 }
                 (verdict, summary) = scanning.services.policy.verdict(reports)
             case .failure(let error):
-                env.events.record(SessionLog.spoolFailed(context, error: error.reason))
+                env.events.record(SessionLog.spoolFailed(context, error: (error as? SpoolError)?.reason ?? "\(error)"))
                 summary = ScanSummary(result: .error)
                 // The detail (paths, errno) is for the log; the client learns only that the spool failed.
                 verdict = scanning.services.policy.ignoreErrors ? .deliver : .notScanned("spool: cannot store the message", spool: true)
@@ -448,44 +451,42 @@ final class RelaySession {
         case .error: (keep, found) = (leave.contains(.error), nil)
         case .clean, .skipped: (keep, found) = (false, nil)
         }
-        let mailFrom = machine.currentMailFrom
-        let recipients = machine.currentRecipients
+        // Taken now: the transaction ends with the verdict, before a kept spool is written.
+        var event = found.flatMap(actionEvent)
+        event?.virusName = summary.virus
+        event?.spamScore = summary.score
+        event?.size = spool.size
+        event?.transaction = transaction ?? machine.transactions
         guard keep || leave.contains(.always) else {
             spool.remove()
-            if let found {
-                runAction(found, summary: summary, size: spool.size, transaction: transaction, mailFrom: mailFrom,
-                          recipients: recipients)
-            }
+            if let event { runAction(event) }
             return
         }
         spool.keep().whenComplete { [self] result in
             if case .failure(let error) = result {
                 env.events.record(SessionLog.spoolFailed(context, error: "\(error)"))
             }
-            if let found {
-                runAction(found, summary: summary, size: spool.size, transaction: transaction,
-                          spoolName: spool.hasFile ? spool.path : nil, mailFrom: mailFrom, recipients: recipients)
+            if var event {
+                event.spoolName = spool.hasFile ? spool.path : nil
+                runAction(event)
             }
         }
     }
 
-    private func runAction(_ found: ActionEvent.Found, transaction t: Transaction) {
-        runAction(found, summary: nil, size: t.size, transaction: t.number, mailFrom: t.mailFrom, recipients: t.recipients.count)
-    }
-
-    private func runAction(_ found: ActionEvent.Found, summary: ScanSummary? = nil, size: Int = 0, transaction: Int? = nil,
-                           spoolName: String? = nil, mailFrom: String? = nil, recipients: Int? = nil) {
-        guard let actions = env.actions else { return }
-        let local = localAddress
-        let event = ActionEvent(
-            found: found, virusName: summary?.virus, spamScore: summary?.score,
+    /// What the session knows for an action script (nil without one); the message's part is the caller's.
+    private func actionEvent(_ found: ActionEvent.Found) -> ActionEvent? {
+        guard env.actions != nil else { return nil }
+        return ActionEvent(
+            found: found,
             sourceIP: origin?.client.ipAddress.map(LocalAddresses.normalised) ?? "", sourcePort: origin?.client.port,
             targetIP: origin?.destination.ipAddress.map(LocalAddresses.normalised) ?? "", targetPort: origin?.destination.port,
-            localIP: local?.ipAddress.map(LocalAddresses.normalised) ?? "", localPort: local?.port,
-            ident: origin?.ident, helo: machine.helo, mailFrom: mailFrom ?? machine.currentMailFrom,
-            recipients: recipients ?? machine.currentRecipients, size: size, transaction: transaction ?? machine.transactions,
-            spoolName: spoolName, sessionStart: startedAt)
-        actions.run(event, session: id)
+            localIP: localAddress?.ipAddress.map(LocalAddresses.normalised) ?? "", localPort: localAddress?.port,
+            ident: origin?.ident, helo: machine.helo, mailFrom: machine.currentMailFrom,
+            recipients: machine.currentRecipients, transaction: machine.transactions, sessionStart: startedAt)
+    }
+
+    private func runAction(_ event: ActionEvent) {
+        env.actions?.run(event, session: id)
     }
 
     // MARK: - Time
