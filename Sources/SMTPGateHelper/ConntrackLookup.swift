@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CConntrack
 import NIOPosix
+import SMTPGateCore
 
 /// Looks connections up in the kernel's conntrack table with one ctnetlink GET by tuple (never a dump),
 /// through libnetfilter_conntrack. The handle is not thread-safe and `nfct_query` blocks, so each worker
@@ -57,7 +58,7 @@ public final class ConntrackLookup: ConnectionLookup, @unchecked Sendable {
 public struct ConntrackError: Error, CustomStringConvertible {
     public let description: String
     init(_ what: String, errno e: Int32) {
-        description = "\(what): \(String(cString: strerror(e)))"
+        description = "\(what): \(errnoText(e))"
     }
 }
 

@@ -90,7 +90,7 @@ public final class HelperServer: @unchecked Sendable {
                 bound.forEach { try? $0.close().wait() }
                 try? pool.syncShutdownGracefully()
                 try? group.syncShutdownGracefully()
-                let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+                let why = (error as? IOError).map { errnoText($0.errnoCode) } ?? "\(error)"
                 throw HelperError("cannot listen on \(Self.show(address)): \(why)")
             }
         }

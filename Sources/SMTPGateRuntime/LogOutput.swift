@@ -38,7 +38,7 @@ public final class LogSink: @unchecked Sendable {
 
     private static func openLog(_ path: String) throws -> Int32 {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw DaemonError("cannot open log file \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DaemonError("cannot open log file \(path): \(errnoText())") }
         return fd
     }
 

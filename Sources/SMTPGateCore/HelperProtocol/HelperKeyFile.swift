@@ -14,7 +14,6 @@ public enum HelperKeyFile {
 
     public static func read(_ path: String) throws(Problem) -> HelperKey {
         func problem(_ what: String) -> Problem { Problem(description: "\(path): \(what)") }
-        func errnoText() -> String { String(cString: strerror(errno)) }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else { throw problem("cannot open: \(errnoText())") }
         defer { close(fd) }

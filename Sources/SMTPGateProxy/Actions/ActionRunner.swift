@@ -74,7 +74,7 @@ final class ActionRunner: Sendable {
             let err = ActionRunner.detachThread { [self] in work(current) }
             if err == 0 { return }
             log(ActionLog.failed(session: current.session, found: current.event.found, script: script,
-                                 error: "thread: \(ActionRunner.describe(err))"))
+                                 error: "thread: \(errnoText(err))"))
             job = next()
         }
     }
@@ -104,7 +104,7 @@ final class ActionRunner: Sendable {
         let err = ActionRunner.spawn(path: script, arguments: job.event.arguments(script: script), environment: env,
                                      pid: &pid)
         if err != 0 {
-            log(ActionLog.failed(session: job.session, found: found, script: script, error: ActionRunner.describe(err)))
+            log(ActionLog.failed(session: job.session, found: found, script: script, error: errnoText(err)))
             return
         }
         let outcome = ActionRunner.wait(pid, until: started + timeout)
@@ -214,9 +214,5 @@ final class ActionRunner: Sendable {
         }
         pthread_detach(thread)
         return 0
-    }
-
-    private static func describe(_ err: Int32) -> String {
-        String(cString: strerror(err))
     }
 }

@@ -71,7 +71,7 @@ public final class Daemon: @unchecked Sendable {
             try Self.prepareSpool(initial)
             try Privileges.drop(user: initial.setUser, group: initial.setGroup)
             if initial.scans, access(initial.spoolPath, W_OK | X_OK) != 0 {
-                throw DaemonError("spool_path \(initial.spoolPath) is not writable: \(String(cString: strerror(errno)))")
+                throw DaemonError("spool_path \(initial.spoolPath) is not writable: \(errnoText())")
             }
         } catch {
             if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
@@ -231,7 +231,7 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         guard mkdir(config.spoolPath, 0o700) == 0 else {
-            throw DaemonError("spool_path \(config.spoolPath): cannot create: \(String(cString: strerror(errno)))")
+            throw DaemonError("spool_path \(config.spoolPath): cannot create: \(errnoText())")
         }
         if let user = config.setUser, let pw = getpwnam(user) {
             _ = chown(config.spoolPath, pw.pointee.pw_uid, pw.pointee.pw_gid)
@@ -271,7 +271,7 @@ public final class Daemon: @unchecked Sendable {
     static func parse(_ path: String) -> Result<Config, ConfigError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            return .failure(ConfigError(file: path, line: nil, message: "cannot open: \(String(cString: strerror(errno)))"))
+            return .failure(ConfigError(file: path, line: nil, message: "cannot open: \(errnoText())"))
         }
         defer { close(fd) }
         var data = [UInt8]()
@@ -280,7 +280,7 @@ public final class Daemon: @unchecked Sendable {
             let n = read(fd, &chunk, chunk.count)
             if n < 0, errno == EINTR { continue }
             guard n >= 0 else {
-                return .failure(ConfigError(file: path, line: nil, message: "cannot read: \(String(cString: strerror(errno)))"))
+                return .failure(ConfigError(file: path, line: nil, message: "cannot read: \(errnoText())"))
             }
             if n == 0 { break }
             data.append(contentsOf: chunk[0..<n])

@@ -15,7 +15,7 @@ enum Privileges {
     static func writePidfile(_ path: String) throws {
         let text = "\(getpid())\n"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DaemonError("cannot write pidfile \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DaemonError("cannot write pidfile \(path): \(errnoText())") }
         defer { close(fd) }
         _ = text.withCString { write(fd, $0, strlen($0)) }
     }
@@ -35,13 +35,13 @@ enum Privileges {
             guard let pw = getpwnam(user) else { throw DaemonError("set_user: no user named '\(user)'") }
             let uid = pw.pointee.pw_uid
             let primary = gid ?? pw.pointee.pw_gid
-            guard initgroups(user, primary) == 0 else { throw DaemonError("set_user: initgroups failed: \(String(cString: strerror(errno)))") }
-            guard setgid(primary) == 0 else { throw DaemonError("set_group: setgid failed: \(String(cString: strerror(errno)))") }
-            guard setuid(uid) == 0 else { throw DaemonError("set_user: setuid failed: \(String(cString: strerror(errno)))") }
+            guard initgroups(user, primary) == 0 else { throw DaemonError("set_user: initgroups failed: \(errnoText())") }
+            guard setgid(primary) == 0 else { throw DaemonError("set_group: setgid failed: \(errnoText())") }
+            guard setuid(uid) == 0 else { throw DaemonError("set_user: setuid failed: \(errnoText())") }
         } else if let gid {
             var g = gid
             guard setgroups(1, &g) == 0, setgid(gid) == 0 else {
-                throw DaemonError("set_group: setgid failed: \(String(cString: strerror(errno)))")
+                throw DaemonError("set_group: setgid failed: \(errnoText())")
             }
         }
     }

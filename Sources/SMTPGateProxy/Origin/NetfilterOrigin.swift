@@ -37,6 +37,6 @@ struct NetfilterOrigin: OriginFinder {
 }
 
 func errnoText(_ error: Error) -> String {
-    if let e = error as? IOError { return String(cString: strerror(e.errnoCode)) }
+    if let e = error as? IOError { return errnoText(e.errnoCode) }
     return "\(error)"
 }

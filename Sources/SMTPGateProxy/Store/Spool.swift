@@ -116,7 +116,7 @@ final class Spool: MessageSource {
         let pool = self.pool
         return pool.runIfActive(eventLoop: loop) { () throws -> CInt in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SpoolError("cannot open \(path): \(Self.errnoText())") }
+            guard fd >= 0 else { throw SpoolError("cannot open \(path): \(errnoText())") }
             return fd
         }.flatMap { fd in
             Self.readFrom(fd, offset: 0, total: total, maxChunk: maxChunk, pool: pool, on: loop, body)
@@ -146,7 +146,7 @@ final class Spool: MessageSource {
                 return max(got, 0)
             }
             guard n > 0 else {
-                throw SpoolError(failed != 0 ? "cannot read the spool file: \(String(cString: strerror(failed)))" : "short read from the spool file")
+                throw SpoolError(failed != 0 ? "cannot read the spool file: \(errnoText(failed))" : "short read from the spool file")
             }
             return buf
         }.flatMap { chunk in
@@ -262,8 +262,6 @@ final class Spool: MessageSource {
             }
         }
     }
-
-    static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 struct SpoolError: Error, CustomStringConvertible {
