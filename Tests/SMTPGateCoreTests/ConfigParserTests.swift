@@ -38,6 +38,7 @@ struct ConfigParserTests {
         pipeline_size 7
         on_takeover_cmds 3
         max_connections 100
+        max_recipients 300
         max_per_host 4
         timeout_connect 1.5
         timeout_idle 60
@@ -67,6 +68,7 @@ struct ConfigParserTests {
         #expect(c.pipelineSize == 7)
         #expect(c.onTakeoverCmds == 3)
         #expect(c.maxConnections == 100)
+        #expect(c.maxRecipients == 300)
         #expect(c.maxPerHost == 4)
         #expect(c.timeoutConnect == 1.5)
         #expect(c.timeoutIdle == 60)
@@ -85,7 +87,7 @@ struct ConfigParserTests {
         #expect(ConfigParser.optionNames == [
             "proxy_name", "bind_address", "port", "outgoing_addr", "mode", "fixed_server", "fixed_server_port",
             "pidfile", "connect_queue", "pipeline_size", "on_takeover_cmds", "max_connections", "max_per_host",
-            "timeout_connect", "timeout_idle", "timeout_direct", "timeout_session", "forbid_starttls", "log_helo",
+            "max_recipients", "timeout_connect", "timeout_idle", "timeout_direct", "timeout_session", "forbid_starttls", "log_helo",
             "log_mail_from", "log_rcpt_to", "remote_port", "remote_udp_retries", "remote_udp_secret",
             "remote_udp_key_file", "timeout_lookup", "size_limit", "proxy_protocol", "transparent_source", "set_user", "set_group",
             "spool_path", "spool_leave_on", "spool_memory", "antivirus_type", "antivirus_path", "antispam_type",
@@ -453,5 +455,27 @@ struct ConfigParserTests {
                          "outgoing_addr 10.0.0.5", "set_user nobody"] {
             #expect(lines.contains(expected), "\(expected)")
         }
+    }
+}
+
+@Suite("Configuration files as bytes")
+struct ConfigBytesTests {
+    @Test func invalidUTF8NamesItsLine() {
+        let bytes = Array("mode fixed\nfixed_server 127.0.0.1\n# caf".utf8) + [0xe9] + Array("\nport 25\n".utf8)
+        #expect(throws: ConfigError(file: "u.conf", line: 3, message: "line is not valid UTF-8 text")) {
+            try ConfigParser.parse(bytes: bytes, file: "u.conf")
+        }
+    }
+
+    @Test func aTruncatedSequenceOnTheLastLineIsNamedToo() {
+        let bytes = Array("mode fixed\n".utf8) + [0xe2, 0x82]
+        #expect(throws: ConfigError(file: "u.conf", line: 2, message: "line is not valid UTF-8 text")) {
+            try ConfigParser.parse(bytes: bytes, file: "u.conf")
+        }
+    }
+
+    @Test func validUTF8ParsesAsText() throws {
+        let c = try ConfigParser.parse(bytes: Array("# Grüße\nmode fixed\nfixed_server 127.0.0.1\n".utf8), file: "u.conf")
+        #expect(c.mode == .fixed)
     }
 }

@@ -201,13 +201,6 @@ struct PipeliningTests {
         #expect(x.toServer.isEmpty)
     }
 
-    @Test func unsolicitedServerReplyReachesTheClient() {
-        let h = Harness()
-        h.open()
-        let s = h.server("421 4.3.2 mx.test going down\r\n")
-        #expect(s.client == "421 4.3.2 mx.test going down\r\n")
-    }
-
     @Test func unknownCommandsAreRelayed() {
         let h = Harness()
         h.open()

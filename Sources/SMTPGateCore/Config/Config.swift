@@ -25,6 +25,8 @@ public struct Config: Sendable, Equatable {
     public var onTakeoverCmds = 10
     public var maxConnections = 64
     public var maxPerHost = 8
+    /// Recipients relayed per transaction; Postfix's `smtpd_recipient_limit` and its default.
+    public var maxRecipients = 1000
     public var timeoutConnect = 30.0
     public var timeoutIdle = 300.0
     public var timeoutDirect = 300.0

@@ -179,6 +179,9 @@ extension Option {
         Option(name: "on_takeover_cmds", apply: { c, v throws(OptionValueError) in c.onTakeoverCmds = try OptionValue.uint(v, max: 100_000) }, show: { String($0.onTakeoverCmds) }),
         Option(name: "max_connections", apply: { c, v throws(OptionValueError) in c.maxConnections = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxConnections) }),
         Option(name: "max_per_host", apply: { c, v throws(OptionValueError) in c.maxPerHost = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxPerHost) }),
+        Option(name: "max_recipients", apply: { c, v throws(OptionValueError) in
+            c.maxRecipients = try OptionValue.uint(v, min: 1, max: 100_000)
+        }, show: { String($0.maxRecipients) }),
         Option(name: "timeout_connect", apply: { c, v throws(OptionValueError) in c.timeoutConnect = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutConnect) }),
         Option(name: "timeout_idle", apply: { c, v throws(OptionValueError) in c.timeoutIdle = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutIdle) }),
         Option(name: "timeout_direct", apply: { c, v throws(OptionValueError) in c.timeoutDirect = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutDirect) }),

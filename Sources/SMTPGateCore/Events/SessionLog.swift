@@ -84,7 +84,8 @@ public enum SessionLog {
             if let code = t.mailCode { fields.append(("mail", .int(code))) }
             let shown = t.recipients.filter { policy.rcptTo.logs(code: $0.code) }
             if !shown.isEmpty { fields.append(("rcpt", .recipients(shown))) }
-            fields.append(("rcpts", .int(t.recipients.count)))
+            fields.append(("rcpts", .int(t.recipientCount)))
+            if t.unlistedRecipients > 0 { fields.append(("rcpts_unlisted", .int(t.unlistedRecipients))) }
             fields.append(("size", .int(t.size)))
             if let scan = t.scan {
                 fields.append(("scan", .text(scan.result.rawValue)))
@@ -102,6 +103,15 @@ public enum SessionLog {
             return LogRecord(.notice, "takeover", [("session", .text(c.id)), ("reason", .text(LogEscape.escape(reason)))])
         case .startTLS:
             return LogRecord(.info, "starttls", [("session", .text(c.id))])
+        case .unsolicitedReply(let code, let text):
+            return LogRecord(.warning, "protocol_error", [
+                ("session", .text(c.id)), ("dest", .text(c.destination)), ("reason", .text("unsolicited_reply")),
+                ("code", .int(code)), ("reply", .text(text)),
+            ])
+        case .limitReached(let limit, let value):
+            return LogRecord(.notice, "limit", [
+                ("session", .text(c.id)), ("client", .text(c.client)), ("limit", .text(limit)), ("value", .int(value)),
+            ])
         }
     }
 

@@ -49,6 +49,10 @@ public enum SessionEvent: Sendable, Equatable {
     case transaction(Transaction)
     case takeover(reason: String)
     case startTLS
+    /// The MTA sent a reply no command was waiting for; it was not passed on. `text` is escaped.
+    case unsolicitedReply(code: Int, text: String)
+    /// A per-session limit refused something for the first time in this transaction (`max_recipients`).
+    case limitReached(limit: String, value: Int)
 }
 
 /// One mail transaction as the log shows it. Client-controlled text is already escaped.
@@ -59,6 +63,7 @@ public struct Transaction: Sendable, Equatable {
     public var mailFrom: String
     /// The upstream's reply to MAIL (nil when the server took DATA without one).
     public var mailCode: Int?
+    /// The first `recipientsKept` recipients with the upstream's replies; `recipientCount` counts them all.
     public var recipients: [LogRecord.Recipient]
     public var size: Int
     /// The upstream's reply to the end of DATA, or nil when the transaction ended without one.
@@ -66,4 +71,15 @@ public struct Transaction: Sendable, Equatable {
     public var abortReason: String?
     /// What the scanners said, when the message was scanned.
     public var scan: ScanSummary?
+    /// Recipients answered after the first `recipientsKept`: counted, not named.
+    public var unlistedRecipients = 0
+    public var recipientCount: Int { recipients.count + unlistedRecipients }
+
+    /// Recipients named in a log line: the line (and what is held for it) stays bounded however many
+    /// recipients a transaction has.
+    public static let recipientsKept = 50
+
+    mutating func record(_ r: LogRecord.Recipient) {
+        if recipients.count < Self.recipientsKept { recipients.append(r) } else { unlistedRecipients += 1 }
+    }
 }

@@ -46,6 +46,10 @@ public struct ProxyReplies: Sendable {
     static let bdatUnsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "BDAT not supported")
     static let xexch50Unsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "XEXCH50 not supported")
     static let closing = ProxyReply(code: 221, enhanced: "2.0.0", text: "closing connection")
+    /// RFC 5321 4.5.3.1.10: 452 for too many recipients, and the client goes on with those it has.
+    static let tooManyRecipients = ProxyReply(code: 452, enhanced: "4.5.3", text: "Too many recipients")
+    static let senderTooLong = ProxyReply(code: 501, enhanced: "5.1.7", text: "sender address too long (at most 256 octets)")
+    static let recipientTooLong = ProxyReply(code: 501, enhanced: "5.1.3", text: "recipient address too long (at most 256 octets)")
 
     static func virusFound(_ name: String) -> ProxyReply {
         ProxyReply(code: 550, enhanced: "5.7.1", text: "virus found: \(name)")

@@ -13,6 +13,8 @@ public struct SessionSettings: Sendable {
     public var maxCommandLine = 16 * 1024
     /// Most client bytes held while a barrier command (DATA, AUTH, STARTTLS) awaits its reply.
     public var holdLimit = 64 * 1024
+    /// Most recipients relayed in one transaction (`max_recipients`); more get 452 from the proxy.
+    public var maxRecipients = 1000
 
     public init(proxyName: String, pipelineSize: Int, onTakeoverCmds: Int, forbidStartTLS: Bool) {
         self.proxyName = proxyName
@@ -26,6 +28,7 @@ public struct SessionSettings: Sendable {
                   onTakeoverCmds: config.onTakeoverCmds, forbidStartTLS: config.forbidStartTLS)
         sizeLimit = config.sizeLimit > 0 ? config.sizeLimit : nil
         holdFinalDot = config.scans
+        maxRecipients = config.maxRecipients
     }
 }
 
@@ -92,9 +95,11 @@ public struct SessionMachine {
     private var quitAnswered = false
     /// A closing reply is queued: nothing the client sends after it is read.
     private var discardClient = false
-    /// The last reply arrived with nothing awaiting it and said 421: the server is hanging up.
-    private var serverSaid421 = false
     private var txn: Transaction?
+    /// RCPTs relayed since the last MAIL (HELO, RSET) and not refused: what `max_recipients` counts.
+    private var relayedRecipients = 0
+    /// `max_recipients` was hit in this transaction (logged once per transaction).
+    private var recipientLimitHit = false
     private var dataBytes = 0
     /// Why the body being swallowed will be refused at its end (nil: the upstream was lost).
     private var dataRejection: (reply: ProxyReply, why: String)?
@@ -112,7 +117,7 @@ public struct SessionMachine {
     /// The number of the transaction in progress, if one is.
     public var currentTransaction: Int? { txn?.number }
     public var currentMailFrom: String? { txn?.mailFrom }
-    public var currentRecipients: Int { txn?.recipients.count ?? 0 }
+    public var currentRecipients: Int { txn?.recipientCount ?? 0 }
 
     public init(settings: SessionSettings) {
         self.settings = settings
@@ -297,6 +302,10 @@ public struct SessionMachine {
         default:
             break
         }
+        if let refusal = addressRefusal(verb, line, &out) {
+            queueLocal(refusal, &out)
+            return
+        }
         if verb == .mail, let limit = settings.sizeLimit, let declared = CommandText.mailSize(line), declared > limit {
             let reply = ProxyReplies.sizeExceeded(limit: limit)
             queueLocal(reply, &out)
@@ -309,10 +318,13 @@ public struct SessionMachine {
         var isBarrier = false
         switch verb {
         case .helo, .ehlo:
+            startRecipientCount()
             push(.hello(ehlo: verb == .ehlo, name: LogEscape.escape(CommandText.argument(line))))
         case .mail:
+            startRecipientCount()
             push(.mail(LogEscape.escape(CommandText.path(line, prefix: "FROM:"))))
         case .rcpt:
+            relayedRecipients += 1
             push(.rcpt(LogEscape.escape(CommandText.path(line, prefix: "TO:"))))
         case .data:
             push(.data)
@@ -327,6 +339,7 @@ public struct SessionMachine {
             push(.quit)
             quitSent = true
         case .rset:
+            startRecipientCount()
             push(.rset)
         default:
             push(.other)
@@ -336,6 +349,33 @@ public struct SessionMachine {
         } else {
             mode = .longLine(forward: true, barrierAfter: isBarrier)
         }
+    }
+
+    /// RFC 5321 4.5.3.1.3 bounds a path at 256 octets, and `max_recipients` bounds a transaction: both
+    /// keep what one client can make the proxy hold (and log) small, whatever the MTA would accept.
+    private mutating func addressRefusal(_ verb: Verb, _ line: [UInt8], _ out: inout MachineOutput) -> ProxyReply? {
+        switch verb {
+        case .mail:
+            return CommandText.path(line, prefix: "FROM:").count > Self.maxPath ? ProxyReplies.senderTooLong : nil
+        case .rcpt:
+            if CommandText.path(line, prefix: "TO:").count > Self.maxPath { return ProxyReplies.recipientTooLong }
+            guard relayedRecipients >= settings.maxRecipients else { return nil }
+            if !recipientLimitHit {
+                recipientLimitHit = true
+                out.events.append(.limitReached(limit: "max_recipients", value: settings.maxRecipients))
+            }
+            return ProxyReplies.tooManyRecipients
+        default:
+            return nil
+        }
+    }
+
+    /// Longest MAIL FROM / RCPT TO path, brackets included (RFC 5321 4.5.3.1.3).
+    static let maxPath = 256
+
+    private mutating func startRecipientCount() {
+        relayedRecipients = 0
+        recipientLimitHit = false
     }
 
     private mutating func answerInTakeover(_ verb: Verb, _ out: inout MachineOutput) {
@@ -471,9 +511,7 @@ public struct SessionMachine {
             return
         }
         guard let front = pending.first, front.isServer else {
-            // Unsolicited (e.g. the server's own 421 before it hangs up): the client should see it.
-            if takeover == nil { out.client(reply.bytes) }
-            serverSaid421 = reply.code == 421
+            unsolicited(reply, &out)
             return
         }
         var pop = true
@@ -504,7 +542,8 @@ public struct SessionMachine {
                     size: 0, resultCode: nil, abortReason: "mail_rejected")))
             }
         case .rcpt(let to):
-            txn?.recipients.append(LogRecord.Recipient(address: to, code: reply.code))
+            if !reply.isPositive { relayedRecipients = max(0, relayedRecipients - 1) }
+            txn?.record(LogRecord.Recipient(address: to, code: reply.code))
         case .data:
             barrier = false
             release = true
@@ -570,6 +609,27 @@ public struct SessionMachine {
         if clientEOF, serverPending == 0 { finishAfterClientEOF(&out) }
     }
 
+    /// A reply no command of the client's is waiting for. Passed on, a lock-step client would take it for the
+    /// answer to its next command (a `250` inside DATA for its dot, say), so it is only logged; a message's
+    /// outcome stays the MTA's reply to its dot. A 421 says the MTA is hanging up: the session ends as if it
+    /// had (a message in progress gets 451).
+    private mutating func unsolicited(_ reply: Reply, _ out: inout MachineOutput) {
+        out.events.append(.unsolicitedReply(code: reply.code, text: Self.replyExcerpt(reply)))
+        if reply.code == 421 {
+            out.closeServer = true
+            lost("destination closed the connection", why: "server_closed", &out)
+        }
+    }
+
+    /// The first line of a reply, printable and short, for the log.
+    static func replyExcerpt(_ reply: Reply) -> String {
+        var line = reply.lines.first ?? []
+        while let last = line.last, last == 0x0a || last == 0x0d { line.removeLast() }
+        return LogEscape.escape(line.prefix(Self.excerptBytes))
+    }
+
+    static let excerptBytes = 200
+
     private mutating func releaseHeld(_ out: inout MachineOutput) {
         guard !held.isEmpty else { return }
         let bytes = held
@@ -601,10 +661,6 @@ public struct SessionMachine {
         }
         if quitAnswered, serverPending == 0 {
             close("quit", by: .client, &out)
-            return out
-        }
-        if serverSaid421, serverPending == 0 {
-            close("server_closed", by: .server, &out)
             return out
         }
         lost("connection to destination lost", why: "server_closed", &out)

@@ -309,7 +309,7 @@ final class RelaySession {
             env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
             if case .transaction(let t) = e, t.abortReason == "size_limit", var event = actionEvent(.sizeLimit) {
                 event.mailFrom = t.mailFrom
-                event.recipients = t.recipients.count
+                event.recipients = t.recipientCount
                 event.size = t.size
                 event.transaction = t.number ?? machine.transactions
                 runAction(event)
