@@ -4,6 +4,23 @@ public enum ConfigParser {
     static let maxFileBytes = 1 << 20
     static let maxLineBytes = 8192
 
+    /// A file as read from disk: text that is not UTF-8 is refused naming the first line that is not.
+    public static func parse(bytes: [UInt8], file: String) throws(ConfigError) -> Config {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(file: file, line: firstInvalidLine(bytes), message: "line is not valid UTF-8 text")
+        }
+        return try parse(text, file: file)
+    }
+
+    static func firstInvalidLine(_ bytes: [UInt8]) -> Int? {
+        var lineNo = 0
+        for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: false) {
+            lineNo += 1
+            if String(validating: line, as: UTF8.self) == nil { return lineNo }
+        }
+        return nil
+    }
+
     public static func parse(_ text: String, file: String) throws(ConfigError) -> Config {
         guard text.utf8.count <= maxFileBytes else {
             throw ConfigError(file: file, line: nil, message: "file is larger than \(maxFileBytes) bytes")

@@ -288,9 +288,6 @@ public final class Daemon: @unchecked Sendable {
                 return .failure(ConfigError(file: path, line: nil, message: "file is larger than 1 MiB"))
             }
         }
-        guard let text = String(validating: data, as: UTF8.self) else {
-            return .failure(ConfigError(file: path, line: nil, message: "file is not valid UTF-8 text"))
-        }
-        return Result { () throws(ConfigError) in try ConfigParser.parse(text, file: path) }
+        return Result { () throws(ConfigError) in try ConfigParser.parse(bytes: data, file: path) }
     }
 }
