@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# Installs what the build, tests, demo and bench need, only when it is missing.
+# Installs what the build, tests, demo and bench need, only when it is missing. Commands are checked by
+# name and Perl and Python modules by loading them: a package installed without its recommends (swaks
+# without IO::Socket::INET6, say) leaves the command present and the feature broken.
+# The Python peers come from Debian, for Debian's own python3 (the Makefile's PYTHON): stock Debian 12
+# refuses `pip install` into the system Python (PEP 668).
 set -euo pipefail
 
+PYTHON=${PYTHON:-/usr/bin/python3}
 need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
+perl_has() { perl -M"$1" -e 1 >/dev/null 2>&1; }
+python_has() { "$PYTHON" -c "import $1" >/dev/null 2>&1; }
+
 have swaks || need_apt+=(swaks)
+perl_has IO::Socket::INET6 || need_apt+=(libio-socket-inet6-perl)   # swaks -6
+perl_has Net::SSLeay || need_apt+=(libnet-ssleay-perl)              # swaks -tls
 have smtp-sink || need_apt+=(postfix)
 have haproxy || need_apt+=(haproxy)
 have conntrack || need_apt+=(conntrack)
 have iptables || need_apt+=(iptables)
 have nft || need_apt+=(nftables)
 have ip || need_apt+=(iproute2)
+have prlimit || need_apt+=(util-linux)
 have groff || need_apt+=(groff-base)
 [ -x /usr/sbin/clamd ] || need_apt+=(clamav-daemon)
 have sigtool || need_apt+=(clamav)
@@ -18,6 +29,9 @@ have clamdscan || need_apt+=(clamdscan)
 [ -x /usr/sbin/spamd ] || need_apt+=(spamd)
 have spamc || need_apt+=(spamc)
 pkg-config --exists libnetfilter_conntrack 2>/dev/null || need_apt+=(libnetfilter-conntrack-dev libmnl-dev pkg-config)
+[ -x "$PYTHON" ] || need_apt+=(python3)
+python_has aiosmtpd || need_apt+=(python3-aiosmtpd)
+python_has pytest || need_apt+=(python3-pytest)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "deps: installing Debian packages: ${need_apt[*]}"
@@ -27,10 +41,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-need_pip=()
-python3 -c 'import aiosmtpd' 2>/dev/null || need_pip+=(aiosmtpd)
-python3 -c 'import pytest' 2>/dev/null || need_pip+=(pytest)
-if [ ${#need_pip[@]} -gt 0 ]; then
-    echo "deps: installing PyPI packages: ${need_pip[*]}"
-    python3 -m pip install -q "${need_pip[@]}"
+missing=()
+perl_has IO::Socket::INET6 || missing+=("perl IO::Socket::INET6")
+perl_has Net::SSLeay || missing+=("perl Net::SSLeay")
+python_has aiosmtpd || missing+=("$PYTHON: aiosmtpd")
+python_has pytest || missing+=("$PYTHON: pytest")
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: still missing after install: ${missing[*]}" >&2
+    exit 1
 fi

@@ -17,7 +17,7 @@ REPO=${REPO:-$(cd "$E2E_DIR/../.." && pwd)}
 EXAMPLES=$REPO/Examples
 SMTPGATE_BIN=${SMTPGATE_BIN:-$REPO/.build/debug/smtpgate}
 HELPER_BIN=${HELPER_BIN:-$REPO/.build/debug/smtpgate-helper}
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-/usr/bin/python3}
 
 # Per-scenario state, set by lab_init: LAB_TAG (namespace prefix) and LAB_DIR (files).
 LAB_TAG=${LAB_TAG:-}
