@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "smtpgate", targets: ["smtpgate"]),
         .executable(name: "smtpgate-helper", targets: ["smtpgate-helper"]),
+        .library(name: "SMTPGateCore", targets: ["SMTPGateCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -80,6 +81,7 @@ let package = Package(
         ),
         .testTarget(name: "SMTPGateCoreTests", dependencies: ["SMTPGateCore"]),
         .testTarget(name: "SMTPGateHelperTests", dependencies: ["SMTPGateHelper", "SMTPGateCore"]),
-        .testTarget(name: "SMTPGateProxyTests", dependencies: ["SMTPGateProxy", "SMTPGateCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SMTPGateRuntimeTests", dependencies: ["SMTPGateRuntime", "SMTPGateCore"]),
+        .testTarget(name: "SMTPGateProxyTests", dependencies: ["SMTPGateProxy", "SMTPGateCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

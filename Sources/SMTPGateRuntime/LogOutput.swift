@@ -6,34 +6,53 @@ import Logging
 import NIOConcurrencyHelpers
 import SMTPGateCore
 
-/// Where log lines go: stderr or an append-only file. Lines are collected in memory and written by a
-/// flusher thread at most `flushInterval` later (or at once past `flushBytes`), so the event loops never
-/// wait on a log write; `flush()` runs at shutdown.
+/// Where log lines go: stderr or an append-only file. `emit` renders a line into a bounded `LogQueue` and
+/// returns; a writer on its own serial queue writes what is queued at most `flushInterval` later (at once
+/// past `wakeBytes`). The writer may block in write(2) on a stalled reader (a full pipe); only it waits
+/// then, never an event loop: the queue fills and lines are dropped and counted, and a `log_dropped` line
+/// takes their place once the reader is back.
 public final class LogSink: @unchecked Sendable {
     static let flushBytes = 64 * 1024
     static let flushInterval = 0.05
+    /// How long `flush` (at exit) and `reopen` wait for a writer blocked by a stalled reader.
+    static let stallTimeout = 2.0
+    /// Some 20,000 lines of 200 bytes: several seconds of a busy proxy's log.
+    public static let defaultQueueBytes = 4 * 1024 * 1024
+    public static let queueBytesRange = 64 * 1024 ... 1024 * 1024 * 1024
 
-    private var fd: Int32
     private let path: String?
     private let format: LogFormat
     private let program: String
     private let pid = getpid()
     private let lock = NIOLock()
-    private var pending: [UInt8] = []
-    private let writeLock = NIOLock()
+    private var queue: LogQueue
+    /// `flushBytes`, or less for a small queue, so that the writer is woken before it is full.
+    private let wakeBytes: Int
     private var clock = TimestampClock()
-    private let flusher = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "smtpgate.log"))
+    private var wakeQueued = false
+    private let writer = DispatchQueue(label: "smtpgate.log")
+    private let ticker: DispatchSourceTimer
+    /// Used on `writer` only.
+    private var fd: Int32
+    /// A failed write stopped inside a line: the next write ends that fragment first.
+    private var midLine = false
 
-    /// `program` names the daemon in text lines (`smtpgate[pid]:`, `smtpgate-helper[pid]:`).
-    public init(format: LogFormat, path: String?, program: String) throws {
+    /// `program` names the daemon in text lines (`smtpgate[pid]:`, `smtpgate-helper[pid]:`); `queueBytes`
+    /// bounds the lines waiting for the writer (the batch it is writing holds at most as much again).
+    public init(format: LogFormat, path: String?, program: String, queueBytes: Int) throws {
         self.format = format
         self.program = program
         self.path = path
+        self.queue = LogQueue(capacity: queueBytes)
+        self.wakeBytes = min(Self.flushBytes, queueBytes / 2)
         self.fd = try path.map(Self.openLog) ?? STDERR_FILENO
-        pending.reserveCapacity(Self.flushBytes)
-        flusher.schedule(deadline: .now() + Self.flushInterval, repeating: Self.flushInterval)
-        flusher.setEventHandler { [weak self] in self?.flush() }
-        flusher.resume()
+        // A reader that exits must cost lines (EPIPE, counted), not the process; the daemons ignore SIGPIPE
+        // too, but only once they are up, after their first lines.
+        signal(SIGPIPE, SIG_IGN)
+        ticker = DispatchSource.makeTimerSource(queue: writer)
+        ticker.schedule(deadline: .now() + Self.flushInterval, repeating: Self.flushInterval)
+        ticker.setEventHandler { [weak self] in self?.drain() }
+        ticker.resume()
     }
 
     private static func openLog(_ path: String) throws -> Int32 {
@@ -42,49 +61,94 @@ public final class LogSink: @unchecked Sendable {
         return fd
     }
 
-    /// After log rotation (SIGHUP): the file is opened again by name. On failure the old one stays.
+    /// After log rotation (SIGHUP): the file is opened again by name; what was queued before goes to the
+    /// old one (and, if the writer is stuck past `stallTimeout`, what comes until it is free). On failure
+    /// the old one stays.
     public func reopen() throws {
         guard let path else { return }
         let new = try Self.openLog(path)
-        flush()
-        let old = writeLock.withLock { () -> Int32 in
-            let old = fd
+        onWriter { [self] in
+            drain()
+            close(fd)
             fd = new
-            return old
+            midLine = false
         }
-        close(old)
     }
 
     public func emit(_ record: LogRecord) {
-        let full = lock.withLock { () -> Bool in
-            let line = format.render(record, timestamp: clock.now(), program: program, pid: pid)
-            pending.append(contentsOf: line.utf8)
-            pending.append(0x0a)
-            return pending.count >= Self.flushBytes
+        let wake = lock.withLock { () -> Bool in
+            queue.append { format.render(record, timestamp: clock.now(), program: program, pid: pid) }
+            guard queue.byteCount >= wakeBytes, !wakeQueued else { return false }
+            wakeQueued = true
+            return true
         }
-        if full { flush() }
+        if wake { writer.async { [self] in drain() } }
     }
 
-    /// Writes what is collected. Lines stay whole and in order: one writer at a time.
+    /// Writes what is queued (at exit). A stalled reader gets `stallTimeout`; what it has not taken by
+    /// then is lost with the process.
     public func flush() {
-        writeLock.withLock {
-            let batch = lock.withLock { () -> [UInt8] in
-                let b = pending
-                pending.removeAll(keepingCapacity: true)
-                return b
+        onWriter { [self] in drain() }
+    }
+
+    /// Runs `work` on the writer and waits for it, at most `stallTimeout`: the writer may be blocked.
+    private func onWriter(_ work: @escaping () -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        writer.async {
+            work()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + Self.stallTimeout)
+    }
+
+    /// Writes batches until nothing is left. After a failed write it stops until the next tick, so a reader
+    /// that is gone costs one write per tick, not a spin.
+    private func drain() {
+        while true {
+            let next = lock.withLock { () -> (LogQueue.Batch, [UInt8])? in
+                wakeQueued = false
+                guard !queue.isIdle else { return nil }
+                let batch = queue.take()
+                guard batch.dropped > 0 else { return (batch, []) }
+                let line = format.render(LogQueue.logDropped(count: batch.dropped), timestamp: clock.now(),
+                                         program: program, pid: pid)
+                return (batch, Array(line.utf8) + [0x0a])
             }
-            guard !batch.isEmpty else { return }
-            batch.withUnsafeBytes { buf in
-                var off = 0
-                while off < buf.count {
-                    let n = write(fd, buf.baseAddress! + off, buf.count - off)
-                    if n <= 0 {
-                        if n < 0, errno == EINTR { continue }
-                        return
-                    }
-                    off += n
+            guard let (batch, notice) = next else { return }
+            let end: [UInt8] = midLine ? [0x0a] : []
+            var written = 0
+            for part in [end, notice, batch.lines] {
+                let n = writeAll(part)
+                written += n
+                if n > 0 { midLine = part[n - 1] != 0x0a }
+                guard n == part.count else {
+                    let lost = batch.lost(notice: notice.count, written: max(0, written - end.count))
+                    lock.withLock { queue.lose(lost) }
+                    return
                 }
             }
+        }
+    }
+
+    /// Bytes of `bytes` written before an error (all of them unless one occurred).
+    private func writeAll(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n > 0 {
+                    off += n
+                } else if n < 0, errno == EINTR {
+                    continue
+                } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                    // An inherited non-blocking stderr: wait as a blocking write would, a tick at a time.
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&p, 1, Int32(Self.flushInterval * 1000))
+                } else {
+                    return off
+                }
+            }
+            return off
         }
     }
 }

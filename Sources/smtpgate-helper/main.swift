@@ -17,7 +17,7 @@ struct SMTPGateHelperCommand: ParsableCommand {
             answered. Needs CAP_NET_ADMIN. SIGUSR1 logs the counters; SIGHUP reopens --log-file;
             SIGTERM/SIGINT stop. See smtpgate-helper(8).
             """,
-        version: HelperDaemon.version
+        version: "smtpgate-helper \(HelperDaemon.version)"
     )
 
     @Option(name: .long, help: ArgumentHelp("Address to answer on: ADDR, ADDR:PORT, [IPV6]:PORT or a bare IPv6 address (port 114). Repeatable.", valueName: "addr[:port]"))
@@ -38,6 +38,9 @@ struct SMTPGateHelperCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Append log lines to this file instead of stderr.", valueName: "path"))
     var logFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("Bytes of log lines held for a log reader that does not keep up; past them lines are dropped and counted.", valueName: "bytes"))
+    var logQueue: Int = LogSink.defaultQueueBytes
+
     @Option(name: .long, help: ArgumentHelp("Version 2 timestamp window, seconds: how far a query's clock may be from ours.", valueName: "seconds"))
     var window: Int = 30
 
@@ -49,6 +52,9 @@ struct SMTPGateHelperCommand: ParsableCommand {
             guard let format = LogFormat(rawValue: logFormat) else {
                 throw HelperError("--log-format must be text or json, not \(logFormat)")
             }
+            guard LogSink.queueBytesRange.contains(logQueue) else {
+                throw HelperError("--log-queue must be \(LogSink.queueBytesRange.lowerBound) to \(LogSink.queueBytesRange.upperBound) bytes, not \(logQueue)")
+            }
             let configuration = try HelperOptions.configuration(
                 listen: listen, allow: allow, keyFile: keyFile, legacySecret: legacySecret, replayCache: replayCache,
                 window: window)
@@ -58,7 +64,7 @@ struct SMTPGateHelperCommand: ParsableCommand {
             } catch {
                 throw HelperError("cannot query conntrack: \(error) (needs CAP_NET_ADMIN and nf_conntrack_netlink)")
             }
-            let sink = try LogSink(format: format, path: logFile, program: "smtpgate-helper")
+            let sink = try LogSink(format: format, path: logFile, program: "smtpgate-helper", queueBytes: logQueue)
             defer { sink.flush() }
             let server = HelperServer(configuration: configuration, lookup: lookup, log: { sink.emit($0) })
             let daemon = HelperDaemon(server: server, log: { sink.emit($0) }, reopenLog: {

@@ -11,7 +11,7 @@ struct SMTPGate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smtpgate",
         abstract: "Transparent SMTP interception proxy.",
-        version: Daemon.version,
+        version: "smtpgate \(Daemon.version)",
         subcommands: [Run.self, CheckConfig.self, Version.self]
     )
 }
@@ -28,9 +28,15 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Append log lines to this file instead of stderr.")
     var logFile: String?
 
+    @Option(name: .long, help: "Bytes of log lines held for a log reader that does not keep up; past them lines are dropped and counted.")
+    var logQueue: Int = LogSink.defaultQueueBytes
+
     func run() throws {
         guard let format = LogFormat(rawValue: logFormat) else {
             throw ValidationError("--log-format must be text or json")
+        }
+        guard LogSink.queueBytesRange.contains(logQueue) else {
+            throw ValidationError("--log-queue must be \(LogSink.queueBytesRange.lowerBound) to \(LogSink.queueBytesRange.upperBound) bytes")
         }
         let cfg: Daemon.LoadedConfig
         switch Daemon.load(config) {
@@ -41,7 +47,7 @@ struct Run: ParsableCommand {
         }
         let sink: LogSink
         do {
-            sink = try LogSink(format: format, path: logFile, program: "smtpgate")
+            sink = try LogSink(format: format, path: logFile, program: "smtpgate", queueBytes: logQueue)
         } catch {
             FileHandleErr.print("smtpgate: \(error)")
             throw ExitCode(1)

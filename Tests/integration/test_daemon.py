@@ -6,6 +6,7 @@ removed) and its bound (421 4.3.2).
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -109,10 +110,12 @@ def test_run_refuses_bad_config(tmp_path):
     assert not port_listening(port)
 
 
-def test_version():
-    r = subprocess.run([SMTPGATE_BIN, "version"], capture_output=True, timeout=10)
-    assert r.returncode == 0
-    assert r.stdout.strip()
+def test_version_has_one_answer():
+    a = subprocess.run([SMTPGATE_BIN, "version"], capture_output=True, timeout=10)
+    b = subprocess.run([SMTPGATE_BIN, "--version"], capture_output=True, timeout=10)
+    assert a.returncode == b.returncode == 0
+    assert re.fullmatch(rb"smtpgate \d+\.\d+\.\d+\n", a.stdout)
+    assert a.stdout == b.stdout
 
 
 def bdat_name(p):
