@@ -147,4 +147,30 @@ struct AuthTests {
         #expect(q.client == "221 2.0.0 \(PN): closing connection\r\n")
         #expect(q.closeClient)
     }
+
+    @Test func theUpstreamLostAfter334OwesNoReplyForTheSASLLineNotYetSent() {
+        // Found by fuzzing: with a transaction open the 334's pending AUTH became a 451 at once, before the
+        // client had sent its SASL line, and that line then got the takeover's answer too.
+        let h = Harness()
+        h.open()
+        h.client("MAIL FROM:<a@x.test>\r\n")
+        h.server("250 2.1.0 Ok\r\n")
+        h.client("AUTH LOGIN\r\n")
+        h.server("334 VXNlcm5hbWU6\r\n")
+        let lost = h.serverClosed()
+        #expect(lost.toClient.isEmpty, "no reply before the client's next line: \(lost.client.debugDescription)")
+        let line = h.client("dXNlcg==\r\n")
+        #expect(line.client.split(separator: "\r\n").count == 1, "one reply for one line: \(line.client.debugDescription)")
+        #expect(h.client("QUIT\r\n").client == "221 2.0.0 \(PN): closing connection\r\n")
+    }
+
+    @Test func waitingForTheClientsSASLLineIsTheClientsIdleTime() {
+        let h = Harness()
+        h.open()
+        h.client("AUTH LOGIN\r\n")
+        h.server("334 VXNlcm5hbWU6\r\n")
+        let t = h.timedOut()
+        #expect(t.client == "421 4.4.2 \(PN): idle timeout\r\n")
+        #expect(h.m.closeReason == "idle_timeout")
+    }
 }

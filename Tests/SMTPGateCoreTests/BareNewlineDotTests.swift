@@ -61,6 +61,17 @@ struct BareNewlineDotTests {
         }
     }
 
+    @Test func aHeldDotBeforeTheSuspectBytesStillGoesFirst() {
+        // Found by fuzzing: the line-start dot held at the end of one piece is body once the next piece
+        // goes on; dropping it made CRLF "." LF of a stuffed "..": an early end for a lenient MTA.
+        let (sh, mark, end) = run("hello\r\n..\n.X\r\n", split: [8])
+        let upstream = Array(sh.all.toServer[mark...])
+        #expect(latin1(upstream) == "hello\r\n..\n")
+        #expect(!Self.looksLikeAnEnd(upstream))
+        #expect(sh.all.closeServer)
+        #expect(end.toClient.isEmpty, "the refusal answers the message's end")
+    }
+
     @Test func theSessionIsTakenOverAfterwards() {
         let (sh, _, _) = run("a\n.\nb\r\n.\r\n", split: [])
         #expect(sh.client("MAIL FROM:<a@x.test>\r\n").client.hasPrefix("451 "))

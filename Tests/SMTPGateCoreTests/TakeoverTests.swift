@@ -195,4 +195,22 @@ extension Step {
     var isQuiet: Bool {
         toServer.isEmpty && toClient.isEmpty && events.isEmpty && !closeClient && !closeServer && !goBlind
     }
+
+    @Test(arguments: ["shutdown", "clientClosed", "timedOut"])
+    func theProxysQUITNeverLandsInsideARelayedLine(how: String) {
+        // Found by fuzzing: a command line longer than maxCommandLine is relayed in part before its LF; a QUIT
+        // written then would end it and make one mangled command of both.
+        let h = Harness()
+        h.open()
+        let partial = "MAIL FROM:<s@x.test> " + repeated("p", h.settings.maxCommandLine + 10)
+        let s = h.client(partial)
+        #expect(s.server == partial)
+        let end: Step
+        switch how {
+        case "shutdown": end = h.shutdown()
+        case "clientClosed": end = h.clientClosed()
+        default: end = h.timedOut()
+        }
+        #expect(!end.server.contains("QUIT"), "\(how): \(end.server.suffix(20).debugDescription)")
+    }
 }

@@ -179,6 +179,8 @@ public struct SessionMachine {
                 if fwd, settings.holdFinalDot, let dot = bareDot.find(buf, i..<end) {
                     // Short of the suspect bytes, a held line-start dot included: the MTA must not see what it
                     // might take for the end of the message. The body is refused, so the spool needs no copy.
+                    // Held bytes before the piece are body once any of the piece goes on.
+                    if dot > i, !maybeDot.isEmpty { out.server(maybeDot) }
                     maybeDot = []
                     forward(buf, i..<dot, isHeld, &out)
                     refuseBody(ProxyReplies.bareNewlineDot, why: "bare_newline", takeover: "bare line ending before a dot", &out)
@@ -733,7 +735,7 @@ public struct SessionMachine {
             if takeover != nil {
                 out.client(replies.render(ProxyReplies.sessionTimeout))
                 close("session_timeout", by: .proxy, &out)
-            } else if serverPending > 0, serverOpen {
+            } else if serverPending > 0, serverOpen, !awaitingSASLLine {
                 serverOpen = false
                 out.closeServer = true
                 lost("destination timed out", why: "server_timeout", &out)
@@ -790,7 +792,7 @@ public struct SessionMachine {
         guard takeover == nil else { return }
         takeover = Takeover(reason: reason, limit: settings.onTakeoverCmds)
         out.events.append(.takeover(reason: reason))
-        if serverOpen, !quitSent, !isInData {
+        if mayQuit {
             quitSent = true
             out.server(Array("QUIT\r\n".utf8))
             push(.proxyQuit)
@@ -801,6 +803,20 @@ public struct SessionMachine {
     private var isInData: Bool {
         if case .data = mode { return true }
         return awaitingVerdict
+    }
+
+    /// A QUIT of the proxy's own can be written: the upstream is open, not inside a message, and not inside a
+    /// line relayed in part (it would end that line and make one command of both).
+    private var mayQuit: Bool {
+        guard serverOpen, !quitSent, !isInData else { return false }
+        if case .longLine(forward: true, _) = mode { return false }
+        return true
+    }
+
+    /// After a 334 the MTA waits for the client's SASL line: the pending AUTH owes no reply yet.
+    private var awaitingSASLLine: Bool {
+        if case .sasl = mode, !barrier, case .auth? = pending.first { return true }
+        return false
     }
 
     private var isBlind: Bool {
@@ -842,6 +858,8 @@ public struct SessionMachine {
 
     /// A transaction is open: every reply still owed becomes a 451 (QUIT a 221) and the proxy answers alone.
     private mutating func takeOverAfterLoss(_ text: String, why: String, _ out: inout MachineOutput) {
+        // The client's SASL line is not sent yet: the takeover answers it when it comes, once.
+        if awaitingSASLLine { pending.removeFirst() }
         enterTakeover(text, &out)
         pending = pending.compactMap { e -> Expect? in
             switch e {
@@ -867,7 +885,7 @@ public struct SessionMachine {
     private mutating func finishAfterClientEOF(_ out: inout MachineOutput) {
         if case .closed = mode { return }
         endTransaction(result: nil, abort: "client_closed", &out)
-        if serverOpen, !quitSent, !isInData {
+        if mayQuit {
             quitSent = true
             out.server(Array("QUIT\r\n".utf8))
         }
@@ -880,7 +898,7 @@ public struct SessionMachine {
             closedBy = by
         }
         endTransaction(result: nil, abort: why, &out)
-        if serverOpen, !quitSent, !isInData, !isBlind {
+        if mayQuit, !isBlind {
             quitSent = true
             out.server(Array("QUIT\r\n".utf8))
         }
