@@ -33,6 +33,12 @@ public struct ProxyReplies: Sendable {
         make(554, "5.7.0", "too many connections (max_connections \(limit))")
     }
 
+    /// To a client accepted when the process is out of descriptors (on the listener's spare, or with none
+    /// left for its session's connection to the destination).
+    public func tooManyOpenFiles() -> [UInt8] {
+        make(421, "4.3.2", "too many open files, try again later")
+    }
+
 
     static func destinationLost(_ why: String, transactionOpen: Bool) -> ProxyReply {
         ProxyReply(code: transactionOpen ? 451 : 421, enhanced: "4.4.2", text: why)

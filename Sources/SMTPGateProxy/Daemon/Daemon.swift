@@ -35,6 +35,8 @@ public final class Daemon: @unchecked Sendable {
     private let scanLimiter: ScanLimiter
     /// The action runner for the current script settings (a reload that changes them makes a new one).
     private let actions = NIOLockedValueBox<(key: String, runner: ActionRunner)?>(nil)
+    /// Descriptors open once listening, before any session: the base of the descriptor budget.
+    private var descriptorsAtStart: Int?
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
         let config = loaded.config
@@ -84,6 +86,8 @@ public final class Daemon: @unchecked Sendable {
             "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
         ])
         warnAboutBlindMessages(initial)
+        descriptorsAtStart = OpenFiles.inUse()
+        warnAboutDescriptors(initial)
         pool.start()
         installSignals(servers: servers)
         stopped.wait()
@@ -127,6 +131,7 @@ public final class Daemon: @unchecked Sendable {
             let restartOnly = Self.restartOnlyChanges(startup, new)
             // The listener was built for the start-up mode; sessions must not switch modes under it.
             new.mode = startup.mode
+            let oldMaxConnections = config.withLockedValue { $0.maxConnections }
             config.withLockedValue { $0 = new }
             helperKey.withLockedValue { $0 = loaded.helperKey }
             listener?.refreshLocalAddresses()
@@ -135,6 +140,7 @@ public final class Daemon: @unchecked Sendable {
             }
             log.info("reload", metadata: ["result": "ok", "file": "\(configPath)"])
             warnAboutBlindMessages(new)
+            if new.maxConnections != oldMaxConnections { warnAboutDescriptors(new) }
         case .failure(let error):
             log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
         }
@@ -201,6 +207,15 @@ public final class Daemon: @unchecked Sendable {
         log.warning("config", metadata: [
             "warning": "messages after STARTTLS are relayed encrypted and not scanned (forbid_starttls yes scans every message)",
         ])
+    }
+
+    /// Said when the open-files limit (raised to the hard limit at start) cannot serve `max_connections`:
+    /// otherwise the first sign would be clients refused with 421 4.3.2 at the busiest hour.
+    private func warnAboutDescriptors(_ config: Config) {
+        guard let limit = OpenFiles.limit(), let inUse = descriptorsAtStart,
+              let short = DescriptorBudget.shortfall(config, maxScans: startup.maxScans, limit: limit, inUse: inUse,
+                                                     loops: System.coreCount) else { return }
+        events.record(ListenerLog.descriptorLimit(short))
     }
 
     /// The spool and action script a session under `config` uses; one action runner per script setting.

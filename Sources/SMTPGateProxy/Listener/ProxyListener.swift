@@ -59,6 +59,12 @@ final class ProxyListener: @unchecked Sendable {
             .serverChannelOption(.backlog, value: Int32(config.connectQueue))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            // This bind, unlike NIO's async one, adds nothing for failing accepts: without it EMFILE spins the loop.
+            .serverChannelInitializer { [name, events] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DescriptorReserve(listener: name, log: { events.record($0) }))
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
@@ -70,6 +76,11 @@ final class ProxyListener: @unchecked Sendable {
 
     private func accept(_ channel: Channel) -> EventLoopFuture<Void> {
         let config = currentConfig()
+        if DescriptorReserve.refuses(channel) {
+            // Counted in the listener's rate-limited accept_failed line, not logged one by one.
+            return send(ProxyReplies(proxyName: config.resolvedProxyName(hostName: hostName)).tooManyOpenFiles(),
+                        andClose: channel)
+        }
         let settings = SessionSettings(config: config, hostName: hostName)
         let (scanning, actions) = makeExtras(config)
         let env = SessionEnvironment(
@@ -98,6 +109,11 @@ final class ProxyListener: @unchecked Sendable {
             client: channel.remoteAddress.map(RelaySession.describe) ?? "-",
             local: channel.localAddress.map(RelaySession.describe) ?? "-", destination: "-")
         events.record(SessionLog.reject(ctx, reason: reason, limit: limit))
+        return send(reply, andClose: channel)
+    }
+
+    /// The one reply a connection refused on accept gets.
+    private func send(_ reply: [UInt8], andClose channel: Channel) -> EventLoopFuture<Void> {
         channel.writeAndFlush(channel.allocator.buffer(bytes: reply)).whenComplete { _ in
             channel.close(promise: nil)
         }
