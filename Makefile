@@ -1,11 +1,16 @@
-# SMTPGate — `make demo`, `make test`, `make bench`. Each installs what it needs first.
+# SMTPGate — `make demo`, `make test`, `make bench`, `make fuzz`. Each installs what it needs first.
 SWIFT ?= swift
-PYTHON ?= python3
+# Debian's own interpreter: scripts/deps.sh installs the Python test peers for it from Debian packages.
+PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 60
 DEBUG_BIN := .build/debug/smtpgate
 DEBUG_HELPER := .build/debug/smtpgate-helper
 RELEASE_BIN := .build/release/smtpgate
+export PYTHON
+export SMTPGATE_BIN := $(CURDIR)/$(DEBUG_BIN)
+export HELPER_BIN := $(CURDIR)/$(DEBUG_HELPER)
 
-.PHONY: all deps build release test unit integration e2e demo bench clean
+.PHONY: all deps build release test unit integration e2e demo bench fuzz clean
 
 all: build
 
@@ -18,22 +23,27 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# Every tier, quietly: one line per tier, the output of failures, one line of totals.
+test: build
+	@scripts/test.sh
+
 unit: build
 	$(SWIFT) test
 
 integration: build
-	SMTPGATE_BIN=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/integration
+	$(PYTHON) -m pytest -q -p no:cacheprovider Tests/integration
 
 e2e: build
-	@if [ -x Tests/e2e/run.sh ]; then Tests/e2e/run.sh; else echo "e2e: no lab scenarios yet"; fi
-
-test: unit integration e2e
+	Tests/e2e/run.sh
 
 demo: build
-	SMTPGATE_BIN=$(CURDIR)/$(DEBUG_BIN) HELPER_BIN=$(CURDIR)/$(DEBUG_HELPER) demo/demo.sh
+	demo/demo.sh
+
+fuzz: deps
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: release
 	SMTPGATE_BIN=$(CURDIR)/$(RELEASE_BIN) bench/run.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build fuzz/.build

@@ -1,0 +1,33 @@
+import FuzzSupport
+import SMTPGateCore
+
+// ConfigParser on any text gives a Config or a ConfigError, never a crash. An error names the file it was given
+// and a line of the text, but for the two that concern the whole file (too large, no mode); its message is one
+// line of printable ASCII (what came from the file is escaped), so it cannot forge log lines. A Config survives
+// render and parse unchanged: `check-config` prints a file that means the same.
+fuzzMain { data in
+    let text = String(decoding: data, as: UTF8.self)
+    let config: Config
+    do throws(ConfigError) {
+        config = try ConfigParser.parse(text, file: "fuzz.conf")
+    } catch {
+        check(error.file == "fuzz.conf", "error names \(error.file)")
+        if let line = error.line {
+            let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }.count
+            check(line >= 1 && line <= lines, "error on line \(line) of \(lines): \(error.message)")
+        } else {
+            check(error.message.hasPrefix("file is larger") || error.message.hasPrefix("option 'mode' is not set"),
+                  "error without a line: \(error.message)")
+        }
+        check(!error.message.isEmpty && error.message.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7e },
+              "message \(show(error.message.utf8))")
+        return
+    }
+    let rendered = ConfigParser.render(config)
+    do throws(ConfigError) {
+        let again = try ConfigParser.parse(rendered, file: "rendered")
+        check(again == config, "render/parse changed the config:\n\(rendered)")
+    } catch {
+        fatalError("invariant: the rendered config does not parse: \(error)\n\(rendered)")
+    }
+}
