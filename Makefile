@@ -23,8 +23,8 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# Every tier, quietly: one line per tier, the output of failures, one line of totals.
-test: build
+# Every tier, quietly: one line per tier (the build first), the output of failures, one line of totals.
+test: deps
 	@scripts/test.sh
 
 unit: build

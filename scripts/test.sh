@@ -38,6 +38,14 @@ show() {          # the part of a failed tier's log a person needs, indented
     sed 's/^/    | /'
 }
 
+run_tier build swift build
+if [ "$rc" != 0 ]; then
+    grep -E 'error:' -A3 "$TEST_LOGS/build.log" | head -100 | show
+    echo "make test: the build failed; full output in $TEST_LOGS/build.log"
+    exit 1
+fi
+echo "build        done  ($secs s)"
+
 for tier in "${tiers[@]}"; do
     case $tier in
     unit)
