@@ -128,16 +128,22 @@ struct AuthTests {
         #expect(h.m.closeReason == nil)
     }
 
-    /// A server that lets AUTH start inside a mail transaction (RFC 4954 says it should refuse) and then
-    /// drops the connection mid-exchange: the session is taken over, so the client's next line is a command
-    /// for the takeover responder, not a SASL line for a server that is gone.
-    @Test func upstreamLostMidSASLExchangeInsideATransaction() {
+    /// MAIL accepted, then AUTH LOGIN answered 334: the MTA waits for the client's first SASL line.
+    func authStartedInsideATransaction() -> Harness {
         let h = Harness()
         h.open()
         h.client("MAIL FROM:<a@x.test>\r\n")
         h.server("250 2.1.0 Ok\r\n")
         h.client("AUTH LOGIN\r\n")
         h.server("334 VXNlcm5hbWU6\r\n")
+        return h
+    }
+
+    /// A server that lets AUTH start inside a mail transaction (RFC 4954 says it should refuse) and then
+    /// drops the connection mid-exchange: the session is taken over, so the client's next line is a command
+    /// for the takeover responder, not a SASL line for a server that is gone.
+    @Test func upstreamLostMidSASLExchangeInsideATransaction() {
+        let h = authStartedInsideATransaction()
         h.client("dXNlcg==\r\n")
         let lost = h.serverClosed()
         #expect(lost.client == "451 4.4.2 \(PN): connection to destination lost\r\n")
@@ -151,12 +157,7 @@ struct AuthTests {
     @Test func theUpstreamLostAfter334OwesNoReplyForTheSASLLineNotYetSent() {
         // Found by fuzzing: with a transaction open the 334's pending AUTH became a 451 at once, before the
         // client had sent its SASL line, and that line then got the takeover's answer too.
-        let h = Harness()
-        h.open()
-        h.client("MAIL FROM:<a@x.test>\r\n")
-        h.server("250 2.1.0 Ok\r\n")
-        h.client("AUTH LOGIN\r\n")
-        h.server("334 VXNlcm5hbWU6\r\n")
+        let h = authStartedInsideATransaction()
         let lost = h.serverClosed()
         #expect(lost.toClient.isEmpty, "no reply before the client's next line: \(lost.client.debugDescription)")
         let line = h.client("dXNlcg==\r\n")
