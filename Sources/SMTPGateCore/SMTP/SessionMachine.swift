@@ -304,7 +304,8 @@ public struct SessionMachine {
         default:
             break
         }
-        if let refusal = addressRefusal(verb, line, &out) {
+        let path = Self.path(verb, line)
+        if let refusal = addressRefusal(verb, pathLength: path.count, &out) {
             queueLocal(refusal, &out)
             return
         }
@@ -312,7 +313,7 @@ public struct SessionMachine {
             let reply = ProxyReplies.sizeExceeded(limit: limit)
             queueLocal(reply, &out)
             out.events.append(.transaction(Transaction(
-                number: nil, helo: helo, mailFrom: LogEscape.escape(CommandText.path(line, prefix: "FROM:")),
+                number: nil, helo: helo, mailFrom: LogEscape.escape(path),
                 mailCode: reply.code, recipients: [], size: declared, resultCode: nil, abortReason: "size_limit")))
             return
         }
@@ -324,10 +325,10 @@ public struct SessionMachine {
             push(.hello(ehlo: verb == .ehlo, name: LogEscape.escape(CommandText.argument(line))))
         case .mail:
             startRecipientCount()
-            push(.mail(LogEscape.escape(CommandText.path(line, prefix: "FROM:"))))
+            push(.mail(LogEscape.escape(path)))
         case .rcpt:
             relayedRecipients += 1
-            push(.rcpt(LogEscape.escape(CommandText.path(line, prefix: "TO:"))))
+            push(.rcpt(LogEscape.escape(path)))
         case .data:
             push(.data)
             isBarrier = true
@@ -355,12 +356,12 @@ public struct SessionMachine {
 
     /// RFC 5321 4.5.3.1.3 bounds a path at 256 octets, and `max_recipients` bounds a transaction: both
     /// keep what one client can make the proxy hold (and log) small, whatever the MTA would accept.
-    private mutating func addressRefusal(_ verb: Verb, _ line: [UInt8], _ out: inout MachineOutput) -> ProxyReply? {
+    private mutating func addressRefusal(_ verb: Verb, pathLength: Int, _ out: inout MachineOutput) -> ProxyReply? {
         switch verb {
         case .mail:
-            return CommandText.path(line, prefix: "FROM:").count > Self.maxPath ? ProxyReplies.senderTooLong : nil
+            return pathLength > Self.maxPath ? ProxyReplies.senderTooLong : nil
         case .rcpt:
-            if CommandText.path(line, prefix: "TO:").count > Self.maxPath { return ProxyReplies.recipientTooLong }
+            if pathLength > Self.maxPath { return ProxyReplies.recipientTooLong }
             guard relayedRecipients >= settings.maxRecipients else { return nil }
             if !recipientLimitHit {
                 recipientLimitHit = true
@@ -374,6 +375,15 @@ public struct SessionMachine {
 
     /// Longest MAIL FROM / RCPT TO path, brackets included (RFC 5321 4.5.3.1.3).
     static let maxPath = 256
+
+    /// The path of a MAIL FROM or RCPT TO as given (empty for other verbs): bounded, then logged.
+    static func path(_ verb: Verb, _ line: [UInt8]) -> ArraySlice<UInt8> {
+        switch verb {
+        case .mail: return CommandText.path(line, prefix: "FROM:")
+        case .rcpt: return CommandText.path(line, prefix: "TO:")
+        default: return []
+        }
+    }
 
     private mutating func startRecipientCount() {
         relayedRecipients = 0
@@ -792,11 +802,7 @@ public struct SessionMachine {
         guard takeover == nil else { return }
         takeover = Takeover(reason: reason, limit: settings.onTakeoverCmds)
         out.events.append(.takeover(reason: reason))
-        if mayQuit {
-            quitSent = true
-            out.server(Array("QUIT\r\n".utf8))
-            push(.proxyQuit)
-        }
+        if quitUpstream(&out) { push(.proxyQuit) }
     }
 
     /// The upstream is inside DATA: anything sent now would be part of the message.
@@ -805,11 +811,14 @@ public struct SessionMachine {
         return awaitingVerdict
     }
 
-    /// A QUIT of the proxy's own can be written: the upstream is open, not inside a message, and not inside a
-    /// line relayed in part (it would end that line and make one command of both).
-    private var mayQuit: Bool {
-        guard serverOpen, !quitSent, !isInData else { return false }
+    /// Writes a QUIT of the proxy's own when one can be: the upstream is open and speaking SMTP, not inside a
+    /// message, and not inside a line relayed in part (it would end that line and make one command of both).
+    @discardableResult
+    private mutating func quitUpstream(_ out: inout MachineOutput) -> Bool {
+        guard serverOpen, !quitSent, !isInData, !isBlind else { return false }
         if case .longLine(forward: true, _) = mode { return false }
+        quitSent = true
+        out.server(Array("QUIT\r\n".utf8))
         return true
     }
 
@@ -885,10 +894,7 @@ public struct SessionMachine {
     private mutating func finishAfterClientEOF(_ out: inout MachineOutput) {
         if case .closed = mode { return }
         endTransaction(result: nil, abort: "client_closed", &out)
-        if mayQuit {
-            quitSent = true
-            out.server(Array("QUIT\r\n".utf8))
-        }
+        quitUpstream(&out)
         close("client_closed", by: .client, &out)
     }
 
@@ -898,10 +904,7 @@ public struct SessionMachine {
             closedBy = by
         }
         endTransaction(result: nil, abort: why, &out)
-        if mayQuit, !isBlind {
-            quitSent = true
-            out.server(Array("QUIT\r\n".utf8))
-        }
+        quitUpstream(&out)
         serverOpen = false
         awaitingVerdict = false
         barrier = false
