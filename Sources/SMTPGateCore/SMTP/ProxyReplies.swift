@@ -39,7 +39,6 @@ public struct ProxyReplies: Sendable {
         make(421, "4.3.2", "too many open files, try again later")
     }
 
-
     static func destinationLost(_ why: String, transactionOpen: Bool) -> ProxyReply {
         ProxyReply(code: transactionOpen ? 451 : 421, enhanced: "4.4.2", text: why)
     }

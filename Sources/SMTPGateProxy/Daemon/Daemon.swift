@@ -131,8 +131,10 @@ public final class Daemon: @unchecked Sendable {
             let restartOnly = Self.restartOnlyChanges(startup, new)
             // The listener was built for the start-up mode; sessions must not switch modes under it.
             new.mode = startup.mode
-            let oldMaxConnections = config.withLockedValue { $0.maxConnections }
-            config.withLockedValue { $0 = new }
+            let oldMaxConnections = config.withLockedValue { current in
+                defer { current = new }
+                return current.maxConnections
+            }
             helperKey.withLockedValue { $0 = loaded.helperKey }
             listener?.refreshLocalAddresses()
             if !restartOnly.isEmpty {
