@@ -16,7 +16,7 @@ total_pass=0 total_fail=0 summary=()
 
 num() { grep -oE "[0-9]+ $1" <<< "$2" | tail -1 | grep -oE '^[0-9]+' || echo 0; }
 
-run_tier() {      # run_tier NAME COMMAND...: runs it, sets $pass $fail $rc, prints the tier's line
+run_tier() {      # run_tier NAME COMMAND...: runs it into $TEST_LOGS/NAME.log, sets $rc and $secs
     local name=$1 start; shift
     start=$(date +%s)
     "$@" > "$TEST_LOGS/$name.log" 2>&1
