@@ -9,12 +9,7 @@ fuzzMain { data in
     var input = FuzzInput(data)
     let pieces = input.chunkedRest()
     var chunked = SpamdReplyReader()
-    var answer: SpamdReply?
-    for piece in pieces {
-        let now = chunked.feed(piece)
-        if let answer { check(now == answer, "answer changed from \(answer) to \(String(describing: now))") }
-        answer = now
-    }
+    let answer = settledAnswer(pieces) { chunked.feed($0) }
     var whole = SpamdReplyReader()
     let expected = whole.feed(pieces.flatMap { $0 })
     check(answer == expected, "in pieces \(String(describing: answer)), whole \(String(describing: expected))")
