@@ -1,5 +1,5 @@
 import Testing
-@testable import SMTPGateHelper
+@testable import SMTPGateCore
 
 @Suite struct CIDRTests {
     func bytes(_ s: String) -> [UInt8] { AddressBytes.parse(s)! }

@@ -18,7 +18,7 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
             }
         }
 
-        static func show(_ s: String) -> String {
+        public static func show(_ s: String) -> String {
             "\"" + String(s.unicodeScalars.prefix(80).map { $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?" }) + "\""
         }
     }
@@ -65,19 +65,4 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         }
         return out
     }
-}
-
-/// The allow list: a source may query when it is inside any of the prefixes.
-public struct AllowList: Sendable, CustomStringConvertible {
-    public let prefixes: [CIDR]
-
-    public init(_ prefixes: [CIDR]) {
-        self.prefixes = prefixes
-    }
-
-    public func allows(_ address: [UInt8]) -> Bool {
-        prefixes.contains { $0.contains(address) }
-    }
-
-    public var description: String { prefixes.map(\.description).joined(separator: ",") }
 }
