@@ -108,19 +108,20 @@ struct AdmissionTests {
 
     @Test func refusalReplies() {
         var r = ProxyReplies(proxyName: PN)
-        #expect(latin1(r.tooManyConnections(limit: 64)) == "554 5.7.0 \(PN): too many connections (max_connections 64)\r\n")
+        #expect(latin1(r.refusal(.tooManyConnections(limit: 64))) == "554 5.7.0 \(PN): too many connections (max_connections 64)\r\n")
         r.enhanced = false
-        #expect(latin1(r.tooManyConnections(limit: 1)) == "554 \(PN): too many connections (max_connections 1)\r\n")
+        #expect(latin1(r.refusal(.tooManyConnections(limit: 1))) == "554 \(PN): too many connections (max_connections 1)\r\n")
     }
 
     @Test(arguments: [
-        (SessionMachine.Refusal.tooManyFromHost(limit: 8), "554 5.7.0 \(PN): too many connections from your host (max_per_host 8)\r\n", "max_per_host"),
+        (Refusal.tooManyFromHost(limit: 8), "554 5.7.0 \(PN): too many connections from your host (max_per_host 8)\r\n", "max_per_host"),
         (.connectFailed(destination: "192.0.2.1:25", reason: "connection refused"),
          "421 4.4.1 \(PN): cannot connect to 192.0.2.1:25: connection refused\r\n", "connect_failed"),
-        (.lookupFailed(reason: "helper did not answer"), "421 4.4.3 \(PN): cannot find the destination: helper did not answer\r\n", "lookup_failed"),
+        (.lookupFailed(reason: "no answer from 10.77.2.1:114 after 3 tries", clientText: "helper did not answer"), "421 4.4.3 \(PN): cannot find the destination: helper did not answer\r\n", "lookup_failed"),
         (.loop(destination: "10.77.2.10:9199"), "554 5.4.6 \(PN): routing loop: 10.77.2.10:9199 is this proxy\r\n", "loop"),
+        (.tooManyConnections(limit: 64), "554 5.7.0 \(PN): too many connections (max_connections 64)\r\n", "max_connections"),
     ])
-    func sessionRefusals(refusal: SessionMachine.Refusal, reply: String, why: String) {
+    func sessionRefusals(refusal: Refusal, reply: String, why: String) {
         var m = SessionMachine(settings: SessionSettings(proxyName: PN, pipelineSize: 16, onTakeoverCmds: 5, forbidStartTLS: false))
         let out = m.refuse(refusal)
         #expect(out.toClient == [.bytes(Array(reply.utf8))])

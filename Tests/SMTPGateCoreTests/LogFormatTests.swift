@@ -13,7 +13,7 @@ struct LogFormatTests {
         number: 3, helo: "client.test", mailFrom: "<a@x.test>", mailCode: 250,
         recipients: [LogRecord.Recipient(address: "<b@x.test>", code: 250),
                      LogRecord.Recipient(address: "<c@x.test>", code: 550)],
-        size: 1234, resultCode: 250, abortReason: nil)
+        size: 1234, resultCode: 250, abort: nil)
 
     func text(_ r: LogRecord) -> String { LogFormat.text.render(r, timestamp: LogFormatTests.ts, pid: 77) }
     func json(_ r: LogRecord) -> String { LogFormat.json.render(r, timestamp: LogFormatTests.ts, pid: 77) }
@@ -93,7 +93,7 @@ struct LogFormatTests {
     @Test func abortedTransactionTextLine() {
         var t = LogFormatTests.txn
         t.resultCode = nil
-        t.abortReason = "rset"
+        t.abort = .rset
         t.recipients = []
         t.mailFrom = ""
         let line = text(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
@@ -194,7 +194,7 @@ struct LogFormatTests {
     @Test func abortedJSON() {
         var t = LogFormatTests.txn
         t.resultCode = nil
-        t.abortReason = "server_closed"
+        t.abort = .serverClosed
         let j = decode(json(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)))
         #expect(j["result"] as? String == "aborted")
         #expect(j["why"] as? String == "server_closed")

@@ -21,7 +21,7 @@ struct TransactionEventsTests {
                 LogRecord.Recipient(address: "<nobody@x.test>", code: 550),
                 LogRecord.Recipient(address: "<c@x.test>", code: 251),
             ],
-            size: b(body).count, resultCode: 250, abortReason: nil)
+            size: b(body).count, resultCode: 250, abort: nil)
         #expect(done.transactions == [expected])
         #expect(h.m.transactions == 1)
         #expect(h.m.helo == "client.test")

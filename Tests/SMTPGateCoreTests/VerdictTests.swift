@@ -56,7 +56,7 @@ struct VerdictTests {
     static func transaction(scan: ScanSummary?, result: Int?, abort: String?) -> Transaction {
         Transaction(number: 1, helo: "client.test", mailFrom: "<a@x.test>", mailCode: 250,
                     recipients: [LogRecord.Recipient(address: "<b@x.test>", code: 250)], size: size,
-                    resultCode: result, abortReason: abort, scan: scan)
+                    resultCode: result, abort: abort.flatMap(EndReason.init(rawValue:)), scan: scan)
     }
 
     // MARK: deliver

@@ -1,24 +1,3 @@
-/// Where a session is and what it is called, for its log lines.
-public struct SessionContext: Sendable {
-    public var id: String
-    public var listener: String
-    public var client: String
-    public var local: String
-    public var destination: String
-    /// The address the connection arrived from when it is not the real client's (split mode: the router).
-    public var natSource: String?
-    /// The ident the helper reported, escaped.
-    public var ident: String?
-
-    public init(id: String, listener: String, client: String, local: String, destination: String) {
-        self.id = id
-        self.listener = listener
-        self.client = client
-        self.local = local
-        self.destination = destination
-    }
-}
-
 /// What to show of client-supplied identities (`log_helo`, `log_mail_from`, `log_rcpt_to`).
 public struct LogPolicy: Sendable {
     public var helo: Bool
@@ -38,6 +17,25 @@ public struct LogPolicy: Sendable {
 
 /// The session's log lines. One place decides their names and fields.
 public enum SessionLog {
+    /// The line an event gets, if any (a finding is the action script's; its cause has its own line).
+    public static func record(for event: ProxyEvent, policy: LogPolicy) -> LogRecord? {
+        switch event {
+        case .opened(let c): return open(c)
+        case .refused(let c, let r):
+            switch r {
+            case .tooManyConnections(let n), .tooManyFromHost(let n): return reject(c, reason: r.why.rawValue, limit: n)
+            case .lookupFailed(let reason, _): return lookupFailed(c, reason: reason)
+            case .connectFailed(_, let reason): return connectFailed(c, error: reason)
+            case .loop: return nil
+            }
+        case .session(let c, let e): return self.event(e, c, policy: policy)
+        case .scanned(let c, let trans, let report, let scanPolicy): return scan(c, transaction: trans, report, policy: scanPolicy)
+        case .spoolFailed(let c, let error): return spoolFailed(c, error: error)
+        case .found: return nil
+        case .closed(let c, let totals): return close(c, totals, policy: policy)
+        }
+    }
+
     public static func open(_ c: SessionContext) -> LogRecord {
         var fields: [(String, LogRecord.Value)] = [
             ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),

@@ -68,7 +68,8 @@ public struct Transaction: Sendable, Equatable {
     public var size: Int
     /// The upstream's reply to the end of DATA, or nil when the transaction ended without one.
     public var resultCode: Int?
-    public var abortReason: String?
+    public var abort: EndReason?
+    public var abortReason: String? { abort?.rawValue }
     /// What the scanners said, when the message was scanned.
     public var scan: ScanSummary?
     /// Recipients answered after the first `recipientsKept`: counted, not named.

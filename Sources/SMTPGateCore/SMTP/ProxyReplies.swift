@@ -29,14 +29,35 @@ public struct ProxyReplies: Sendable {
         render(ProxyReply(code: code, enhanced: enhancedCode, text: text))
     }
 
-    public func tooManyConnections(limit: Int) -> [UInt8] {
-        make(554, "5.7.0", "too many connections (max_connections \(limit))")
+    /// The one reply a connection refused before its session gets.
+    public func refusal(_ r: Refusal) -> [UInt8] {
+        render(r.reply)
     }
 
     /// To a client accepted when the process is out of descriptors (on the listener's spare, or with none
     /// left for its session's connection to the destination).
     public func tooManyOpenFiles() -> [UInt8] {
         make(421, "4.3.2", "too many open files, try again later")
+    }
+
+    static func tooManyConnections(limit: Int) -> ProxyReply {
+        ProxyReply(code: 554, enhanced: "5.7.0", text: "too many connections (max_connections \(limit))")
+    }
+
+    static func tooManyFromHost(limit: Int) -> ProxyReply {
+        ProxyReply(code: 554, enhanced: "5.7.0", text: "too many connections from your host (max_per_host \(limit))")
+    }
+
+    static func lookupFailed(_ why: String) -> ProxyReply {
+        ProxyReply(code: 421, enhanced: "4.4.3", text: "cannot find the destination: \(why)")
+    }
+
+    static func loop(_ destination: String) -> ProxyReply {
+        ProxyReply(code: 554, enhanced: "5.4.6", text: "routing loop: \(destination) is this proxy")
+    }
+
+    static func connectFailed(_ destination: String, _ why: String) -> ProxyReply {
+        ProxyReply(code: 421, enhanced: "4.4.1", text: "cannot connect to \(destination): \(why)")
     }
 
     static func destinationLost(_ why: String, transactionOpen: Bool) -> ProxyReply {

@@ -66,7 +66,7 @@ public struct SessionMachine {
         case rset
         case other
         case proxyQuit
-        case local(ProxyReply?, close: (why: String, by: Closer)?)
+        case local(ProxyReply?, close: (why: EndReason, by: Closer)?)
 
         var isServer: Bool {
             if case .local = self { return false }
@@ -102,14 +102,15 @@ public struct SessionMachine {
     private var recipientLimitHit = false
     private var dataBytes = 0
     /// Why the body being swallowed will be refused at its end (nil: the upstream was lost).
-    private var dataRejection: (reply: ProxyReply, why: String)?
+    private var dataRejection: (reply: ProxyReply, why: EndReason)?
     /// Bytes that may begin the final dot line, not yet sent on (only while holding the final dot).
     private var maybeDot: [UInt8] = []
     /// The message is complete and its dot held; the reply owed for it is the front `.dataEnd`.
     private var awaitingVerdict = false
     public private(set) var helo: String?
     public private(set) var transactions = 0
-    public private(set) var closeReason: String?
+    public private(set) var endReason: EndReason?
+    public var closeReason: String? { endReason?.rawValue }
     private var closeReasonFixed = false
     /// Why the session was taken over, if it was.
     public var takeoverReason: String? { takeover?.reason }
@@ -183,7 +184,7 @@ public struct SessionMachine {
                     if dot > i, !maybeDot.isEmpty { out.server(maybeDot) }
                     maybeDot = []
                     forward(buf, i..<dot, isHeld, &out)
-                    refuseBody(ProxyReplies.bareNewlineDot, why: "bare_newline", takeover: "bare line ending before a dot", &out)
+                    refuseBody(ProxyReplies.bareNewlineDot, why: .bareNewline, takeover: "bare line ending before a dot", &out)
                     fwd = false
                 }
                 if !fwd {
@@ -314,7 +315,7 @@ public struct SessionMachine {
             queueLocal(reply, &out)
             out.events.append(.transaction(Transaction(
                 number: nil, helo: helo, mailFrom: LogEscape.escape(path),
-                mailCode: reply.code, recipients: [], size: declared, resultCode: nil, abortReason: "size_limit")))
+                mailCode: reply.code, recipients: [], size: declared, resultCode: nil, abort: .sizeLimit)))
             return
         }
         out.server(line)
@@ -398,7 +399,7 @@ public struct SessionMachine {
         case .reply(let reply):
             queueLocal(reply, &out)
         case .replyAndClose(let reply, let why):
-            queueLocal(reply, close: (why, why == "quit" ? .client : .proxy), &out)
+            queueLocal(reply, close: (why, why == .quit ? .client : .proxy), &out)
         }
     }
 
@@ -409,12 +410,12 @@ public struct SessionMachine {
 
     /// The body outgrew `size_limit`: its end gets 552.
     private mutating func exceedSizeLimit(_ limit: Int, _ out: inout MachineOutput) {
-        refuseBody(ProxyReplies.sizeExceeded(limit: limit), why: "size_limit", takeover: "message size exceeds fixed limit", &out)
+        refuseBody(ProxyReplies.sizeExceeded(limit: limit), why: .sizeLimit, takeover: "message size exceeds fixed limit", &out)
     }
 
     /// The body will be refused at its end: the upstream is closed before it can see a final dot (that
     /// aborts the transaction there) and the rest of the body is swallowed.
-    private mutating func refuseBody(_ reply: ProxyReply, why: String, takeover reason: String, _ out: inout MachineOutput) {
+    private mutating func refuseBody(_ reply: ProxyReply, why: EndReason, takeover reason: String, _ out: inout MachineOutput) {
         dataRejection = (reply, why)
         mode = .data(forward: false)
         serverOpen = false
@@ -437,7 +438,7 @@ public struct SessionMachine {
         } else {
             txn?.size = size
             let (reply, why) = dataRejection
-                ?? (ProxyReplies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), "destination_lost")
+                ?? (ProxyReplies.destinationLost(takeover?.reason ?? "connection to destination lost", transactionOpen: true), .destinationLost)
             dataRejection = nil
             queueLocal(reply, &out)
             endTransaction(result: nil, abort: why, &out)
@@ -452,7 +453,7 @@ public struct SessionMachine {
         guard awaitingVerdict else { return out }
         awaitingVerdict = false
         txn?.scan = scan
-        let rejection: (reply: ProxyReply, why: String, takeover: String)
+        let rejection: (reply: ProxyReply, why: EndReason, takeover: String)
         switch verdict {
         case .deliver:
             out.server(Array(".\r\n".utf8))
@@ -460,11 +461,11 @@ public struct SessionMachine {
             releaseHeld(&out)
             return out
         case .virus(let name):
-            rejection = (ProxyReplies.virusFound(name), "virus", "virus found")
+            rejection = (ProxyReplies.virusFound(name), .virus, "virus found")
         case .spam(let score, let threshold):
-            rejection = (ProxyReplies.spamFound(score: score, threshold: threshold), "spam", "spam found")
+            rejection = (ProxyReplies.spamFound(score: score, threshold: threshold), .spam, "spam found")
         case .notScanned(let why, let spool):
-            rejection = (ProxyReplies.notScanned(why), spool ? "spool_error" : "scan_error", "message not scanned")
+            rejection = (ProxyReplies.notScanned(why), spool ? .spoolError : .scanError, "message not scanned")
         }
         serverOpen = false
         out.closeServer = true
@@ -497,7 +498,7 @@ public struct SessionMachine {
                 next = try reader.next(buf, from: i)
             } catch {
                 out.closeServer = true
-                lost("bad reply from destination", why: "server_protocol_error", &out)
+                lost("bad reply from destination", why: .serverProtocolError, &out)
                 break
             }
             guard let (reply, after) = next else { break }
@@ -519,7 +520,7 @@ public struct SessionMachine {
         if awaitingVerdict {
             // Nothing is owed before the held dot is sent: a reply now would be taken for the message's.
             out.closeServer = true
-            lost("bad reply from destination", why: "server_protocol_error", &out)
+            lost("bad reply from destination", why: .serverProtocolError, &out)
             return
         }
         guard let front = pending.first, front.isServer else {
@@ -534,7 +535,7 @@ public struct SessionMachine {
             break
         case .hello(let ehlo, let name):
             if reply.isPositive {
-                endTransaction(result: nil, abort: "helo", &out)
+                endTransaction(result: nil, abort: .helo, &out)
                 helo = name
                 if ehlo {
                     let filtered = EHLOFilter.filter(reply, forbidStartTLS: settings.forbidStartTLS)
@@ -546,12 +547,12 @@ public struct SessionMachine {
             }
         case .mail(let from):
             if reply.isPositive {
-                endTransaction(result: nil, abort: "new_mail", &out)
+                endTransaction(result: nil, abort: .newMail, &out)
                 openTransaction(from: from, mailCode: reply.code)
             } else {
                 out.events.append(.transaction(Transaction(
                     number: nil, helo: helo, mailFrom: from, mailCode: reply.code, recipients: [],
-                    size: 0, resultCode: nil, abortReason: "mail_rejected")))
+                    size: 0, resultCode: nil, abort: .mailRejected)))
             }
         case .rcpt(let to):
             if !reply.isPositive { relayedRecipients = max(0, relayedRecipients - 1) }
@@ -590,11 +591,11 @@ public struct SessionMachine {
                 release = true
             }
         case .quit:
-            endTransaction(result: nil, abort: "quit", &out)
-            fixCloseReason("quit", by: .client)
+            endTransaction(result: nil, abort: .quit, &out)
+            fixCloseReason(.quit, by: .client)
             quitAnswered = true
         case .rset:
-            if reply.isPositive { endTransaction(result: nil, abort: "rset", &out) }
+            if reply.isPositive { endTransaction(result: nil, abort: .rset, &out) }
         case .other:
             break
         case .proxyQuit:
@@ -629,7 +630,7 @@ public struct SessionMachine {
         out.events.append(.unsolicitedReply(code: reply.code, text: Self.replyExcerpt(reply)))
         if reply.code == 421 {
             out.closeServer = true
-            lost("destination closed the connection", why: "server_closed", &out)
+            lost("destination closed the connection", why: .serverClosed, &out)
         }
     }
 
@@ -663,46 +664,20 @@ public struct SessionMachine {
     public mutating func serverClosed() -> MachineOutput {
         var out = MachineOutput()
         guard serverOpen else {
-            if case .blind = mode { close("server_closed", by: .server, &out) }
+            if case .blind = mode { close(.serverClosed, by: .server, &out) }
             return out
         }
         serverOpen = false
         if case .blind = mode {
-            close("server_closed", by: .server, &out)
+            close(.serverClosed, by: .server, &out)
             return out
         }
         if quitAnswered, serverPending == 0 {
-            close("quit", by: .client, &out)
+            close(.quit, by: .client, &out)
             return out
         }
-        lost("connection to destination lost", why: "server_closed", &out)
+        lost("connection to destination lost", why: .serverClosed, &out)
         return out
-    }
-
-    /// Why a session ends before its dialogue starts; each gets one reply and a close reason.
-    public enum Refusal: Sendable, Equatable {
-        case connectFailed(destination: String, reason: String)
-        case lookupFailed(reason: String)
-        case loop(destination: String)
-        case tooManyFromHost(limit: Int)
-
-        var reply: ProxyReply {
-            switch self {
-            case .connectFailed(let d, let r): return ProxyReply(code: 421, enhanced: "4.4.1", text: "cannot connect to \(d): \(r)")
-            case .lookupFailed(let r): return ProxyReply(code: 421, enhanced: "4.4.3", text: "cannot find the destination: \(r)")
-            case .loop(let d): return ProxyReply(code: 554, enhanced: "5.4.6", text: "routing loop: \(d) is this proxy")
-            case .tooManyFromHost(let n): return ProxyReply(code: 554, enhanced: "5.7.0", text: "too many connections from your host (max_per_host \(n))")
-            }
-        }
-
-        var why: String {
-            switch self {
-            case .connectFailed: return "connect_failed"
-            case .lookupFailed: return "lookup_failed"
-            case .loop: return "loop"
-            case .tooManyFromHost: return "max_per_host"
-            }
-        }
     }
 
     /// The session cannot start: the client gets one reply and the connection ends.
@@ -721,7 +696,7 @@ public struct SessionMachine {
         case .closed:
             return out
         case .blind:
-            fixCloseReason("client_closed", by: .client)
+            fixCloseReason(.clientClosed, by: .client)
             out.halfCloseServer = true
             return out
         default:
@@ -740,18 +715,18 @@ public struct SessionMachine {
         case .closed:
             break
         case .blind:
-            close("direct_timeout", by: .proxy, &out)
+            close(.directTimeout, by: .proxy, &out)
         default:
             if takeover != nil {
                 out.client(replies.render(ProxyReplies.sessionTimeout))
-                close("session_timeout", by: .proxy, &out)
+                close(.sessionTimeout, by: .proxy, &out)
             } else if serverPending > 0, serverOpen, !awaitingSASLLine {
                 serverOpen = false
                 out.closeServer = true
-                lost("destination timed out", why: "server_timeout", &out)
+                lost("destination timed out", why: .serverTimeout, &out)
             } else {
                 out.client(replies.render(ProxyReplies.idleTimeout))
-                close("idle_timeout", by: .proxy, &out)
+                close(.idleTimeout, by: .proxy, &out)
             }
         }
         return out
@@ -762,10 +737,10 @@ public struct SessionMachine {
         var out = MachineOutput()
         switch mode {
         case .closed: break
-        case .blind: close("shutdown", by: .proxy, &out)
+        case .blind: close(.shutdown, by: .proxy, &out)
         default:
             out.client(replies.render(ProxyReplies.shuttingDown))
-            close("shutdown", by: .proxy, &out)
+            close(.shutdown, by: .proxy, &out)
         }
         return out
     }
@@ -777,7 +752,7 @@ public struct SessionMachine {
         if e.isServer { serverPending += 1 }
     }
 
-    private mutating func queueLocal(_ reply: ProxyReply, close: (why: String, by: Closer)? = nil, _ out: inout MachineOutput) {
+    private mutating func queueLocal(_ reply: ProxyReply, close: (why: EndReason, by: Closer)? = nil, _ out: inout MachineOutput) {
         if pending.isEmpty {
             out.client(replies.render(reply))
             if let close { self.close(close.why, by: close.by, &out) }
@@ -834,7 +809,7 @@ public struct SessionMachine {
     }
 
     /// The upstream is gone (closed, timed out or spoke garbage) while the session is not blind.
-    private mutating func lost(_ text: String, why: String, _ out: inout MachineOutput) {
+    private mutating func lost(_ text: String, why: EndReason, _ out: inout MachineOutput) {
         serverOpen = false
         awaitingVerdict = false
         if case .closed = mode { return }
@@ -846,7 +821,7 @@ public struct SessionMachine {
     }
 
     /// No transaction at stake: the first reply still owed (or an unsolicited one) is a 421, then the end.
-    private mutating func hangUpAfterLoss(_ text: String, why: String, _ out: inout MachineOutput) {
+    private mutating func hangUpAfterLoss(_ text: String, why: EndReason, _ out: inout MachineOutput) {
         let reply = ProxyReplies.destinationLost(text, transactionOpen: false)
         var rebuilt: [Expect] = []
         var answered = false
@@ -866,7 +841,7 @@ public struct SessionMachine {
     }
 
     /// A transaction is open: every reply still owed becomes a 451 (QUIT a 221) and the proxy answers alone.
-    private mutating func takeOverAfterLoss(_ text: String, why: String, _ out: inout MachineOutput) {
+    private mutating func takeOverAfterLoss(_ text: String, why: EndReason, _ out: inout MachineOutput) {
         // The client's SASL line is not sent yet: the takeover answers it when it comes, once.
         if awaitingSASLLine { pending.removeFirst() }
         enterTakeover(text, &out)
@@ -874,7 +849,7 @@ public struct SessionMachine {
             switch e {
             case .local: return e
             case .proxyQuit: return nil
-            case .quit: return .local(ProxyReplies.closing, close: ("quit", .client))
+            case .quit: return .local(ProxyReplies.closing, close: (.quit, .client))
             default: return .local(ProxyReplies.destinationLost(text, transactionOpen: true), close: nil)
             }
         }
@@ -893,14 +868,14 @@ public struct SessionMachine {
 
     private mutating func finishAfterClientEOF(_ out: inout MachineOutput) {
         if case .closed = mode { return }
-        endTransaction(result: nil, abort: "client_closed", &out)
+        endTransaction(result: nil, abort: .clientClosed, &out)
         quitUpstream(&out)
-        close("client_closed", by: .client, &out)
+        close(.clientClosed, by: .client, &out)
     }
 
-    private mutating func close(_ why: String, by: Closer, _ out: inout MachineOutput) {
+    private mutating func close(_ why: EndReason, by: Closer, _ out: inout MachineOutput) {
         if !closeReasonFixed {
-            closeReason = why
+            endReason = why
             closedBy = by
         }
         endTransaction(result: nil, abort: why, &out)
@@ -916,9 +891,9 @@ public struct SessionMachine {
     }
 
     /// A decisive end (QUIT answered, the client ending a blind relay) names the close whatever follows.
-    private mutating func fixCloseReason(_ why: String, by: Closer) {
+    private mutating func fixCloseReason(_ why: EndReason, by: Closer) {
         guard !closeReasonFixed else { return }
-        closeReason = why
+        endReason = why
         closedBy = by
         closeReasonFixed = true
     }
@@ -926,14 +901,14 @@ public struct SessionMachine {
     private mutating func openTransaction(from: String, mailCode: Int?) {
         transactions += 1
         txn = Transaction(number: transactions, helo: helo, mailFrom: from, mailCode: mailCode, recipients: [],
-                          size: 0, resultCode: nil, abortReason: nil)
+                          size: 0, resultCode: nil, abort: nil)
     }
 
-    private mutating func endTransaction(result: Int?, abort: String?, _ out: inout MachineOutput) {
+    private mutating func endTransaction(result: Int?, abort: EndReason?, _ out: inout MachineOutput) {
         guard var t = txn else { return }
         txn = nil
         t.resultCode = result
-        t.abortReason = result == nil ? abort : nil
+        t.abort = result == nil ? abort : nil
         out.events.append(.transaction(t))
     }
 }

@@ -12,17 +12,17 @@ struct Takeover {
 
     enum Answer: Equatable {
         case reply(ProxyReply)
-        case replyAndClose(ProxyReply, why: String)
+        case replyAndClose(ProxyReply, why: EndReason)
     }
 
     mutating func answer(_ verb: Verb, proxyName: String) -> Answer {
         commands += 1
         if commands > limit {
             return .replyAndClose(ProxyReply(code: 554, enhanced: "5.7.0", text: "too many commands after session takeover"),
-                                  why: "takeover_limit")
+                                  why: .takeoverLimit)
         }
         switch verb {
-        case .quit: return .replyAndClose(ProxyReplies.closing, why: "quit")
+        case .quit: return .replyAndClose(ProxyReplies.closing, why: .quit)
         case .rset, .noop: return .reply(ProxyReply(code: 250, enhanced: "2.0.0", text: "OK", named: false))
         case .helo, .ehlo: return .reply(ProxyReply(code: 250, enhanced: nil, text: proxyName, named: false))
         case .mail: return .reply(ProxyReply(code: 451, enhanced: "4.3.0", text: reason))

@@ -83,15 +83,18 @@ final class ProxyListener: @unchecked Sendable {
         }
         let settings = SessionSettings(config: config, hostName: hostName)
         let (scanning, actions) = makeExtras(config)
+        var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
+        if let actions { subscribers.append(ActionSubscriber(runner: actions)) }
+        let bus = ProxyEventBus(subscribers)
         let env = SessionEnvironment(
-            config: config, settings: settings, logPolicy: LogPolicy(config: config), events: events,
+            config: config, settings: settings, bus: bus,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
             localAddresses: localAddresses.withLockedValue { $0 }, listenPorts: listenPorts,
-            scanning: scanning, actions: actions)
+            scanning: scanning)
         let session = RelaySession(id: registry.newID(), client: channel, env: env)
         if case .tooManyConnections(let limit) = registry.admit(session, config: config) {
-            return refuse(channel, id: session.id, reason: "max_connections", limit: limit,
-                          reply: ProxyReplies(proxyName: settings.proxyName).tooManyConnections(limit: limit))
+            return refuse(channel, id: session.id, .tooManyConnections(limit: limit), bus: bus,
+                          replies: ProxyReplies(proxyName: settings.proxyName))
         }
         do {
             try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
@@ -103,13 +106,14 @@ final class ProxyListener: @unchecked Sendable {
         return channel.eventLoop.makeSucceededVoidFuture()
     }
 
-    private func refuse(_ channel: Channel, id: String, reason: String, limit: Int, reply: [UInt8]) -> EventLoopFuture<Void> {
+    private func refuse(_ channel: Channel, id: String, _ refusal: Refusal, bus: ProxyEventBus,
+                        replies: ProxyReplies) -> EventLoopFuture<Void> {
         let ctx = SessionContext(
             id: id, listener: name,
             client: channel.remoteAddress.map(RelaySession.describe) ?? "-",
             local: channel.localAddress.map(RelaySession.describe) ?? "-", destination: "-")
-        events.record(SessionLog.reject(ctx, reason: reason, limit: limit))
-        return send(reply, andClose: channel)
+        bus.publish(.refused(ctx, refusal))
+        return send(replies.refusal(refusal), andClose: channel)
     }
 
     /// The one reply a connection refused on accept gets.

@@ -11,8 +11,8 @@ import SMTPGateRuntime
 struct SessionEnvironment {
     let config: Config
     let settings: SessionSettings
-    let logPolicy: LogPolicy
-    let events: EventLog
+    /// Where the session's events go: the log, the action script, and the policies that learn from them.
+    let bus: ProxyEventBus
     let registry: SessionRegistry
     let listenerName: String
     let finder: OriginFinder
@@ -20,7 +20,6 @@ struct SessionEnvironment {
     let listenPorts: Set<Int>
     /// Set when a scanner is configured.
     let scanning: Scanning?
-    let actions: ActionRunner?
 }
 
 /// What a scanning session needs besides the scanners: where and how messages are spooled.
@@ -55,9 +54,6 @@ final class RelaySession {
     private var upstream = Upstream.connecting
     private var xclient: XClientPreamble?
     private var origin: Origin?
-    private let startedAt = Double(time(nil))
-    /// Kept from the start: an action script may run after the client's connection is gone.
-    private let localAddress: SocketAddress?
     /// The message being received or scanned, when scanning.
     private var spool: Spool?
     private var spoolPaused = false
@@ -72,12 +68,14 @@ final class RelaySession {
         self.client = client
         self.env = env
         self.machine = SessionMachine(settings: env.settings)
-        self.localAddress = client.localAddress
         self.context = SessionContext(
             id: id, listener: env.listenerName,
             client: client.remoteAddress.map(Self.describe) ?? "-",
             local: client.localAddress.map(Self.describe) ?? "-",
             destination: "-")
+        context.facts.localIP = client.localAddress?.ipAddress.map(LocalAddresses.normalised)
+        context.facts.localPort = client.localAddress?.port
+        context.facts.started = Double(time(nil))
     }
 
     /// `ADDR:PORT` for the log, `[ADDR]:PORT` for IPv6; an IPv4 client on an IPv6 listener shows as IPv4.
@@ -97,8 +95,7 @@ final class RelaySession {
             switch result {
             case .failure(let error):
                 let lookup = error as? LookupError ?? LookupError(reason: "\(error)")
-                env.events.record(SessionLog.lookupFailed(context, reason: lookup.reason))
-                apply(machine.refuse(.lookupFailed(reason: lookup.clientText)), input: nil, fromClient: false)
+                refuse(.lookupFailed(reason: lookup.reason, clientText: lookup.clientText))
             case .success(let origin):
                 begin(origin)
             }
@@ -111,16 +108,19 @@ final class RelaySession {
         context.natSource = origin.natSource.map(Self.describe)
         context.ident = origin.ident.map(LogEscape.escape)
         context.destination = Self.describe(origin.destination)
-        env.events.record(SessionLog.open(context))
+        context.facts.clientIP = origin.client.ipAddress.map(LocalAddresses.normalised)
+        context.facts.clientPort = origin.client.port
+        context.facts.destinationIP = origin.destination.ipAddress.map(LocalAddresses.normalised)
+        context.facts.destinationPort = origin.destination.port
+        context.facts.ident = origin.ident
+        env.bus.publish(.opened(context))
         if env.localAddresses.isLoop(origin.destination, listenPorts: env.listenPorts) {
-            apply(machine.refuse(.loop(destination: context.destination)), input: nil, fromClient: false)
+            refuse(.loop(destination: context.destination))
             return
         }
         let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
         if case .tooManyFromHost(let limit) = env.registry.admitHost(self, host: host, config: env.config) {
-            env.events.record(SessionLog.reject(context, reason: "max_per_host", limit: limit))
-            if let event = actionEvent(.maxHost) { runAction(event) }
-            apply(machine.refuse(.tooManyFromHost(limit: limit)), input: nil, fromClient: false)
+            refuse(.tooManyFromHost(limit: limit))
             return
         }
         machine.natHeader = NatHeader.make(
@@ -163,8 +163,16 @@ final class RelaySession {
     private func upstreamFailed(_ reason: String) {
         upstream = .gone
         guard !finished else { return }
-        env.events.record(SessionLog.connectFailed(context, error: reason))
-        apply(machine.refuse(.connectFailed(destination: context.destination, reason: reason)), input: nil, fromClient: false)
+        refuse(.connectFailed(destination: context.destination, reason: reason))
+    }
+
+    /// The one way a session is turned away before its dialogue: the event, then the machine's reply.
+    private func refuse(_ refusal: Refusal) {
+        env.bus.publish(.refused(context, refusal))
+        if case .tooManyFromHost(let limit) = refusal {
+            env.bus.publish(.found(context, Finding(kind: .maxHost(limit: limit), transaction: machine.transactions)))
+        }
+        apply(machine.refuse(refusal), input: nil, fromClient: false)
     }
 
     /// What goes to the upstream before the client's first byte: a PROXY header, or the XCLIENT exchange.
@@ -306,13 +314,11 @@ final class RelaySession {
 
     private func apply(_ out: MachineOutput, input: ByteBuffer?, fromClient: Bool) {
         for e in out.events {
-            env.events.record(SessionLog.event(e, context, policy: env.logPolicy))
-            if case .transaction(let t) = e, t.abortReason == "size_limit", var event = actionEvent(.sizeLimit) {
-                event.mailFrom = t.mailFrom
-                event.recipients = t.recipientCount
-                event.size = t.size
-                event.transaction = t.number ?? machine.transactions
-                runAction(event)
+            env.bus.publish(.session(context, e))
+            if case .transaction(let t) = e, t.abort == .sizeLimit {
+                env.bus.publish(.found(context, Finding(
+                    kind: .sizeLimit(limit: env.settings.sizeLimit), helo: machine.helo, mailFrom: t.mailFrom,
+                    recipients: t.recipientCount, size: t.size, transaction: t.number ?? machine.transactions)))
             }
         }
         if env.scanning != nil { spoolMessage(out, input: fromClient ? input : nil) }
@@ -425,11 +431,11 @@ final class RelaySession {
             switch outcome {
             case .success(let reports):
                 for r in reports {
-                    env.events.record(SessionLog.scan(context, transaction: trans, r, policy: scanning.services.policy))
+                    env.bus.publish(.scanned(context, transaction: trans, r, scanning.services.policy))
                 }
                 (verdict, summary) = scanning.services.policy.verdict(reports)
             case .failure(let error):
-                env.events.record(SessionLog.spoolFailed(context, error: (error as? SpoolError)?.reason ?? "\(error)"))
+                env.bus.publish(.spoolFailed(context, error: (error as? SpoolError)?.reason ?? "\(error)"))
                 summary = ScanSummary(result: .error)
                 // The detail (paths, errno) is for the log; the client learns only that the spool failed.
                 verdict = scanning.services.policy.ignoreErrors ? .deliver : .notScanned("spool: cannot store the message", spool: true)
@@ -444,49 +450,32 @@ final class RelaySession {
     private func settle(_ spool: Spool, summary: ScanSummary, transaction: Int?, _ scanning: Scanning) {
         let leave = scanning.leaveOn
         let keep: Bool
-        let found: ActionEvent.Found?
+        let kind: Finding.Kind?
         switch summary.result {
-        case .virus: (keep, found) = (leave.contains(.virus), .virus)
-        case .spam: (keep, found) = (leave.contains(.spam), .spam)
-        case .error: (keep, found) = (leave.contains(.error), nil)
-        case .clean, .skipped: (keep, found) = (false, nil)
+        case .virus: (keep, kind) = (leave.contains(.virus), .virus(name: summary.virus ?? ""))
+        case .spam: (keep, kind) = (leave.contains(.spam), .spam(score: summary.score ?? 0))
+        case .error: (keep, kind) = (leave.contains(.error), nil)
+        case .clean, .skipped: (keep, kind) = (false, nil)
         }
         // Taken now: the transaction ends with the verdict, before a kept spool is written.
-        var event = found.flatMap(actionEvent)
-        event?.virusName = summary.virus
-        event?.spamScore = summary.score
-        event?.size = spool.size
-        event?.transaction = transaction ?? machine.transactions
+        let finding = kind.map {
+            Finding(kind: $0, helo: machine.helo, mailFrom: machine.currentMailFrom, recipients: machine.currentRecipients,
+                    size: spool.size, transaction: transaction ?? machine.transactions)
+        }
         guard keep || leave.contains(.always) else {
             spool.remove()
-            if let event { runAction(event) }
+            if let finding { env.bus.publish(.found(context, finding)) }
             return
         }
         spool.keep().whenComplete { [self] result in
             if case .failure(let error) = result {
-                env.events.record(SessionLog.spoolFailed(context, error: "\(error)"))
+                env.bus.publish(.spoolFailed(context, error: "\(error)"))
             }
-            if var event {
-                event.spoolName = spool.hasFile ? spool.path : nil
-                runAction(event)
+            if var kept = finding {
+                kept.spoolName = spool.hasFile ? spool.path : nil
+                env.bus.publish(.found(context, kept))
             }
         }
-    }
-
-    /// What the session knows for an action script (nil without one); the message's part is the caller's.
-    private func actionEvent(_ found: ActionEvent.Found) -> ActionEvent? {
-        guard env.actions != nil else { return nil }
-        return ActionEvent(
-            found: found,
-            sourceIP: origin?.client.ipAddress.map(LocalAddresses.normalised) ?? "", sourcePort: origin?.client.port,
-            targetIP: origin?.destination.ipAddress.map(LocalAddresses.normalised) ?? "", targetPort: origin?.destination.port,
-            localIP: localAddress?.ipAddress.map(LocalAddresses.normalised) ?? "", localPort: localAddress?.port,
-            ident: origin?.ident, helo: machine.helo, mailFrom: machine.currentMailFrom,
-            recipients: machine.currentRecipients, transaction: machine.transactions, sessionStart: startedAt)
-    }
-
-    private func runAction(_ event: ActionEvent) {
-        env.actions?.run(event, session: id)
     }
 
     // MARK: - Time
@@ -543,7 +532,7 @@ final class RelaySession {
             duration: Double((NIODeadline.now() - started).nanoseconds) / 1e9,
             closedBy: machine.closedBy?.rawValue ?? "client", reason: machine.closeReason ?? "client_closed",
             takeover: machine.takeoverReason)
-        env.events.record(SessionLog.close(context, totals, policy: env.logPolicy))
+        env.bus.publish(.closed(context, totals))
         spool?.remove()
         spool = nil
         env.registry.remove(self)

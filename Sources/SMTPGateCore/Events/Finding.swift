@@ -1,0 +1,31 @@
+/// Something a session found that `action_script` (and later locks) act on, with what the session knew
+/// at that moment. Client text in it is escaped where the log would escape it.
+public struct Finding: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case virus(name: String)
+        case spam(score: Double)
+        case maxHost(limit: Int)
+        case sizeLimit(limit: Int?)
+    }
+
+    public var kind: Kind
+    public var helo: String?
+    public var mailFrom: String?
+    public var recipients: Int
+    public var size: Int
+    /// The transaction's number, or the number of transactions so far when none was open.
+    public var transaction: Int
+    /// Path of a spool file that was kept.
+    public var spoolName: String?
+
+    public init(kind: Kind, helo: String? = nil, mailFrom: String? = nil, recipients: Int = 0, size: Int = 0,
+                transaction: Int = 0, spoolName: String? = nil) {
+        self.kind = kind
+        self.helo = helo
+        self.mailFrom = mailFrom
+        self.recipients = recipients
+        self.size = size
+        self.transaction = transaction
+        self.spoolName = spoolName
+    }
+}

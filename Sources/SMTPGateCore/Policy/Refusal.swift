@@ -1,0 +1,30 @@
+/// Why a connection is turned away before its dialogue starts. Each gets one reply (from `ProxyReplies`),
+/// a close reason and, for the log, what the administrator needs to know.
+public enum Refusal: Sendable, Equatable {
+    case tooManyConnections(limit: Int)
+    case tooManyFromHost(limit: Int)
+    /// `reason` is for the log; `clientText` is what the client may be told.
+    case lookupFailed(reason: String, clientText: String)
+    case loop(destination: String)
+    case connectFailed(destination: String, reason: String)
+
+    var reply: ProxyReply {
+        switch self {
+        case .tooManyConnections(let n): return ProxyReplies.tooManyConnections(limit: n)
+        case .tooManyFromHost(let n): return ProxyReplies.tooManyFromHost(limit: n)
+        case .lookupFailed(_, let text): return ProxyReplies.lookupFailed(text)
+        case .loop(let d): return ProxyReplies.loop(d)
+        case .connectFailed(let d, let r): return ProxyReplies.connectFailed(d, r)
+        }
+    }
+
+    public var why: EndReason {
+        switch self {
+        case .tooManyConnections: return .maxConnections
+        case .tooManyFromHost: return .maxPerHost
+        case .lookupFailed: return .lookupFailed
+        case .loop: return .loop
+        case .connectFailed: return .connectFailed
+        }
+    }
+}
