@@ -86,26 +86,34 @@ final class ProxyListener: @unchecked Sendable {
         var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
         if let actions { subscribers.append(ActionSubscriber(runner: actions)) }
         let bus = ProxyEventBus(subscribers)
+        let admission = AdmissionPipeline<AdmissionRequest>(checks: [
+            .maxConnections(registry, config),
+            .loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts),
+            .maxPerHost(registry, config),
+        ])
         let env = SessionEnvironment(
             config: config, settings: settings, bus: bus,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
-            localAddresses: localAddresses.withLockedValue { $0 }, listenPorts: listenPorts,
-            scanning: scanning)
+            admission: admission, scanning: scanning)
         let session = RelaySession(id: registry.newID(), client: channel, env: env)
-        if case .tooManyConnections(let limit) = registry.admit(session, config: config) {
-            return refuse(channel, id: session.id, .tooManyConnections(limit: limit), bus: bus,
-                          replies: ProxyReplies(proxyName: settings.proxyName))
-        }
         do {
             try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
         } catch {
-            registry.remove(session)
             return channel.eventLoop.makeFailedFuture(error)
         }
-        session.start()
+        // The client is not read until the session's upstream is open, so nothing is lost while checks wait.
+        admission.run(.accepted, AdmissionRequest(session: session, origin: nil)) { [self] refusal in
+            guard let refusal else {
+                session.start()
+                return
+            }
+            session.abandon()
+            _ = refuse(channel, id: session.id, refusal, bus: bus, replies: ProxyReplies(proxyName: settings.proxyName))
+        }
         return channel.eventLoop.makeSucceededVoidFuture()
     }
 
+    /// Refused at accept: one log line and the reply; no session began, so there is no `close` line.
     private func refuse(_ channel: Channel, id: String, _ refusal: Refusal, bus: ProxyEventBus,
                         replies: ProxyReplies) -> EventLoopFuture<Void> {
         let ctx = SessionContext(

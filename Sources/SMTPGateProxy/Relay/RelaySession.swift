@@ -16,8 +16,7 @@ struct SessionEnvironment {
     let registry: SessionRegistry
     let listenerName: String
     let finder: OriginFinder
-    let localAddresses: LocalAddresses
-    let listenPorts: Set<Int>
+    let admission: AdmissionPipeline<AdmissionRequest>
     /// Set when a scanner is configured.
     let scanning: Scanning?
 }
@@ -114,15 +113,18 @@ final class RelaySession {
         context.facts.destinationPort = origin.destination.port
         context.facts.ident = origin.ident
         env.bus.publish(.opened(context))
-        if env.localAddresses.isLoop(origin.destination, listenPorts: env.listenPorts) {
-            refuse(.loop(destination: context.destination))
-            return
+        env.admission.run(.originKnown, AdmissionRequest(session: self, origin: origin)) { [self] refusal in
+            guard !finished else { return }
+            if let refusal {
+                refuse(refusal)
+            } else {
+                proceed(origin)
+            }
         }
+    }
+
+    private func proceed(_ origin: Origin) {
         let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
-        if case .tooManyFromHost(let limit) = env.registry.admitHost(self, host: host, config: env.config) {
-            refuse(.tooManyFromHost(limit: limit))
-            return
-        }
         machine.natHeader = NatHeader.make(
             type: env.config.natHeaderType, name: env.config.natHeader, client: host, clientPort: origin.client.port,
             ident: origin.ident, proxyName: env.settings.proxyName, session: id, abuse: env.config.abuse)
@@ -521,6 +523,12 @@ final class RelaySession {
     }
 
     // MARK: - End
+
+    /// Refused at accept, before it started: it ends without a trace of its own (the listener logs the refusal).
+    func abandon() {
+        finished = true
+        env.registry.remove(self)
+    }
 
     private func finish() {
         guard !finished else { return }

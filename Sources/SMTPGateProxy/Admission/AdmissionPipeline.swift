@@ -1,0 +1,68 @@
+import NIOCore
+import SMTPGateCore
+
+/// The two points where a connection is admitted: once accepted (the peer is known) and once its origin is
+/// known (the real client and the destination). Checks run in order; the first refusal wins, and it takes
+/// the one refusal path of the stage (the listener's or the session's) with its reply from `ProxyReplies`.
+enum AdmissionStage: Sendable {
+    case accepted
+    case originKnown
+}
+
+/// What admission knows of a connection: the session (not started yet at `.accepted`) and, from
+/// `.originKnown` on, its origin.
+struct AdmissionRequest {
+    let session: RelaySession
+    let origin: Origin?
+}
+
+enum AdmissionAnswer {
+    case pass
+    case refuse(Refusal)
+    /// An asynchronous check (a DNS list, a shared store): the pipeline waits for its answer, on the
+    /// session's event loop. A failed future counts as `.pass`: a check that cannot answer must say so itself.
+    case wait(EventLoopFuture<AdmissionAnswer>)
+}
+
+/// One check at one stage. Generic over what it is asked about so the pipeline can be tested on its own.
+struct AdmissionCheck<Request> {
+    let stage: AdmissionStage
+    let check: (Request) -> AdmissionAnswer
+}
+
+struct AdmissionPipeline<Request> {
+    let checks: [AdmissionCheck<Request>]
+
+    /// Calls `done` with the refusal, or nil to admit; synchronously when no check had to wait.
+    func run(_ stage: AdmissionStage, _ request: Request, done: @escaping (Refusal?) -> Void) {
+        run(stage, request, from: 0, done: done)
+    }
+
+    private func run(_ stage: AdmissionStage, _ request: Request, from start: Int,
+                     done: @escaping (Refusal?) -> Void) {
+        var i = start
+        while i < checks.count {
+            let check = checks[i]
+            i += 1
+            guard check.stage == stage else { continue }
+            switch check.check(request) {
+            case .pass:
+                continue
+            case .refuse(let refusal):
+                done(refusal)
+                return
+            case .wait(let answer):
+                let next = i
+                answer.whenComplete { result in
+                    if case .success(.refuse(let refusal)) = result {
+                        done(refusal)
+                    } else {
+                        run(stage, request, from: next, done: done)
+                    }
+                }
+                return
+            }
+        }
+        done(nil)
+    }
+}

@@ -1,0 +1,25 @@
+import SMTPGateCore
+
+extension AdmissionCheck where Request == AdmissionRequest {
+    /// `max_connections`, counted when a connection is accepted; an admitted session is registered for the drain.
+    static func maxConnections(_ registry: SessionRegistry, _ config: Config) -> Self {
+        Self(stage: .accepted) { request in
+            if case .tooManyConnections(let limit) = registry.admit(request.session, config: config) {
+                return .refuse(.tooManyConnections(limit: limit))
+            }
+            return .pass
+        }
+    }
+
+    /// `max_per_host`, counted once the real client is known (behind a NAT the peer is the router).
+    static func maxPerHost(_ registry: SessionRegistry, _ config: Config) -> Self {
+        Self(stage: .originKnown) { request in
+            guard let origin = request.origin else { return .pass }
+            let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
+            if case .tooManyFromHost(let limit) = registry.admitHost(request.session, host: host, config: config) {
+                return .refuse(.tooManyFromHost(limit: limit))
+            }
+            return .pass
+        }
+    }
+}
