@@ -66,12 +66,12 @@ struct LogFormatTests {
         h.client("MAIL FROM:<a@x.test>\r\nRSET\r\n")
         let r = h.server("250 ok\r\n250 ok\r\n")
         guard let t = r.transactions.first else { Issue.record("no transaction"); return }
-        for line in [text(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)),
-                     json(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))] {
+        for line in [text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)),
+                     json(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))] {
             #expect(!line.contains("\n") && !line.contains("\r") && !line.contains("\0"))
             #expect(line.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7f })
         }
-        let line = text(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
+        let line = text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
         #expect(line.contains(" helo=a\\x0db\\x0bc\\x25n\\x20\\x22x\\x22\\x20result=250\\x5c\\x00\\xc3\\xa9 "))
         #expect(line.components(separatedBy: " result=").count == 2, "the HELO cannot forge a field")
         let close = text(SessionLog.close(LogFormatTests.ctx, SessionLog.Totals(
@@ -84,7 +84,7 @@ struct LogFormatTests {
     // MARK: text
 
     @Test func transactionTextLine() {
-        let r = SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: LogFormatTests.all)
+        let r = SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: LogFormatTests.all)
         #expect(text(r) == "2026-11-21T10:00:00.123Z smtpgate[77]: info transaction session=s42 client=192.0.2.7:40000 "
             + "dest=198.51.100.1:25 trans=3 helo=client.test from=<a@x.test> mail=250 rcpt=<b@x.test>:250 "
             + "rcpt=<c@x.test>:550 rcpts=2 size=1234 result=250")
@@ -96,7 +96,7 @@ struct LogFormatTests {
         t.abort = .rset
         t.recipients = []
         t.mailFrom = ""
-        let line = text(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
+        let line = text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
         #expect(line.hasSuffix(" from=<> mail=250 rcpts=0 size=1234 result=aborted why=rset"))
         #expect(!line.contains("rcpt="))
     }
@@ -104,9 +104,9 @@ struct LogFormatTests {
     @Test func recipientWithoutCode() {
         var t = LogFormatTests.txn
         t.recipients = [LogRecord.Recipient(address: "<d@x.test>", code: nil)]
-        let line = text(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
+        let line = text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
         #expect(line.contains(" rcpt=<d@x.test>:- "))
-        let j = decode(json(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)))
+        let j = decode(json(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)))
         let rc = j["rcpt"] as? [[String: Any]]
         #expect(rc?.first?["to"] as? String == "<d@x.test>")
         #expect(rc?.first?["code"] is NSNull)
@@ -122,9 +122,9 @@ struct LogFormatTests {
         #expect(text(SessionLog.connectFailed(c, error: "connection refused"))
             == "\(LogFormatTests.ts) smtpgate[77]: warning connect_failed session=s42 client=192.0.2.7:40000 "
             + "dest=198.51.100.1:25 error=connection\\x20refused")
-        #expect(text(SessionLog.event(.takeover(reason: "pipeline overflow"), c, policy: LogFormatTests.all))
+        #expect(text(SessionLog.eventLine(.takeover(reason: "pipeline overflow"), c, policy: LogFormatTests.all))
             == "\(LogFormatTests.ts) smtpgate[77]: notice takeover session=s42 reason=pipeline\\x20overflow")
-        #expect(text(SessionLog.event(.startTLS, c, policy: LogFormatTests.all))
+        #expect(text(SessionLog.eventLine(.startTLS, c, policy: LogFormatTests.all))
             == "\(LogFormatTests.ts) smtpgate[77]: info starttls session=s42")
     }
 
@@ -163,7 +163,7 @@ struct LogFormatTests {
     // MARK: JSON
 
     @Test func transactionJSONParsesAndHasTheSameFields() {
-        let r = SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: LogFormatTests.all)
+        let r = SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: LogFormatTests.all)
         let line = json(r)
         #expect(!line.contains("\n"))
         let j = decode(line)
@@ -195,7 +195,7 @@ struct LogFormatTests {
         var t = LogFormatTests.txn
         t.resultCode = nil
         t.abort = .serverClosed
-        let j = decode(json(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)))
+        let j = decode(json(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)))
         #expect(j["result"] as? String == "aborted")
         #expect(j["why"] as? String == "server_closed")
     }
@@ -230,8 +230,8 @@ struct LogFormatTests {
         let records = [
             SessionLog.open(c), SessionLog.reject(c, reason: "max_connections", limit: 64),
             SessionLog.connectFailed(c, error: "timed out"),
-            SessionLog.event(.takeover(reason: "x y"), c, policy: LogFormatTests.all),
-            SessionLog.event(.startTLS, c, policy: LogFormatTests.all),
+            SessionLog.eventLine(.takeover(reason: "x y"), c, policy: LogFormatTests.all),
+            SessionLog.eventLine(.startTLS, c, policy: LogFormatTests.all),
         ]
         for r in records {
             let j = decode(json(r))
@@ -244,13 +244,13 @@ struct LogFormatTests {
 
     @Test func logHeloOffHidesHelo() {
         let p = LogPolicy(helo: false, mailFrom: .all, rcptTo: .all)
-        let t = text(SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: p))
+        let t = text(SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: p))
         #expect(!t.contains("helo="))
         let c = text(SessionLog.close(LogFormatTests.ctx, SessionLog.Totals(
             helo: "client.test", transactions: 0, bytesIn: 0, bytesOut: 0, duration: 0, closedBy: "client",
             reason: "quit"), policy: p))
         #expect(!c.contains("helo="))
-        let j = decode(json(SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: p)))
+        let j = decode(json(SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: p)))
         #expect(j["helo"] == nil)
     }
 
@@ -261,20 +261,20 @@ struct LogFormatTests {
         let acc = LogPolicy(helo: true, mailFrom: .accepted, rcptTo: .all)
         let rej = LogPolicy(helo: true, mailFrom: .rejected, rcptTo: .all)
         func has(_ t: Transaction, _ p: LogPolicy) -> Bool {
-            text(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: p)).contains(" from=")
+            text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: p)).contains(" from=")
         }
         #expect(!has(LogFormatTests.txn, none))
         #expect(has(LogFormatTests.txn, acc))
         #expect(!has(rejected, acc))
         #expect(!has(LogFormatTests.txn, rej))
         #expect(has(rejected, rej))
-        let j = decode(json(SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: none)))
+        let j = decode(json(SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx, policy: none)))
         #expect(j["from"] == nil)
     }
 
     @Test func logRcptToPolicies() {
         func line(_ set: Config.AddressLogging) -> String {
-            text(SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx,
+            text(SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx,
                                   policy: LogPolicy(helo: true, mailFrom: .all, rcptTo: set)))
         }
         #expect(line(.accepted).contains(" rcpt=<b@x.test>:250 rcpts=2 "))
@@ -283,7 +283,7 @@ struct LogFormatTests {
         #expect(!line(.rejected).contains("<b@x.test>"))
         #expect(!line([]).contains("rcpt="))
         #expect(line([]).contains(" rcpts=2 "))
-        let j = decode(json(SessionLog.event(.transaction(LogFormatTests.txn), LogFormatTests.ctx,
+        let j = decode(json(SessionLog.eventLine(.transaction(LogFormatTests.txn), LogFormatTests.ctx,
                                              policy: LogPolicy(helo: true, mailFrom: .all, rcptTo: .rejected))))
         let rc = j["rcpt"] as? [[String: Any]]
         #expect(rc?.count == 1)
@@ -310,5 +310,17 @@ struct LogFormatTests {
         #expect(!Config.AddressLogging.rejected.logs(code: nil))
         #expect(!Config.AddressLogging().logs(code: 250))
         #expect(Config.AddressLogging.all.logs(code: 550))
+    }
+}
+
+extension SessionLog {
+    /// The line of an event that has one (every event but a bare reply code).
+    static func eventLine(_ e: SessionEvent, _ c: SessionContext, policy: LogPolicy,
+                          sourceLocation: SourceLocation = #_sourceLocation) -> LogRecord {
+        guard let r = event(e, c, policy: policy) else {
+            Issue.record("\(e) has no log line", sourceLocation: sourceLocation)
+            return LogRecord(.error, "none")
+        }
+        return r
     }
 }

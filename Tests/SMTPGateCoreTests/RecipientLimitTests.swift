@@ -78,7 +78,7 @@ struct RecipientLimitTests {
         #expect(t.recipientCount == 120)
         #expect(t.recipients.count == Transaction.recipientsKept)
         #expect(t.recipients.first == LogRecord.Recipient(address: "<r1@x.test>", code: 550))
-        let line = LogFormat.text.render(SessionLog.event(.transaction(t), LogFormatTests.ctx, policy: LogPolicy(config: Config())),
+        let line = LogFormat.text.render(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogPolicy(config: Config())),
                                          timestamp: "T", program: "smtpgate", pid: 1)
         #expect(line.contains(" rcpts=120 rcpts_unlisted=70 "))
         #expect(line.components(separatedBy: " rcpt=").count - 1 == Transaction.recipientsKept)

@@ -62,6 +62,7 @@ struct Step {
     var resumeClient = false
     /// The raw outputs, in feed order.
     var raw: [MachineOutput] = []
+    var questions: [PolicyPoint] { raw.flatMap(\.questions) }
 
     /// What the upstream would receive, as text (one character per byte).
     var server: String { latin1(toServer) }
@@ -149,6 +150,11 @@ final class Harness {
     }
 
     // MARK: client side
+
+    @discardableResult
+    func answer(_ d: PolicyDecision, sourceLocation: SourceLocation = #_sourceLocation) -> Step {
+        record(m.answer(d), input: nil, sourceLocation: sourceLocation)
+    }
 
     @discardableResult
     func client(_ s: String, sourceLocation: SourceLocation = #_sourceLocation) -> Step {

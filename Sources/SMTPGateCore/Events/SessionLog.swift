@@ -68,7 +68,8 @@ public enum SessionLog {
         ])
     }
 
-    public static func event(_ e: SessionEvent, _ c: SessionContext, policy: LogPolicy) -> LogRecord {
+    /// The line of a session event; a reply code alone has none (the transaction line carries it).
+    public static func event(_ e: SessionEvent, _ c: SessionContext, policy: LogPolicy) -> LogRecord? {
         switch e {
         case .transaction(let t):
             var fields: [(String, LogRecord.Value)] = [
@@ -106,6 +107,8 @@ public enum SessionLog {
                 ("session", .text(c.id)), ("dest", .text(c.destination)), ("reason", .text("unsolicited_reply")),
                 ("code", .int(code)), ("reply", .text(text)),
             ])
+        case .replied:
+            return nil
         case .limitReached(let limit, let value):
             return LogRecord(.notice, "limit", [
                 ("session", .text(c.id)), ("client", .text(c.client)), ("limit", .text(limit)), ("value", .int(value)),

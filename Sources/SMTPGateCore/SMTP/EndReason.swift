@@ -19,6 +19,9 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     case takeoverLimit = "takeover_limit"
     case sizeLimit = "size_limit"
     case bareNewline = "bare_newline"
+    // Abuse control
+    case locked
+    case rateLimit = "ratelimit"
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

@@ -26,6 +26,8 @@ public struct MachineOutput: Sendable, Equatable {
     public var body: [Segment] = []
     /// The client finished the message (un-stuffed size); its final dot is held until `verdict`.
     public var messageEnd: Int?
+    /// The policy asked to think: the shell finds the answer and gives it to `SessionMachine.answer`.
+    public var questions: [PolicyPoint] = []
 
     public init() {}
 
@@ -53,6 +55,13 @@ public enum SessionEvent: Sendable, Equatable {
     case unsolicitedReply(code: Int, text: String)
     /// A per-session limit refused something for the first time in this transaction (`max_recipients`).
     case limitReached(limit: String, value: Int)
+    /// The MTA's final reply to a command the client sent: what rate limits on rejects count. No log line
+    /// of its own (the transaction line carries the codes).
+    case replied(RepliedCommand, code: Int)
+}
+
+public enum RepliedCommand: String, Sendable {
+    case mail, rcpt, auth, dataEnd = "data_end"
 }
 
 /// One mail transaction as the log shows it. Client-controlled text is already escaped.

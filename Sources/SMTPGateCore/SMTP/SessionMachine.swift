@@ -15,6 +15,11 @@ public struct SessionSettings: Sendable {
     public var holdLimit = 64 * 1024
     /// Most recipients relayed in one transaction (`max_recipients`); more get 452 from the proxy.
     public var maxRecipients = 1000
+    /// A policy decides at the end of each message (locks): the final dot is held until it has.
+    public var decideAtEndOfData = false
+
+    /// The final dot waits, for the scanners or for a policy.
+    var holdsDot: Bool { holdFinalDot || decideAtEndOfData }
 
     public init(proxyName: String, pipelineSize: Int, onTakeoverCmds: Int, forbidStartTLS: Bool) {
         self.proxyName = proxyName
@@ -106,7 +111,28 @@ public struct SessionMachine {
     /// Bytes that may begin the final dot line, not yet sent on (only while holding the final dot).
     private var maybeDot: [UInt8] = []
     /// The message is complete and its dot held; the reply owed for it is the front `.dataEnd`.
-    private var awaitingVerdict = false
+    private var waiting: Waiting?
+    /// The message is complete and its final dot held: nothing may go upstream before that dot.
+    private var awaitingVerdict: Bool { waiting?.holdsDot ?? false }
+
+    /// What the machine holds the client's input for, besides a barrier command's reply.
+    private enum Waiting {
+        /// A command the policy asked to think about; it goes back to the head of the input if the session
+        /// changes under it (the upstream is lost), so whatever answers next answers it in order.
+        case command(Verb, line: [UInt8], path: ArraySlice<UInt8>)
+        /// The policy's answer on a finished message.
+        case policy(size: Int)
+        /// The scanners' verdict on a finished message.
+        case scan
+
+        var holdsDot: Bool {
+            if case .command = self { return false }
+            return true
+        }
+    }
+
+    /// Asked at HELO/EHLO, MAIL, RCPT, DATA and the end of each message; nil relays everything.
+    public var policy: ((PolicyPoint) -> PolicyDecision)?
     public private(set) var helo: String?
     public private(set) var transactions = 0
     public private(set) var endReason: EndReason?
@@ -177,7 +203,7 @@ public struct SessionMachine {
                     exceedSizeLimit(limit, &out)
                     fwd = false
                 }
-                if fwd, settings.holdFinalDot, let dot = bareDot.find(buf, i..<end) {
+                if fwd, settings.holdsDot, let dot = bareDot.find(buf, i..<end) {
                     // Short of the suspect bytes, a held line-start dot included: the MTA must not see what it
                     // might take for the end of the message. The body is refused, so the spool needs no copy.
                     // Held bytes before the piece are body once any of the piece goes on.
@@ -189,7 +215,7 @@ public struct SessionMachine {
                 }
                 if !fwd {
                     maybeDot = []
-                } else if settings.holdFinalDot {
+                } else if settings.holdsDot {
                     forwardHoldingDot(buf, i..<end, finished: found != nil, isHeld, &out)
                 } else {
                     forward(buf, i..<end, isHeld, &out)
@@ -318,6 +344,54 @@ public struct SessionMachine {
                 mailCode: reply.code, recipients: [], size: declared, resultCode: nil, abort: .sizeLimit)))
             return
         }
+        if let policy, let point = Self.policyPoint(verb, line, path: path) {
+            switch policy(point) {
+            case .relay:
+                break
+            case .reply(let reply, let after):
+                answerForPolicy(reply, after, &out)
+                return
+            case .ask:
+                // A line too long to hold is relayed as a stream: only whole lines can wait.
+                if complete {
+                    waiting = .command(verb, line: line, path: path)
+                    barrier = true
+                    out.questions.append(point)
+                    return
+                }
+            }
+        }
+        relay(verb, line, path: path, complete: complete, &out)
+    }
+
+    /// Where a command meets the policy, if it does.
+    static func policyPoint(_ verb: Verb, _ line: [UInt8], path: ArraySlice<UInt8>) -> PolicyPoint? {
+        switch verb {
+        case .helo, .ehlo: return .hello(name: LogEscape.escape(CommandText.argument(line)))
+        case .mail: return .mail(from: LogEscape.escape(path))
+        case .rcpt: return .rcpt(to: LogEscape.escape(path))
+        case .data: return .data
+        default: return nil
+        }
+    }
+
+    /// A policy's refusal of a command: the reply in pipeline order, then what the policy said to do.
+    private mutating func answerForPolicy(_ reply: PolicyReply, _ after: AfterReply, _ out: inout MachineOutput) {
+        switch after {
+        case .carryOn:
+            queueLocal(reply.proxyReply, &out)
+        case .takeover(let reason):
+            // The reply first: the takeover's QUIT to the MTA must not make the client wait for its answer.
+            queueLocal(reply.proxyReply, &out)
+            enterTakeover(reason, &out)
+        case .close:
+            queueLocal(reply.proxyReply, close: (reply.why, .proxy), &out)
+        }
+    }
+
+    /// The command goes to the MTA, its reply expected in order.
+    private mutating func relay(_ verb: Verb, _ line: [UInt8], path: ArraySlice<UInt8>, complete: Bool,
+                                _ out: inout MachineOutput) {
         out.server(line)
         var isBarrier = false
         switch verb {
@@ -430,10 +504,15 @@ public struct SessionMachine {
             if txn == nil { openTransaction(from: "", mailCode: nil) }
             txn?.size = size
             push(.dataEnd)
-            if settings.holdFinalDot {
-                awaitingVerdict = true
+            if settings.holdsDot {
                 barrier = true
-                out.messageEnd = size
+                switch policy?(.endOfData(size: size)) ?? .relay {
+                case .relay: messageMayGo(size: size, &out)
+                case .ask:
+                    waiting = .policy(size: size)
+                    out.questions.append(.endOfData(size: size))
+                case .reply(let reply, let after): refuseHeldMessage(reply.proxyReply, why: reply.why, after: after, &out)
+                }
             }
         } else {
             txn?.size = size
@@ -445,42 +524,91 @@ public struct SessionMachine {
         }
     }
 
+    /// The policy let a finished message go: to the scanners, or (without them) its dot goes on now.
+    private mutating func messageMayGo(size: Int, _ out: inout MachineOutput) {
+        if settings.holdFinalDot {
+            waiting = .scan
+            out.messageEnd = size
+        } else {
+            waiting = nil
+            out.server(Array(".\r\n".utf8))
+            barrier = false
+            releaseHeld(&out)
+        }
+    }
+
+    /// The policy's answer to the question in `MachineOutput.questions`. An answer nothing waits for (the
+    /// session moved on: the upstream was lost, the client left) is ignored.
+    public mutating func answer(_ decision: PolicyDecision) -> MachineOutput {
+        var out = MachineOutput()
+        switch waiting {
+        case .command(let verb, let line, let path)?:
+            waiting = nil
+            barrier = false
+            switch decision {
+            case .relay, .ask: relay(verb, line, path: path, complete: true, &out)
+            case .reply(let reply, let after): answerForPolicy(reply, after, &out)
+            }
+            releaseHeld(&out)
+        case .policy(let size)?:
+            switch decision {
+            case .relay, .ask: messageMayGo(size: size, &out)
+            case .reply(let reply, let after): refuseHeldMessage(reply.proxyReply, why: reply.why, after: after, &out)
+            }
+        case .scan?, nil:
+            break
+        }
+        return out
+    }
+
     /// The scanners' decision on the message whose dot is held. Delivered: the dot goes on and the MTA's
     /// reply will answer the client. Otherwise the upstream is closed before it ever sees the dot (that
     /// aborts the transaction there), the client gets the reason and the session is taken over.
     public mutating func verdict(_ verdict: MessageVerdict, scan: ScanSummary?) -> MachineOutput {
         var out = MachineOutput()
-        guard awaitingVerdict else { return out }
-        awaitingVerdict = false
+        guard case .scan? = waiting else { return out }
+        waiting = nil
         txn?.scan = scan
-        let rejection: (reply: ProxyReply, why: EndReason, takeover: String)
         switch verdict {
         case .deliver:
             out.server(Array(".\r\n".utf8))
             barrier = false
             releaseHeld(&out)
-            return out
         case .virus(let name):
-            rejection = (ProxyReplies.virusFound(name), .virus, "virus found")
+            refuseHeldMessage(ProxyReplies.virusFound(name), why: .virus, after: .takeover("virus found"), &out)
         case .spam(let score, let threshold):
-            rejection = (ProxyReplies.spamFound(score: score, threshold: threshold), .spam, "spam found")
+            refuseHeldMessage(ProxyReplies.spamFound(score: score, threshold: threshold), why: .spam,
+                              after: .takeover("spam found"), &out)
         case .notScanned(let why, let spool):
-            rejection = (ProxyReplies.notScanned(why), spool ? .spoolError : .scanError, "message not scanned")
+            refuseHeldMessage(ProxyReplies.notScanned(why), why: spool ? .spoolError : .scanError,
+                              after: .takeover("message not scanned"), &out)
         }
+        return out
+    }
+
+    /// A finished message is refused before the MTA sees its dot: the upstream is closed (that aborts the
+    /// transaction there), the client gets `reply` for it, and the session is taken over or closed.
+    private mutating func refuseHeldMessage(_ reply: ProxyReply, why: EndReason, after: AfterReply, _ out: inout MachineOutput) {
+        waiting = nil
         serverOpen = false
         out.closeServer = true
+        let closing: (why: EndReason, by: Closer)? = after == .close ? (why, .proxy) : nil
         pending = pending.map { e in
-            if case .dataEnd = e { return .local(rejection.reply, close: nil) }
+            if case .dataEnd = e { return .local(reply, close: closing) }
             return e
         }
         serverPending = 0
-        endTransaction(result: nil, abort: rejection.why, &out)
-        enterTakeover(rejection.takeover, &out)
+        endTransaction(result: nil, abort: why, &out)
+        enterTakeover(Self.takeoverReason(after, why), &out)
         barrier = false
         drainLocals(&out)
         releaseHeld(&out)
         if clientEOF { finishAfterClientEOF(&out) }
-        return out
+    }
+
+    static func takeoverReason(_ after: AfterReply, _ why: EndReason) -> String {
+        if case .takeover(let reason) = after { return reason }
+        return why.rawValue
     }
 
     // MARK: - Server side
@@ -546,6 +674,7 @@ public struct SessionMachine {
                 }
             }
         case .mail(let from):
+            out.events.append(.replied(.mail, code: reply.code))
             if reply.isPositive {
                 endTransaction(result: nil, abort: .newMail, &out)
                 openTransaction(from: from, mailCode: reply.code)
@@ -555,6 +684,7 @@ public struct SessionMachine {
                     size: 0, resultCode: nil, abort: .mailRejected)))
             }
         case .rcpt(let to):
+            out.events.append(.replied(.rcpt, code: reply.code))
             if !reply.isPositive { relayedRecipients = max(0, relayedRecipients - 1) }
             txn?.record(LogRecord.Recipient(address: to, code: reply.code))
         case .data:
@@ -570,6 +700,7 @@ public struct SessionMachine {
                 if let natHeader { out.server(natHeader) }
             }
         case .dataEnd:
+            out.events.append(.replied(.dataEnd, code: reply.code))
             endTransaction(result: reply.code, abort: nil, &out)
         case .auth:
             barrier = false
@@ -579,6 +710,7 @@ public struct SessionMachine {
                 pop = false
             } else {
                 mode = .command
+                out.events.append(.replied(.auth, code: reply.code))
             }
         case .startTLS:
             if reply.code == 220 {
@@ -811,7 +943,7 @@ public struct SessionMachine {
     /// The upstream is gone (closed, timed out or spoke garbage) while the session is not blind.
     private mutating func lost(_ text: String, why: EndReason, _ out: inout MachineOutput) {
         serverOpen = false
-        awaitingVerdict = false
+        requeueWaitingCommand()
         if case .closed = mode { return }
         if takeover == nil, txn == nil, !isInData {
             hangUpAfterLoss(text, why: why, &out)
@@ -866,6 +998,13 @@ public struct SessionMachine {
         releaseHeld(&out)
     }
 
+    /// A command still waiting for the policy is read again by whoever answers next (the takeover);
+    /// a held message is settled by the loss itself.
+    private mutating func requeueWaitingCommand() {
+        if case .command(_, let line, _)? = waiting { held = line + held }
+        waiting = nil
+    }
+
     private mutating func finishAfterClientEOF(_ out: inout MachineOutput) {
         if case .closed = mode { return }
         endTransaction(result: nil, abort: .clientClosed, &out)
@@ -881,7 +1020,7 @@ public struct SessionMachine {
         endTransaction(result: nil, abort: why, &out)
         quitUpstream(&out)
         serverOpen = false
-        awaitingVerdict = false
+        waiting = nil
         barrier = false
         mode = .closed
         pending.removeAll()
