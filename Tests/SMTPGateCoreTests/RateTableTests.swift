@@ -162,6 +162,30 @@ import Testing
         #expect(table.counters(key("10.0.1.1"), now: 610).map(\.count) == [1])
     }
 
+    @Test func kindsIndexTheirOwnWindows() {
+        #expect(RateKind.allCases.enumerated().allSatisfy { $0.offset == $0.element.ordinal })
+        #expect(RateKind.allCases.map(\.optionName) == [
+            "ratelimit_connections", "ratelimit_messages", "ratelimit_recipients", "ratelimit_bytes",
+            "ratelimit_mailfrom_rejects", "ratelimit_rcptto_rejects", "ratelimit_auth_rejects", "ratelimit_destinations",
+        ])
+        var table = RateTable(limits: [.authRejects: spec("1/60"), .bytes: spec("1000/60")], capacity: 10)
+        table.record(key("10.0.0.5"), .bytes, amount: 999, now: 0)
+        #expect(table.exceeded(key("10.0.0.5"), .bytes, now: 0) == nil)
+        #expect(table.exceeded(key("10.0.0.5"), .authRejects, now: 0) == nil)
+        table.record(key("10.0.0.5"), .authRejects, now: 0)
+        #expect(table.exceeded(key("10.0.0.5"), .authRejects, now: 0)?.kind == .authRejects)
+        #expect(table.exceeded(key("10.0.0.5"), .bytes, now: 0) == nil)
+    }
+
+    @Test func handBuiltHugeLimitsDoNotTrap() {
+        let huge = RateLimitSpec(windows: [RateWindow(limit: Int.max, seconds: 60)])
+        var table = RateTable(limits: [.destinations: huge, .bytes: huge], capacity: 10)
+        table.recordDestination(key("10.0.0.5"), hash: 1, now: 0)
+        table.record(key("10.0.0.5"), .bytes, amount: 1e300, now: 0)
+        #expect(table.exceeded(key("10.0.0.5"), .destinations, now: 0) == nil)
+        #expect(table.exceeded(key("10.0.0.5"), .bytes, now: 0)?.count == Int.max)
+    }
+
     @Test func bytesPerClientIsMeasured() {
         #expect(MemoryLayout<ClientKey>.stride == 40)
         #expect(MemoryLayout<ClientKey?>.stride == 40)

@@ -1,5 +1,6 @@
-/// What `LockTable.lock` did. The proxy runs the action script and logs a lock only for `.locked`,
-/// so that one client caught many times costs one script run per lock period, as in smtp-gated.
+/// What `LockTable.lock` did. Only `.locked` is a new lock, so the proxy can run the action script
+/// for it alone: one client caught many times then costs one script run per lock period, as in
+/// smtp-gated.
 public enum LockOutcome: Sendable, Equatable {
     case locked(Lock)
     case alreadyLocked(Lock)

@@ -8,6 +8,8 @@ public struct RateLimitSpec: Sendable, Equatable {
     /// Shortest first, so the window that trips first is checked first.
     public let windows: [RateWindow]
 
+    /// Takes the windows as they are (for specs built in code); configuration text goes through `parse`,
+    /// which checks the bounds.
     public init(windows: [RateWindow]) {
         self.windows = windows.sorted { $0.seconds < $1.seconds }
     }

@@ -65,7 +65,7 @@ public struct RateTable: Sendable {
         self.distinctWindows = distinctWindows
         self.ranges = ranges
         freshCounters = windows.map { SlidingWindowCounter(seconds: $0.window.seconds) }
-        freshDistinct = distinctWindows.map { DistinctCounter(seconds: $0.seconds, cap: $0.limit + 1) }
+        freshDistinct = distinctWindows.map { DistinctCounter(seconds: $0.seconds, cap: Self.distinctCap($0.limit)) }
     }
 
     /// Clients tracked now.
@@ -168,7 +168,7 @@ public struct RateTable: Sendable {
                   let key = try? ClientKey(parsing: r.key, ipv6Prefix: ipv6Prefix) else { continue }
             if r.kind == .destinations {
                 guard let j = range.first(where: { distinctWindows[$0].seconds == r.seconds }) else { continue }
-                let d = DistinctCounter(seconds: r.seconds, cap: distinctWindows[j].limit + 1,
+                let d = DistinctCounter(seconds: r.seconds, cap: Self.distinctCap(distinctWindows[j].limit),
                                         bucketStart: r.bucketStart, current: r.current, previous: r.previous)
                 guard !d.isIdle(now: now) else { continue }
                 distinct[slot(for: key, now: now) * distinctWindows.count + j] = d
@@ -179,6 +179,11 @@ public struct RateTable: Sendable {
                 counters[slot(for: key, now: now) * windows.count + j] = c
             }
         }
+    }
+
+    /// One above the limit is all "has it been reached" needs; a hand-built spec may hold any Int.
+    private static func distinctCap(_ limit: Int) -> Int {
+        limit < DistinctCounter.maxCap ? max(limit, 0) + 1 : DistinctCounter.maxCap
     }
 
     private func isIdle(_ s: Int, now: Double) -> Bool {
