@@ -1,0 +1,6 @@
+/// A rate limit a client has reached: `count` (rounded down) against `window`.
+public struct RateExceeded: Sendable, Equatable {
+    public let kind: RateKind
+    public let window: RateWindow
+    public let count: Int
+}
