@@ -8,6 +8,7 @@ import NIOConcurrencyHelpers
 /// event loops and never waits on the database. Changes are coalesced per lock and per counter, held
 /// (up to `maxPending`) while the store cannot be written, and written in one transaction per interval
 /// on the writer's own queue. Each interval it also reads what other writers sharing the file changed.
+/// The queue holds the writer until `stop()`.
 public final class StateWriter: @unchecked Sendable {
     private struct Entry {
         let slot: String
