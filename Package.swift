@@ -34,11 +34,17 @@ let package = Package(
             pkgConfig: "libnetfilter_conntrack",
             providers: [.apt(["libnetfilter-conntrack-dev", "libmnl-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(
             name: "SMTPGateProxy",
             dependencies: [
                 "SMTPGateCore",
                 "SMTPGateRuntime",
+                "CSQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -82,6 +88,6 @@ let package = Package(
         .testTarget(name: "SMTPGateCoreTests", dependencies: ["SMTPGateCore"]),
         .testTarget(name: "SMTPGateHelperTests", dependencies: ["SMTPGateHelper", "SMTPGateCore"]),
         .testTarget(name: "SMTPGateRuntimeTests", dependencies: ["SMTPGateRuntime", "SMTPGateCore"]),
-        .testTarget(name: "SMTPGateProxyTests", dependencies: ["SMTPGateProxy", "SMTPGateCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SMTPGateProxyTests", dependencies: ["SMTPGateProxy", "SMTPGateCore", "CSQLite", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -29,6 +29,7 @@ have clamdscan || need_apt+=(clamdscan)
 [ -x /usr/sbin/spamd ] || need_apt+=(spamd)
 have spamc || need_apt+=(spamc)
 pkg-config --exists libnetfilter_conntrack 2>/dev/null || need_apt+=(libnetfilter-conntrack-dev libmnl-dev pkg-config)
+pkg-config --exists sqlite3 2>/dev/null || need_apt+=(libsqlite3-dev pkg-config)   # state_store
 [ -x "$PYTHON" ] || need_apt+=(python3)
 python_has aiosmtpd || need_apt+=(python3-aiosmtpd)
 python_has pytest || need_apt+=(python3-pytest)
