@@ -89,7 +89,7 @@ import Testing
         _ = table.lock(key("10.0.0.1"), cause: .spam, reason: "", now: 0)
         _ = table.lock(key("10.0.0.2"), cause: .spam, reason: "", now: 50)
         #expect(table.lock(key("10.0.0.3"), cause: .spam, reason: "", now: 60) == .full)
-        let added = table.add(Lock(key: key("10.0.0.4"), cause: .admin, reason: "", created: 60, expires: nil))
+        let added = table.add(ClientLock(key: key("10.0.0.4"), cause: .admin, reason: "", created: 60, expires: nil))
         #expect(!added)
         #expect(table.count == 2)
         // Once a lock has expired, a new client takes its place.
@@ -100,14 +100,14 @@ import Testing
         #expect(table.active(key("10.0.0.1"), now: 100) == nil)
         #expect(table.count == 2)
         // Replacing a client's lock needs no room.
-        let replaced = table.add(Lock(key: key("10.0.0.2"), cause: .admin, reason: "by hand", created: 100, expires: nil))
+        let replaced = table.add(ClientLock(key: key("10.0.0.2"), cause: .admin, reason: "by hand", created: 100, expires: nil))
         #expect(replaced)
         #expect(table.active(key("10.0.0.2"), now: 1e9)?.cause == .admin)
     }
 
     @Test func addTakesALockAsItIs() throws {
         var table = LockTable(duration: 0, exempt: AllowList([try CIDR(parsing: "10.0.0.0/8")]))
-        let lock = Lock(key: key("10.0.0.5"), cause: .imported, reason: "from /var/spool/smtp-gated/lock", created: 5, expires: 50)
+        let lock = ClientLock(key: key("10.0.0.5"), cause: .imported, reason: "from /var/spool/smtp-gated/lock", created: 5, expires: 50)
         let added = table.add(lock)
         #expect(added)
         #expect(table.active(key("10.0.0.5"), now: 49) == lock)
@@ -125,17 +125,17 @@ import Testing
     }
 
     @Test func reasonIsBoundedAndPrintable() {
-        let lock = Lock(key: key("10.0.0.5"), cause: .virus, reason: "Win.Test\0\r\n\u{1b}[2J\u{85}é" + String(repeating: "x", count: 500),
+        let lock = ClientLock(key: key("10.0.0.5"), cause: .virus, reason: "Win.Test\0\r\n\u{1b}[2J\u{85}é" + String(repeating: "x", count: 500),
                         created: 0, expires: 10)
         #expect(lock.reason.hasPrefix("Win.Test????[2J?é"))
         #expect(lock.reason.utf8.count == 200)
         #expect(lock.reason.unicodeScalars.allSatisfy { $0.value >= 0x20 && !(0x7f..<0xa0).contains($0.value) })
-        let multibyte = Lock(key: key("10.0.0.5"), cause: .virus, reason: String(repeating: "é", count: 150), created: 0, expires: nil)
+        let multibyte = ClientLock(key: key("10.0.0.5"), cause: .virus, reason: String(repeating: "é", count: 150), created: 0, expires: nil)
         #expect(multibyte.reason == String(repeating: "é", count: 100))
     }
 
     @Test func remainingCountsDown() {
-        let lock = Lock(key: key("10.0.0.5"), cause: .virus, reason: "", created: 0, expires: 100)
+        let lock = ClientLock(key: key("10.0.0.5"), cause: .virus, reason: "", created: 0, expires: 100)
         #expect(lock.remaining(now: 40) == 60)
         #expect(lock.remaining(now: 400) == 0)
         #expect(lock.isActive(now: 99.9))

@@ -74,7 +74,47 @@ public struct Config: Sendable, Equatable {
     /// Action scripts running at once; more wait in a bounded queue, beyond it they are dropped (and logged).
     public var maxActions = 4
 
+    // Abuse control
+    /// Causes that lock the client (`lock_on`); none by default, unlike smtp-gated, so an upgraded site
+    /// that never set it does not start locking customers.
+    public var lockOn: Set<LockCause> = []
+    /// Seconds a lock lasts; 0 turns locking off, -1 locks until the lock is removed.
+    public var lockDuration = 3600
+    public var lockExempt: [CIDR] = []
+    /// smtp-gated's lock directory: where `smtpgate locks import` takes locks over from by default.
+    public var lockPath: String? = nil
+    /// Routers that SNAT their customers: an address in here is never locked or rate-limited as a client.
+    public var natSources: [CIDR] = []
+    public var lockIPv6Prefix = 64
+    public var ratelimitIPv6Prefix = 64
+    /// The window of a rate limit given as a bare number (smtp-gated's `ratelimit_expiration`).
+    public var ratelimitExpiration = 3600
+    /// Accepted for smtp-gated configurations; SMTPGate keeps its counters in `state_store`.
+    public var ratelimitPath: String? = nil
+    public var ratelimitGeneration = 0
+    /// As written, so a bare number takes `ratelimit_expiration` wherever that is set in the file.
+    public var ratelimitValues: [RateKind: String] = [:]
+    /// `ratelimitValues` read with the final `ratelimit_expiration`; off kinds are absent.
+    public internal(set) var rateLimits: [RateKind: RateLimitSpec] = [:]
+    /// Tracked clients at most; past it the idlest are forgotten.
+    public var ratelimitClients = 1_000_000
+    public var maxPerIdent = 0
+    /// 1-minute load average above which connections are refused; 0 (the default) is off.
+    public var maxLoad = 0.0
+    public var stateStore = "sqlite:/var/lib/smtpgate/state.db"
+    /// `state_store` given in the file: locks by hand work even with no `lock_on` and no rate limit.
+    public var stateStoreSet = false
+    public var controlPath = "/run/smtpgate/control.sock"
+
     public init() {}
+
+    /// Whether anything needs the per-client state (locks or rate limits).
+    public var abuseControl: Bool { stateStoreSet || (!lockOn.isEmpty && lockDuration != 0) || !rateLimits.isEmpty }
+
+    /// The SQLite file of `state_store sqlite:PATH`.
+    public var stateStorePath: String? {
+        stateStore.hasPrefix("sqlite:") ? String(stateStore.dropFirst("sqlite:".count)) : nil
+    }
 
     public enum AntivirusType: String, Sendable, CaseIterable { case none, clamd }
     public enum AntispamType: String, Sendable, CaseIterable { case none, spamassassin }

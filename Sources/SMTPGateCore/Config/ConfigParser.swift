@@ -64,6 +64,15 @@ public enum ConfigParser {
                 throw ConfigError(file: file, line: lineNo, message: "option '\(name)': \(error.message)")
             }
         }
+        for (kind, value) in config.ratelimitValues {
+            // Parsed once already with a stand-in window: only the default window can differ now.
+            do {
+                let spec = try RateLimitSpec.parse(value, defaultSeconds: config.ratelimitExpiration)
+                config.rateLimits[kind] = spec.isOff ? nil : spec
+            } catch {
+                throw ConfigError(file: file, line: seen[kind.optionName], message: "option '\(kind.optionName)': \(error.message)")
+            }
+        }
         try validate(config, file: file, lines: seen)
         return config
     }

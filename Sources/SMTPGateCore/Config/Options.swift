@@ -151,6 +151,34 @@ enum OptionValue {
         return d
     }
 
+    /// A policy type's own parse error, as the option table reports errors.
+    static func policy<T>(_ parse: () throws(PolicyValueError) -> T) throws(OptionValueError) -> T {
+        do {
+            return try parse()
+        } catch {
+            throw OptionValueError(error.message)
+        }
+    }
+
+    /// Addresses or CIDR prefixes, separated by commas and/or spaces; `none` for an empty list.
+    static func prefixes(_ v: String) throws(OptionValueError) -> [CIDR] {
+        if v.lowercased() == "none" { return [] }
+        var out: [CIDR] = []
+        for word in v.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }) {
+            guard out.count < 10_000 else { throw OptionValueError("at most 10000 prefixes") }
+            do {
+                out.append(try CIDR(parsing: String(word)))
+            } catch {
+                throw OptionValueError(error.description)
+            }
+        }
+        return out
+    }
+
+    static func showPrefixes(_ list: [CIDR]) -> String {
+        list.isEmpty ? "none" : list.map(\.description).joined(separator: ",")
+    }
+
     static func showSeconds(_ d: Double) -> String {
         d == d.rounded() ? String(Int(d)) : String(d)
     }
@@ -225,6 +253,48 @@ extension Option {
         Option(name: "action_script", apply: { c, v throws(OptionValueError) in c.actionScript = try OptionValue.path(v) }, show: { $0.actionScript }),
         Option(name: "timeout_action", apply: { c, v throws(OptionValueError) in c.timeoutAction = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.timeoutAction) }),
         Option(name: "max_actions", apply: { c, v throws(OptionValueError) in c.maxActions = try OptionValue.uint(v, min: 1, max: 1000) }, show: { String($0.maxActions) }),
+        Option(name: "lock_on", apply: { c, v throws(OptionValueError) in c.lockOn = try OptionValue.policy { () throws(PolicyValueError) in try LockCause.parseList(v) } }, show: { LockCause.show($0.lockOn) }),
+        Option(name: "lock_duration", apply: { c, v throws(OptionValueError) in
+            guard let n = Int(v), n >= -1, n <= 366 * 86400 else {
+                throw OptionValueError("expected seconds from 1 to one year, 0 (no locks) or -1 (until removed), got '\(LogEscape.escape(v))'")
+            }
+            c.lockDuration = n
+        }, show: { String($0.lockDuration) }),
+        Option(name: "lock_exempt", apply: { c, v throws(OptionValueError) in c.lockExempt = try OptionValue.prefixes(v) }, show: { OptionValue.showPrefixes($0.lockExempt) }),
+        Option(name: "lock_path", apply: { c, v throws(OptionValueError) in c.lockPath = try OptionValue.path(v) }, show: { $0.lockPath }),
+        Option(name: "nat_sources", apply: { c, v throws(OptionValueError) in c.natSources = try OptionValue.prefixes(v) }, show: { OptionValue.showPrefixes($0.natSources) }),
+        Option(name: "lock_ipv6_prefix", apply: { c, v throws(OptionValueError) in c.lockIPv6Prefix = try OptionValue.uint(v, min: 1, max: 128) }, show: { String($0.lockIPv6Prefix) }),
+        Option(name: "ratelimit_ipv6_prefix", apply: { c, v throws(OptionValueError) in c.ratelimitIPv6Prefix = try OptionValue.uint(v, min: 1, max: 128) }, show: { String($0.ratelimitIPv6Prefix) }),
+        Option(name: "ratelimit_expiration", apply: { c, v throws(OptionValueError) in c.ratelimitExpiration = try OptionValue.uint(v, min: 1, max: 31 * 86400) }, show: { String($0.ratelimitExpiration) }),
+        Option(name: "ratelimit_path", apply: { c, v throws(OptionValueError) in c.ratelimitPath = try OptionValue.path(v) }, show: { $0.ratelimitPath }),
+        Option(name: "ratelimit_generation", apply: { c, v throws(OptionValueError) in c.ratelimitGeneration = try OptionValue.uint(v, max: Int.max) }, show: { String($0.ratelimitGeneration) }),
+        Option(name: "ratelimit_clients", apply: { c, v throws(OptionValueError) in c.ratelimitClients = try OptionValue.uint(v, min: 1000, max: 100_000_000) }, show: { String($0.ratelimitClients) }),
+        Option(name: "max_per_ident", apply: { c, v throws(OptionValueError) in c.maxPerIdent = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxPerIdent) }),
+        Option(name: "max_load", apply: { c, v throws(OptionValueError) in
+            guard let d = Double(v), d.isFinite, d >= 0, d <= 100_000 else {
+                throw OptionValueError("expected a load average (0 for off), got '\(LogEscape.escape(v))'")
+            }
+            c.maxLoad = d
+        }, show: { $0.maxLoad == 0 ? "0" : String($0.maxLoad) }),
+        Option(name: "state_store", apply: { c, v throws(OptionValueError) in
+            guard v.hasPrefix("sqlite:/"), v.utf8.count <= 4096, !v.utf8.contains(0) else {
+                throw OptionValueError("expected sqlite:/ABSOLUTE/PATH, got '\(LogEscape.escape(v))'")
+            }
+            c.stateStore = v
+            c.stateStoreSet = true
+        }, show: { $0.stateStore }),
+        Option(name: "control_path", apply: { c, v throws(OptionValueError) in
+            let p = try OptionValue.path(v)
+            // sockaddr_un holds 108 bytes with the terminating NUL.
+            guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
+            c.controlPath = p
+        }, show: { $0.controlPath }),
+    ] + RateKind.allCases.map { kind in
+        Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
+            _ = try OptionValue.policy { () throws(PolicyValueError) in try RateLimitSpec.parse(v, defaultSeconds: 3600) }
+            c.ratelimitValues[kind] = v
+        }, show: { c in c.rateLimits[kind].map(RateLimitSpec.show) ?? "0" })
+    } + [
         Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),
     ]
 

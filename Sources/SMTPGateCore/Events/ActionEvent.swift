@@ -2,7 +2,8 @@
 /// gets: smtp-gated's names and argument order, so scripts written for it keep working.
 public struct ActionEvent: Sendable, Equatable {
     public enum Found: String, Sendable {
-        case virus = "VIRUS", spam = "SPAM", maxHost = "MAX_HOST", sizeLimit = "SIZE_LIMIT"
+        case virus = "VIRUS", spam = "SPAM", maxHost = "MAX_HOST", maxIdent = "MAX_IDENT", sizeLimit = "SIZE_LIMIT"
+        case rateLimit = "RATELIMIT"
     }
 
     public var found: Found
@@ -27,6 +28,9 @@ public struct ActionEvent: Sendable, Equatable {
     public var spoolName: String?
     /// Unix time in seconds at which the session began.
     public var sessionStart: Double
+    /// For a new lock: the locked client's key (smtp-gated: the lock file) and its duration (-1: until removed).
+    public var lockFile: String?
+    public var lockDuration = 0
 
     /// The longest value, in UTF-8 bytes, a variable or argument gets: client text is unbounded otherwise.
     public static let valueLimit = 512
@@ -55,8 +59,8 @@ public struct ActionEvent: Sendable, Equatable {
         self.sessionStart = sessionStart
     }
 
-    /// smtp-gated's variables, in its order. IDENT_COUNT, AUTH, LOCK_FILE and LOCK_DURATION have fixed values
-    /// until locks and authentication exist; absent text is the empty string. TIME and UNIXTIME are the
+    /// smtp-gated's variables, in its order. IDENT_COUNT and AUTH have fixed values until ident counting and
+    /// authentication tracking exist; absent text is the empty string. TIME and UNIXTIME are the
     /// session's start. Every value is made safe with `envSafe`.
     public func environment(proxyName: String) -> [(String, String)] {
         let start = ActionEvent.unixSeconds(sessionStart)
@@ -80,8 +84,8 @@ public struct ActionEvent: Sendable, Equatable {
             ("TRANSACTION", String(transaction)),
             ("AUTH", "0"),
             ("SPOOL_NAME", spoolName ?? ""),
-            ("LOCK_FILE", ""),
-            ("LOCK_DURATION", "0"),
+            ("LOCK_FILE", lockFile ?? ""),
+            ("LOCK_DURATION", String(lockDuration)),
             ("TIME", ActionEvent.utcTime(start)),
             ("UNIXTIME", String(start)),
         ]

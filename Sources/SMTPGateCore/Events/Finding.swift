@@ -5,6 +5,8 @@ public struct Finding: Sendable, Equatable {
         case virus(name: String)
         case spam(score: Double)
         case maxHost(limit: Int)
+        case maxIdent(limit: Int)
+        case rateLimit(RateExceeded)
         case sizeLimit(limit: Int?)
     }
 
@@ -27,5 +29,31 @@ public struct Finding: Sendable, Equatable {
         self.size = size
         self.transaction = transaction
         self.spoolName = spoolName
+    }
+}
+
+extension Finding.Kind {
+    /// The `lock_on` word that locks a client for this finding, if any does.
+    public var lockCause: LockCause? {
+        switch self {
+        case .virus: return .virus
+        case .spam: return .spam
+        case .maxHost: return .maxhost
+        case .maxIdent: return .maxident
+        case .rateLimit: return .ratelimit
+        case .sizeLimit: return nil
+        }
+    }
+
+    /// What a lock made for this finding says, for the log and `smtpgate locks list`.
+    public var lockReason: String {
+        switch self {
+        case .virus(let name): return "virus \(name)"
+        case .spam(let score): return "spam score \(score)"
+        case .maxHost(let n): return "more than \(n) connections (max_per_host)"
+        case .maxIdent(let n): return "more than \(n) connections (max_per_ident)"
+        case .rateLimit(let e): return "\(e.kind.optionName) \(e.window.limit)/\(e.window.seconds) reached"
+        case .sizeLimit: return "size_limit"
+        }
     }
 }

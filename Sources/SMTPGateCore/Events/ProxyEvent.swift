@@ -12,12 +12,18 @@ public enum ProxyEvent: Sendable {
     /// The spool could not hold a message (it got 451 4.3.0) or could not be kept.
     case spoolFailed(SessionContext, error: String)
     case found(SessionContext, Finding)
+    /// A rate limit refused a command (at connect it is a `refused`).
+    case rateLimited(SessionContext, RateExceeded)
+    /// A new lock: from a session's finding (with its context) or by hand (`source` says who).
+    case locked(SessionContext?, ClientLock, source: String, finding: Finding?)
+    case unlocked(ClientLock, source: String)
     case closed(SessionContext, SessionLog.Totals)
 }
 
 /// One consumer of the event stream. Called on the publishing session's event loop: it must not block.
+/// It may answer with an event of its own (a finding became a lock), published to all after this one.
 public protocol ProxyEventSubscriber: Sendable {
-    func receive(_ event: ProxyEvent)
+    func receive(_ event: ProxyEvent) -> ProxyEvent?
 }
 
 /// The subscribers a session publishes to, in order (the log first, so a line precedes what it causes).
@@ -29,6 +35,18 @@ public struct ProxyEventBus: Sendable {
     }
 
     public func publish(_ event: ProxyEvent) {
-        for s in subscribers { s.receive(event) }
+        // Bounded: a follow-up's own follow-ups go one level deeper at most (a lock causes nothing further).
+        var queue = [event]
+        var rounds = 0
+        while !queue.isEmpty, rounds < 3 {
+            var next: [ProxyEvent] = []
+            for e in queue {
+                for s in subscribers {
+                    if let f = s.receive(e) { next.append(f) }
+                }
+            }
+            queue = next
+            rounds += 1
+        }
     }
 }

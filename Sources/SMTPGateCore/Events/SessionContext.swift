@@ -36,6 +36,9 @@ public struct SessionFacts: Sendable, Equatable {
     public var ident: String?
     /// Unix time in seconds at which the session began.
     public var started: Double = 0
+    /// Who locks and rate limits count this session against; nil when the client is a NAT source.
+    public var lockKey: ClientKey?
+    public var rateKey: ClientKey?
 
     public init() {}
 }

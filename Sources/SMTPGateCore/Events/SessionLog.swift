@@ -27,11 +27,34 @@ public enum SessionLog {
             case .lookupFailed(let reason, _): return lookupFailed(c, reason: reason)
             case .connectFailed(_, let reason): return connectFailed(c, error: reason)
             case .loop: return nil
+            case .tooManyFromIdent(let n): return reject(c, reason: r.why.rawValue, limit: n)
+            case .locked(let lock):
+                return LogRecord(.notice, "reject", base(c) + [("reason", .text(r.why.rawValue))] + lockFields(lock))
+            case .rateLimited(let e):
+                return LogRecord(.notice, "reject", base(c) + [("reason", .text(r.why.rawValue))] + rateFields(e))
+            case .loadTooHigh(let load, let limit):
+                return LogRecord(.notice, "reject", base(c) + [
+                    ("reason", .text(r.why.rawValue)), ("load", .text(String(load))), ("limit", .text(String(limit))),
+                ])
             }
         case .session(let c, let e): return self.event(e, c, policy: policy)
         case .scanned(let c, let trans, let report, let scanPolicy): return scan(c, transaction: trans, report, policy: scanPolicy)
         case .spoolFailed(let c, let error): return spoolFailed(c, error: error)
         case .found: return nil
+        case .rateLimited(let c, let e):
+            return LogRecord(.notice, "ratelimit", [("session", .text(c.id)), ("client", .text(c.client))]
+                + (c.facts.rateKey.map { [("key", LogRecord.Value.text($0.description))] } ?? []) + rateFields(e))
+        case .locked(let c, let lock, let source, _):
+            var fields: [(String, LogRecord.Value)] = c.map { [("session", .text($0.id))] } ?? []
+            fields.append(("key", .text(lock.key.description)))
+            fields += lockFields(lock)
+            fields += [("reason", .text(LogEscape.escape(lock.reason))), ("source", .text(LogEscape.escape(source)))]
+            return LogRecord(.notice, "lock", fields)
+        case .unlocked(let lock, let source):
+            return LogRecord(.notice, "unlock", [
+                ("key", .text(lock.key.description)), ("lock_cause", .text(lock.cause.rawValue)),
+                ("source", .text(LogEscape.escape(source))),
+            ])
         case .closed(let c, let totals): return close(c, totals, policy: policy)
         }
     }
@@ -44,6 +67,24 @@ public enum SessionLog {
         if let ident = c.ident { fields.append(("ident", .text(ident))) }
         fields += [("local", .text(c.local)), ("dest", .text(c.destination))]
         return LogRecord(.info, "open", fields)
+    }
+
+    static func base(_ c: SessionContext) -> [(String, LogRecord.Value)] {
+        [("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client))]
+    }
+
+    static func lockFields(_ lock: ClientLock) -> [(String, LogRecord.Value)] {
+        [("lock_cause", .text(lock.cause.rawValue)), ("lock_until", .text(lock.expires.map(isoTime) ?? "removed"))]
+    }
+
+    static func rateFields(_ e: RateExceeded) -> [(String, LogRecord.Value)] {
+        [("kind", .text(e.kind.rawValue)), ("count", .int(e.count)), ("limit", .int(e.window.limit)),
+         ("window", .int(e.window.seconds))]
+    }
+
+    /// `2026-12-02T16:25:11Z`: one word in a log line, sortable as text.
+    public static func isoTime(_ t: Double) -> String {
+        ActionEvent.utcTime(ActionEvent.unixSeconds(t)).replacingSpace() + "Z"
     }
 
     /// The destination could not be found (no original destination, helper silent or refusing).
@@ -187,5 +228,11 @@ public enum SessionLog {
         ]
         if let takeover = t.takeover { fields.append(("takeover", .text(LogEscape.escape(takeover)))) }
         return LogRecord(.info, "close", fields)
+    }
+}
+
+extension String {
+    fileprivate func replacingSpace() -> String {
+        String(map { $0 == " " ? "T" : $0 })
     }
 }

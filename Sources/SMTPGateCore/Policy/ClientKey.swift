@@ -80,6 +80,9 @@ public struct ClientKey: Sendable, Hashable, Comparable, CustomStringConvertible
         list.allows(address)
     }
 
+    /// The address alone: a lock on it covers every ident behind it.
+    public var withoutIdent: ClientKey { ClientKey(address: address, ipv6Prefix: Int(prefixLength)) }
+
     public static func < (a: ClientKey, b: ClientKey) -> Bool {
         a.description < b.description
     }

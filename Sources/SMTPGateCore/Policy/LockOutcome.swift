@@ -2,8 +2,8 @@
 /// for it alone: one client caught many times then costs one script run per lock period, as in
 /// smtp-gated.
 public enum LockOutcome: Sendable, Equatable {
-    case locked(Lock)
-    case alreadyLocked(Lock)
+    case locked(ClientLock)
+    case alreadyLocked(ClientLock)
     case exempt
     case disabled
     case full

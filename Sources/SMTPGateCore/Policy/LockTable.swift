@@ -9,7 +9,7 @@ public struct LockTable: Sendable {
     public let exempt: AllowList
     public let capacity: Int
 
-    private var locks: [ClientKey: Lock] = [:]
+    private var locks: [ClientKey: ClientLock] = [:]
     private var heap: [(expires: Double, key: ClientKey)] = []
 
     public init(duration: Int, exempt: AllowList, capacity: Int = 1_000_000) {
@@ -27,7 +27,7 @@ public struct LockTable: Sendable {
         guard duration != 0 else { return .disabled }
         if key.isExempt(exempt) { return .exempt }
         if let existing = locks[key], existing.isActive(now: now) { return .alreadyLocked(existing) }
-        let lock = Lock(key: key, cause: cause, reason: reason, created: now,
+        let lock = ClientLock(key: key, cause: cause, reason: reason, created: now,
                         expires: duration < 0 ? nil : now + Double(duration))
         guard add(lock, now: now) else { return .full }
         return .locked(lock)
@@ -36,23 +36,23 @@ public struct LockTable: Sendable {
     /// Takes a lock as it is (from `smtpgate locks add`, the store, another proxy), replacing any lock
     /// for the same client. False when the table is full and no expired lock could make room.
     @discardableResult
-    public mutating func add(_ lock: Lock) -> Bool {
+    public mutating func add(_ lock: ClientLock) -> Bool {
         add(lock, now: lock.created)
     }
 
-    public mutating func remove(_ key: ClientKey) -> Lock? {
+    public mutating func remove(_ key: ClientKey) -> ClientLock? {
         locks.removeValue(forKey: key)
     }
 
-    public func active(_ key: ClientKey, now: Double) -> Lock? {
+    public func active(_ key: ClientKey, now: Double) -> ClientLock? {
         guard let lock = locks[key], lock.isActive(now: now) else { return nil }
         return lock
     }
 
     /// Removes at most `limit` expired locks, oldest expiry first, and returns them (for the log and
     /// the store). Call it often with a small limit rather than rarely with a large one.
-    public mutating func expire(now: Double, limit: Int) -> [Lock] {
-        var removed: [Lock] = []
+    public mutating func expire(now: Double, limit: Int) -> [ClientLock] {
+        var removed: [ClientLock] = []
         var work = 0
         while work < limit, let top = heap.first, top.expires <= now {
             work += 1
@@ -66,11 +66,11 @@ public struct LockTable: Sendable {
     }
 
     /// Active locks, sorted by client.
-    public func all(now: Double) -> [Lock] {
+    public func all(now: Double) -> [ClientLock] {
         locks.values.filter { $0.isActive(now: now) }.sorted { $0.key < $1.key }
     }
 
-    private mutating func add(_ lock: Lock, now: Double) -> Bool {
+    private mutating func add(_ lock: ClientLock, now: Double) -> Bool {
         if locks[lock.key] == nil, locks.count >= capacity {
             _ = expire(now: now, limit: 8)
             guard locks.count < capacity else { return false }

@@ -7,6 +7,12 @@ public enum Refusal: Sendable, Equatable {
     case lookupFailed(reason: String, clientText: String)
     case loop(destination: String)
     case connectFailed(destination: String, reason: String)
+    /// The real client is locked (`lock_on`, or by hand).
+    case locked(ClientLock)
+    /// A rate limit at connect (`ratelimit_connections`, `ratelimit_destinations`).
+    case rateLimited(RateExceeded)
+    case tooManyFromIdent(limit: Int)
+    case loadTooHigh(load: Double, limit: Double)
 
     var reply: ProxyReply {
         switch self {
@@ -15,6 +21,10 @@ public enum Refusal: Sendable, Equatable {
         case .lookupFailed(_, let text): return ProxyReplies.lookupFailed(text)
         case .loop(let d): return ProxyReplies.loop(d)
         case .connectFailed(let d, let r): return ProxyReplies.connectFailed(d, r)
+        case .locked(let lock): return ProxyReplies.locked(lock)
+        case .rateLimited(let e): return ProxyReplies.rateLimitedAtConnect(e)
+        case .tooManyFromIdent(let n): return ProxyReplies.tooManyFromIdent(limit: n)
+        case .loadTooHigh(let load, let limit): return ProxyReplies.loadTooHigh(load: load, limit: limit)
         }
     }
 
@@ -25,6 +35,10 @@ public enum Refusal: Sendable, Equatable {
         case .lookupFailed: return .lookupFailed
         case .loop: return .loop
         case .connectFailed: return .connectFailed
+        case .locked: return .locked
+        case .rateLimited: return .rateLimit
+        case .tooManyFromIdent: return .maxPerIdent
+        case .loadTooHigh: return .maxLoad
         }
     }
 }

@@ -29,6 +29,8 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     // Refused before the dialogue
     case maxConnections = "max_connections"
     case maxPerHost = "max_per_host"
+    case maxPerIdent = "max_per_ident"
+    case maxLoad = "max_load"
     case lookupFailed = "lookup_failed"
     case loop
     case connectFailed = "connect_failed"

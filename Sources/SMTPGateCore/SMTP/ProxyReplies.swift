@@ -60,6 +60,38 @@ public struct ProxyReplies: Sendable {
         ProxyReply(code: 421, enhanced: "4.4.1", text: "cannot connect to \(destination): \(why)")
     }
 
+    /// The client learns the cause and when it may try again; the lock's reason (a virus name, say) is the log's.
+    static func locked(_ lock: ClientLock) -> ProxyReply {
+        let until = lock.expires.map { "until \(ActionEvent.utcTime(ActionEvent.unixSeconds($0))) UTC" } ?? "until removed by the administrator"
+        return ProxyReply(code: 554, enhanced: "5.7.1", text: "your address is locked (\(lock.cause.rawValue)) \(until)")
+    }
+
+    /// A temporary reply so nothing bounces (smtp-gated said 552): the client retries once its window slides.
+    static func rateLimitedAtConnect(_ e: RateExceeded) -> ProxyReply {
+        ProxyReply(code: 421, enhanced: "4.7.0", text: "rate limit reached, try again later (\(rateText(e)))")
+    }
+
+    public static func rateLimited(_ e: RateExceeded) -> PolicyReply {
+        PolicyReply(code: 451, enhanced: "4.7.1", text: "rate limit reached, try again later (\(rateText(e)))", why: .rateLimit)
+    }
+
+    /// A client locked while its message came in: temporary, so the message is not bounced if the lock was wrong.
+    public static func lockedDuringMessage(_ lock: ClientLock) -> PolicyReply {
+        PolicyReply(code: 451, enhanced: "4.7.1", text: "your address was locked (\(lock.cause.rawValue)), message not sent", why: .locked)
+    }
+
+    static func rateText(_ e: RateExceeded) -> String {
+        "\(e.count) \(e.kind.rawValue) in \(e.window.seconds) s, \(e.kind.optionName) \(e.window.limit)/\(e.window.seconds)"
+    }
+
+    static func tooManyFromIdent(limit: Int) -> ProxyReply {
+        ProxyReply(code: 554, enhanced: "5.7.0", text: "too many connections from your host and ident (max_per_ident \(limit))")
+    }
+
+    static func loadTooHigh(load: Double, limit: Double) -> ProxyReply {
+        ProxyReply(code: 421, enhanced: "4.3.2", text: "system load too high (max_load \(limit)), try again later")
+    }
+
     static func destinationLost(_ why: String, transactionOpen: Bool) -> ProxyReply {
         ProxyReply(code: transactionOpen ? 451 : 421, enhanced: "4.4.2", text: why)
     }

@@ -1,12 +1,27 @@
 import SMTPGateCore
 
-/// Runs `action_script` for each finding, with smtp-gated's variables.
+/// Runs `action_script` for each finding, with smtp-gated's variables. A finding whose cause locks the client
+/// (`lock_on`) runs it when the lock is made instead, once per lock, as smtp-gated does.
 struct ActionSubscriber: ProxyEventSubscriber {
     let runner: ActionRunner
+    let locking: LockSettings
 
-    func receive(_ event: ProxyEvent) {
-        guard case .found(let c, let f) = event else { return }
-        runner.run(Self.actionEvent(c, f), session: c.id)
+    func receive(_ event: ProxyEvent) -> ProxyEvent? {
+        switch event {
+        case .found(let c, let f):
+            if c.facts.lockKey != nil, let cause = f.kind.lockCause, locking.locks(cause) { return nil }
+            // Without a lock to bound it, a limited client would start a script per refused command.
+            if case .rateLimit = f.kind { return nil }
+            runner.run(Self.actionEvent(c, f), session: c.id)
+        case .locked(let c?, let lock, _, let f?):
+            var e = Self.actionEvent(c, f)
+            e.lockFile = lock.key.description
+            e.lockDuration = lock.expires.map { Int(($0 - lock.created).rounded()) } ?? -1
+            runner.run(e, session: c.id)
+        default:
+            break
+        }
+        return nil
     }
 
     static func actionEvent(_ c: SessionContext, _ f: Finding) -> ActionEvent {
@@ -17,7 +32,9 @@ struct ActionSubscriber: ProxyEventSubscriber {
         case .virus(let name): (found, virus) = (.virus, name)
         case .spam(let s): (found, score) = (.spam, s)
         case .maxHost: found = .maxHost
+        case .maxIdent: found = .maxIdent
         case .sizeLimit: found = .sizeLimit
+        case .rateLimit: found = .rateLimit
         }
         let p = c.facts
         return ActionEvent(

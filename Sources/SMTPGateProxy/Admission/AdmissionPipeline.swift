@@ -14,6 +14,10 @@ enum AdmissionStage: Sendable {
 struct AdmissionRequest {
     let session: RelaySession
     let origin: Origin?
+    /// Whom locks and rate limits count: the real client, once known (nil for a NAT source).
+    var keys: (lock: ClientKey, rate: ClientKey)? = nil
+    /// At accept, where the peer is the client itself (not a router asking on its customers' behalf).
+    var peerKeys: (lock: ClientKey, rate: ClientKey)? = nil
 }
 
 enum AdmissionAnswer {

@@ -37,6 +37,8 @@ public final class Daemon: @unchecked Sendable {
     private let actions = NIOLockedValueBox<(key: String, runner: ActionRunner)?>(nil)
     /// Descriptors open once listening, before any session: the base of the descriptor budget.
     private var descriptorsAtStart: Int?
+    /// Locks and rate limits with their state store, when configured.
+    private var abuse: AbuseService?
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
         let config = loaded.config
@@ -56,10 +58,18 @@ public final class Daemon: @unchecked Sendable {
     public func run() throws {
         let initial = config.withLockedValue { $0 }
         Privileges.raiseFileLimit()
+        let hostName = Privileges.hostName()
+        do {
+            abuse = try AbuseService.start(initial, source: "\(hostName):\(initial.controlPath)", events: events,
+                                           queue: signalQueue)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
         let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
                                      hostName: Privileges.hostName(), events: events, registry: registry,
                                      makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
-                                     makeExtras: { [unowned self] cfg in extras(for: cfg) })
+                                     makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control)
         self.listener = listener
         let servers: [Channel]
         do {
@@ -91,6 +101,7 @@ public final class Daemon: @unchecked Sendable {
         pool.start()
         installSignals(servers: servers)
         stopped.wait()
+        abuse?.stop()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
         log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
         try? group.syncShutdownGracefully()
@@ -136,6 +147,7 @@ public final class Daemon: @unchecked Sendable {
                 return current.maxConnections
             }
             helperKey.withLockedValue { $0 = loaded.helperKey }
+            abuse?.control.reconfigure(new)
             listener?.refreshLocalAddresses()
             if !restartOnly.isEmpty {
                 log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
@@ -183,6 +195,9 @@ public final class Daemon: @unchecked Sendable {
         if old.setUser != new.setUser { names.append("set_user") }
         if old.setGroup != new.setGroup { names.append("set_group") }
         if old.maxScans != new.maxScans { names.append("max_scans") }
+        if old.abuseControl != new.abuseControl { names.append("lock_on/ratelimit_* (abuse control on or off)") }
+        if old.stateStore != new.stateStore { names.append("state_store") }
+        if old.controlPath != new.controlPath { names.append("control_path") }
         return names
     }
 

@@ -8,10 +8,13 @@ final class SessionRegistry: @unchecked Sendable {
     private struct Entry {
         let session: RelaySession
         var host: String?
+        var ident: String?
     }
 
     private let lock = NIOLock()
     private var admission = Admission()
+    /// `max_per_ident`, counted like hosts under their `ident@address` key.
+    private var idents = Admission()
     private var sessions: [ObjectIdentifier: Entry] = [:]
     private var nextID: UInt64 = 0
     private let idPrefix: String
@@ -46,10 +49,19 @@ final class SessionRegistry: @unchecked Sendable {
         }
     }
 
+    func admitIdent(_ s: RelaySession, key: String, maxPerIdent: Int) -> Admission.Decision {
+        lock.withLock {
+            let d = idents.admitHost(key, maxPerHost: maxPerIdent)
+            if d == .admit { sessions[ObjectIdentifier(s)]?.ident = key }
+            return d
+        }
+    }
+
     func remove(_ s: RelaySession) {
         lock.withLock {
             guard let entry = sessions.removeValue(forKey: ObjectIdentifier(s)) else { return }
             if let host = entry.host { admission.releaseHost(host) }
+            if let ident = entry.ident { idents.releaseHost(ident) }
             admission.releaseConnection()
         }
     }

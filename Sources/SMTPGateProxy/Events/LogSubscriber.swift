@@ -7,7 +7,8 @@ struct LogSubscriber: ProxyEventSubscriber {
     let log: EventLog
     let policy: LogPolicy
 
-    func receive(_ event: ProxyEvent) {
+    func receive(_ event: ProxyEvent) -> ProxyEvent? {
         if let record = SessionLog.record(for: event, policy: policy) { log.record(record) }
+        return nil
     }
 }

@@ -14,12 +14,15 @@ final class ProxyListener: @unchecked Sendable {
     private let registry: SessionRegistry
     private let makeFinder: (Config, EventLoop) -> OriginFinder
     private let makeExtras: (Config) -> (Scanning?, ActionRunner?)
+    private let abuse: AbuseControl?
+    private let loadAverage = LoadAverage()
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
     private var listenPorts: Set<Int> = []
 
     init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry,
          makeFinder: @escaping (Config, EventLoop) -> OriginFinder,
-         makeExtras: @escaping (Config) -> (Scanning?, ActionRunner?)) {
+         makeExtras: @escaping (Config) -> (Scanning?, ActionRunner?), abuse: AbuseControl?) {
+        self.abuse = abuse
         self.makeExtras = makeExtras
         self.name = name
         self.currentConfig = config
@@ -81,20 +84,20 @@ final class ProxyListener: @unchecked Sendable {
             return send(ProxyReplies(proxyName: config.resolvedProxyName(hostName: hostName)).tooManyOpenFiles(),
                         andClose: channel)
         }
-        let settings = SessionSettings(config: config, hostName: hostName)
+        var settings = SessionSettings(config: config, hostName: hostName)
+        settings.decideAtEndOfData = abuse != nil
         let (scanning, actions) = makeExtras(config)
         var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
-        if let actions { subscribers.append(ActionSubscriber(runner: actions)) }
+        if let abuse { subscribers.append(AbuseSubscriber(abuse: abuse)) }
+        if let actions {
+            subscribers.append(ActionSubscriber(runner: actions, locking: abuse?.lockSettings ?? LockSettings(causes: [], duration: 0)))
+        }
         let bus = ProxyEventBus(subscribers)
-        let admission = AdmissionPipeline<AdmissionRequest>(checks: [
-            .maxConnections(registry, config),
-            .loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts),
-            .maxPerHost(registry, config),
-        ])
+        let admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config))
         let env = SessionEnvironment(
             config: config, settings: settings, bus: bus,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
-            admission: admission, scanning: scanning)
+            admission: admission, abuse: abuse, scanning: scanning)
         let session = RelaySession(id: registry.newID(), client: channel, env: env)
         do {
             try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
@@ -102,7 +105,13 @@ final class ProxyListener: @unchecked Sendable {
             return channel.eventLoop.makeFailedFuture(error)
         }
         // The client is not read until the session's upstream is open, so nothing is lost while checks wait.
-        admission.run(.accepted, AdmissionRequest(session: session, origin: nil)) { [self] refusal in
+        var request = AdmissionRequest(session: session, origin: nil)
+        // In split mode the peer is the router asking for its customers: only the helper's answer names the client.
+        if let abuse, config.mode != .remoteUDP, let ip = channel.remoteAddress?.ipAddress,
+           let bytes = AddressBytes.parse(LocalAddresses.normalised(ip)) {
+            request.peerKeys = abuse.keys(address: bytes, ident: nil)
+        }
+        admission.run(.accepted, request) { [self] refusal in
             guard let refusal else {
                 session.start()
                 return
@@ -111,6 +120,19 @@ final class ProxyListener: @unchecked Sendable {
             _ = refuse(channel, id: session.id, refusal, bus: bus, replies: ProxyReplies(proxyName: settings.proxyName))
         }
         return channel.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// In order: the cheap global limits, then what needs the client, then counting (a refused connection is
+    /// not counted against a rate).
+    private func admissionChecks(_ config: Config) -> [AdmissionCheck<AdmissionRequest>] {
+        var checks: [AdmissionCheck<AdmissionRequest>] = [.maxConnections(registry, config)]
+        if config.maxLoad > 0 { checks.append(.maxLoad(config.maxLoad, loadAverage)) }
+        if let abuse { checks.append(.lockAtAccept(abuse)) }
+        checks.append(.loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts))
+        if let abuse { checks.append(.lock(abuse)) }
+        checks += [.maxPerHost(registry, config), .maxPerIdent(registry, config)]
+        if let abuse { checks.append(.connectionRates(abuse)) }
+        return checks
     }
 
     /// Refused at accept: one log line and the reply; no session began, so there is no `close` line.

@@ -17,6 +17,8 @@ struct SessionEnvironment {
     let listenerName: String
     let finder: OriginFinder
     let admission: AdmissionPipeline<AdmissionRequest>
+    /// Locks and rate limits, when configured.
+    let abuse: AbuseControl?
     /// Set when a scanner is configured.
     let scanning: Scanning?
 }
@@ -59,6 +61,8 @@ final class RelaySession {
     /// A finished message waits for its verdict.
     private var scanInFlight = false
     private var messages = 0
+    /// Answers the machine's questions (`PolicyDecision.ask`) when its policy has something to wait for.
+    private var commandPolicy: CommandPolicy?
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
 
@@ -112,8 +116,11 @@ final class RelaySession {
         context.facts.destinationIP = origin.destination.ipAddress.map(LocalAddresses.normalised)
         context.facts.destinationPort = origin.destination.port
         context.facts.ident = origin.ident
+        let keys = context.facts.clientIP.flatMap(AddressBytes.parse).flatMap { env.abuse?.keys(address: $0, ident: origin.ident) }
+        context.facts.lockKey = keys?.lock
+        context.facts.rateKey = keys?.rate
         env.bus.publish(.opened(context))
-        env.admission.run(.originKnown, AdmissionRequest(session: self, origin: origin)) { [self] refusal in
+        env.admission.run(.originKnown, AdmissionRequest(session: self, origin: origin, keys: keys)) { [self] refusal in
             guard !finished else { return }
             if let refusal {
                 refuse(refusal)
@@ -124,6 +131,12 @@ final class RelaySession {
     }
 
     private func proceed(_ origin: Origin) {
+        if let abuse = env.abuse {
+            let policy = AbusePolicy(abuse: abuse, lockKey: context.facts.lockKey, rateKey: context.facts.rateKey,
+                                     limited: { [unowned self] in env.bus.publish(.rateLimited(context, $0)) })
+            commandPolicy = policy
+            machine.policy = { policy.decide($0) }
+        }
         let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
         machine.natHeader = NatHeader.make(
             type: env.config.natHeaderType, name: env.config.natHeader, client: host, clientPort: origin.client.port,
@@ -171,8 +184,13 @@ final class RelaySession {
     /// The one way a session is turned away before its dialogue: the event, then the machine's reply.
     private func refuse(_ refusal: Refusal) {
         env.bus.publish(.refused(context, refusal))
-        if case .tooManyFromHost(let limit) = refusal {
+        switch refusal {
+        case .tooManyFromHost(let limit):
             env.bus.publish(.found(context, Finding(kind: .maxHost(limit: limit), transaction: machine.transactions)))
+        case .tooManyFromIdent(let limit):
+            env.bus.publish(.found(context, Finding(kind: .maxIdent(limit: limit), transaction: machine.transactions)))
+        default:
+            break
         }
         apply(machine.refuse(refusal), input: nil, fromClient: false)
     }
@@ -345,6 +363,19 @@ final class RelaySession {
         if out.closeClient { close(client, after: toClient.last) }
         // Last of all: a verdict can come at once (a skipped scan) and its dot must follow this output's body.
         if out.messageEnd != nil, let scanning = env.scanning, let spool { scan(spool, scanning) }
+        for question in out.questions { ask(question) }
+    }
+
+    /// The machine holds the command (or the final dot) until the policy's answer comes back on this loop.
+    private func ask(_ point: PolicyPoint) {
+        let answer = commandPolicy?.resolve(point, on: client.eventLoop) ?? client.eventLoop.makeSucceededFuture(.relay)
+        answer.whenComplete { [self] result in
+            guard !finished else { return }
+            // A policy that cannot answer lets the command through, as a missing policy would.
+            let decision = (try? result.get()) ?? .relay
+            apply(machine.answer(decision), input: nil, fromClient: false)
+            armTimer()
+        }
     }
 
     /// Writes without a promise each (they cost an allocation per write); only a write that a close must

@@ -1,5 +1,5 @@
 /// One locked client: refused until `expires` (nil = until removed by hand).
-public struct Lock: Sendable, Equatable {
+public struct ClientLock: Sendable, Equatable {
     static let maxReasonBytes = 200
 
     public let key: ClientKey

@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import SMTPGateCore
+import SMTPGateRuntime
+
+/// Abuse control as the daemon runs it: the tables, the state store behind them, and the timers that tidy
+/// the tables and save the counters. Made at start when `lock_on`, a rate limit or `state_store` asks for it.
+final class AbuseService: @unchecked Sendable {
+    let control: AbuseControl
+    let writer: StateWriter
+    let path: String
+    private let timer: DispatchSourceTimer
+    private var ticks = 0
+
+    /// Counters are saved this often (and at a clean stop): a crash loses at most this much counting.
+    static let saveEvery = 60
+
+    private init(control: AbuseControl, writer: StateWriter, path: String, queue: DispatchQueue) {
+        self.control = control
+        self.writer = writer
+        self.path = path
+        timer = DispatchSource.makeTimerSource(queue: queue)
+    }
+
+    /// Opens the store (a clear error if it cannot be used: the daemon must not start without its locks),
+    /// loads locks and counters, and starts writing behind.
+    static func start(_ config: Config, source: String, events: EventLog, queue: DispatchQueue) throws -> AbuseService? {
+        guard config.abuseControl, let path = config.stateStorePath else { return nil }
+        try prepareDirectory(of: path, user: config.setUser)
+        let stored: [StoredLock]
+        let counters: [StoredCounter]
+        do {
+            let store = try SQLiteStateStore(path: path, source: source)
+            defer { store.close() }
+            stored = try store.locks()
+            counters = try store.counters()
+        } catch {
+            throw DaemonError("state_store: \(error)")
+        }
+        if let user = config.setUser { chownStore(path, user: user) }
+        let writer = StateWriter(open: { () throws(StoreError) in try SQLiteStateStore(path: path, source: source) },
+                                 warn: { events.record(AbuseLog.storeTrouble($0)) })
+        let service = AbuseService(control: AbuseControl(config: config, writer: writer, source: source), writer: writer,
+                                   path: path, queue: queue)
+        service.control.restore(locks: stored, counters: counters)
+        writer.onLockChanges = { [weak service] in service?.control.absorb($0) }
+        events.record(AbuseLog.started(path: path, locks: service.control.allLocks().count,
+                                       clients: service.control.trackedClients))
+        service.timer.schedule(deadline: .now() + 1, repeating: 1)
+        service.timer.setEventHandler { [weak service] in service?.tick() }
+        service.timer.resume()
+        return service
+    }
+
+    private func tick() {
+        control.tidy()
+        ticks += 1
+        if ticks % Self.saveEvery == 0 { control.saveCounters() }
+    }
+
+    /// At the end of the drain: the counters are saved and everything pending written, within a bound.
+    func stop() {
+        timer.cancel()
+        control.saveCounters()
+        _ = writer.flush(timeout: 2)
+        writer.stop()
+    }
+
+    /// The store's directory is made (owner-only) for `set_user` like the spool, so the daemon can write
+    /// there after dropping privileges; an existing directory is left as the administrator made it.
+    static func prepareDirectory(of path: String, user: String?) throws {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let dir = slash == path.startIndex ? "/" : String(path[..<slash])
+        var st = stat()
+        if stat(dir, &st) == 0 { return }
+        guard mkdir(dir, 0o700) == 0 else {
+            throw DaemonError("state_store: cannot create the directory \(dir): \(errnoText())")
+        }
+        if let user, let pw = getpwnam(user) { _ = chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid) }
+    }
+
+    /// A file made while still root belongs to `set_user`, or the daemon could not write it after the drop.
+    static func chownStore(_ path: String, user: String) {
+        guard getuid() == 0, let pw = getpwnam(user) else { return }
+        for p in [path, path + "-wal", path + "-shm"] { _ = chown(p, pw.pointee.pw_uid, pw.pointee.pw_gid) }
+    }
+}
