@@ -12,7 +12,7 @@ struct SMTPGate: ParsableCommand {
         commandName: "smtpgate",
         abstract: "Transparent SMTP interception proxy.",
         version: "smtpgate \(Daemon.version)",
-        subcommands: [Run.self, CheckConfig.self, Version.self]
+        subcommands: [Run.self, CheckConfig.self, Locks.self, Version.self]
     )
 }
 
@@ -73,6 +73,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         switch Daemon.load(file) {
         case .success(let loaded):
+            for w in ConfigParser.warnings(loaded.config) { FileHandleErr.print("\(file): warning: \(w)") }
             print(ConfigParser.render(loaded.config), terminator: "")
         case .failure(let e):
             FileHandleErr.print("\(e)")

@@ -5,13 +5,15 @@ before any upstream connection, expiry, ``lock_exempt``, ``nat_sources``, a rest
 Clients connect from 127.0.0.1 in mode fixed, so the peer is the real client and it is what gets locked.
 """
 
+import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 
-from conftest import PROXY_NAME, start, wait_until
+from conftest import PROXY_NAME, SMTPGATE_BIN, start, wait_until
 from scanners import eicar_message, harmless_message, send_message
 from test_scan import assert_taken_over, clamd_opts
 
@@ -123,3 +125,112 @@ def test_without_lock_on_a_virus_locks_nobody(proxy, mta, clamd, tmp_path):
     c = start(p)
     assert send_message(c, harmless_message()).code == 250
     assert p.events("lock") == []
+
+
+# -- smtpgate locks -----------------------------------------------------------------------------------------
+
+def locks(p, *args, ok=True):
+    r = subprocess.run([SMTPGATE_BIN, "locks", *args, "--config", str(p.config_path)], capture_output=True,
+                       text=True, timeout=20)
+    if ok:
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def test_locks_add_list_remove_on_the_running_daemon(proxy, mta, clamd, tmp_path):
+    p = proxy(mta.port, **lock_opts(tmp_path, clamd))
+    r = locks(p, "add", "127.0.0.1", "--for", "600", "--reason", "abuse report 4711")
+    assert r.stdout.startswith("locked 127.0.0.1 until "), r.stdout
+    (line,) = p.wait_event("lock", source="admin")
+    assert (line.get("key"), line.get("lock_cause"), line.get("reason")) == ("127.0.0.1", "admin", "abuse report 4711")
+    c = p.connect()
+    r = c.read_reply()
+    assert re.match(rf"554 5\.7\.1 {PN}: your address is locked \(admin\) until ", r.text), r
+    listed = json.loads(locks(p, "list", "--json").stdout)
+    assert [(l["key"], l["cause"], l["reason"]) for l in listed] == [("127.0.0.1", "admin", "abuse report 4711")]
+    assert 590 <= listed[0]["expires"] - time.time() <= 600
+    table = locks(p, "list").stdout.splitlines()
+    assert table[0].split() == ["KEY", "CAUSE", "SINCE", "UNTIL", "REASON"] and table[1].startswith("127.0.0.1")
+    assert "abuse report 4711" in table[1]
+    locks(p, "remove", "127.0.0.1")
+    p.wait_event("unlock", key="127.0.0.1", source="admin")
+    c = start(p)
+    assert send_message(c, harmless_message()).code == 250, "unlocked on the next connection"
+    bad = locks(p, "remove", "127.0.0.1", ok=False)
+    assert bad.returncode == 1 and "is not locked" in bad.stderr
+    bad = locks(p, "add", "not-an-address", ok=False)
+    assert bad.returncode == 1 and "not-an-address" in bad.stderr
+
+
+def test_locks_work_on_the_store_with_the_daemon_down_and_the_daemon_loads_them(proxy, mta, clamd, tmp_path):
+    p = proxy(mta.port, start=False, **lock_opts(tmp_path, clamd))
+    (tmp_path / "state").mkdir()
+    r = locks(p, "add", "127.0.0.1", "--reason", "by hand")
+    assert "daemon not running" in r.stdout, r.stdout
+    assert [l["key"] for l in json.loads(locks(p, "list", "--json").stdout)] == ["127.0.0.1"]
+    p.start()
+    c = p.connect()
+    assert c.read_reply().code == 554
+    assert "not locked" not in locks(p, "show", "127.0.0.1").stdout
+
+
+def test_a_client_locked_during_its_message_gets_451_and_the_mta_never_sees_the_dot(proxy, mta, clamd, tmp_path):
+    p = proxy(mta.port, **lock_opts(tmp_path, clamd))
+    c = start(p)
+    assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
+    assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+    assert c.cmd("DATA").code == 354
+    c.send(b"Subject: hello\r\n\r\nbody\r\n")
+    locks(p, "add", "127.0.0.1", "--for", "60")
+    c.send(b".\r\n")
+    r = c.read_reply()
+    assert r.raw == f"451 {PN}: your address was locked (admin), message not sent\r\n".encode()
+    assert c.cmd("QUIT").code == 221
+    assert mta.conns[0].closed.wait(5)
+    assert b"\r\n.\r\n" not in mta.raw_all() and mta.messages == []
+    (txn,) = p.wait_event("transaction")
+    assert (txn.get("result"), txn.get("why")) == ("aborted", "locked")
+
+
+def test_locks_import_takes_over_an_smtp_gated_lock_directory(proxy, mta, clamd, tmp_path):
+    old = tmp_path / "smtp-gated-lock"
+    old.mkdir()
+    now = time.time()
+    (old / "10.1.2.3").write_text("VIRUS\n")
+    os.utime(old / "10.1.2.3", (now - 600, now - 600))
+    (old / "10.1.2.4-bob").write_text("SPAM\n")
+    (old / "10.9.9.9").write_text("VIRUS\n")
+    os.utime(old / "10.9.9.9", (now - 7200, now - 7200))
+    saint = old / "10.5.5.5"
+    saint.write_text("our own server\n")
+    os.chown(saint, 65534, 65534)
+    (old / "garbage name").write_text("x")
+    p = proxy(mta.port, **lock_opts(tmp_path, clamd))
+    r = locks(p, "import", str(old))
+    assert "imported 2 lock(s); skipped 1 expired" in r.stdout, r.stdout
+    assert "lock_exempt 10.5.5.5" in r.stdout
+    listed = {l["key"]: l for l in json.loads(locks(p, "list", "--json").stdout)}
+    assert set(listed) == {"10.1.2.3", "bob@10.1.2.4"}
+    assert 2990 <= listed["10.1.2.3"]["expires"] - now <= 3010, "mtime + lock_duration"
+    assert listed["10.1.2.3"]["reason"] == "imported from smtp-gated: VIRUS"
+
+
+def test_check_config_warns_about_fixed_mode_locks_without_nat_sources(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("mode fixed\nfixed_server 127.0.0.1\nlock_on virus\n")
+    r = subprocess.run([SMTPGATE_BIN, "check-config", str(conf)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "warning: mode fixed with lock_on" in r.stderr, r.stderr
+    assert "lock_on virus" in r.stdout
+    conf.write_text("mode fixed\nfixed_server 127.0.0.1\nlock_on virus\nnat_sources 192.0.2.1\n")
+    r = subprocess.run([SMTPGATE_BIN, "check-config", str(conf)], capture_output=True, text=True, timeout=20)
+    assert "warning" not in r.stderr
+
+
+def test_a_corrupt_state_file_is_a_clear_error_at_start(proxy, mta, clamd, tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.db").write_bytes(b"this is not sqlite" * 100)
+    p = proxy(mta.port, start=False, **lock_opts(tmp_path, clamd))
+    p.expect_exit = True
+    r = subprocess.run([SMTPGATE_BIN, "run", "--config", str(p.config_path)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert "is not a valid SMTPGate state database" in r.stderr, r.stderr

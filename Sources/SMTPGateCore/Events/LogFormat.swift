@@ -57,7 +57,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
         return "\(ms / 1000).\(pad)\(frac)"
     }
 
-    static func jsonString(_ s: String) -> String {
+    public static func jsonString(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

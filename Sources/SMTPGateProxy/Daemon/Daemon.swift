@@ -39,6 +39,7 @@ public final class Daemon: @unchecked Sendable {
     private var descriptorsAtStart: Int?
     /// Locks and rate limits with their state store, when configured.
     private var abuse: AbuseService?
+    private var control: Channel?
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
         let config = loaded.config
@@ -65,6 +66,17 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             try? group.syncShutdownGracefully()
             throw error
+        }
+        if let abuse {
+            do {
+                control = try ControlServer.bind(
+                    path: initial.controlPath, group: group,
+                    service: ControlService(abuse: abuse.control, events: events, ipv6Prefix: initial.lockIPv6Prefix))
+            } catch {
+                abuse.stop()
+                try? group.syncShutdownGracefully()
+                throw DaemonError("control_path \(initial.controlPath): cannot listen: \(error)")
+            }
         }
         let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
                                      hostName: Privileges.hostName(), events: events, registry: registry,
@@ -96,11 +108,14 @@ public final class Daemon: @unchecked Sendable {
             "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
         ])
         warnAboutBlindMessages(initial)
+        for w in ConfigParser.warnings(initial) { log.warning("config", metadata: ["warning": "\(w)"]) }
         descriptorsAtStart = OpenFiles.inUse()
         warnAboutDescriptors(initial)
         pool.start()
         installSignals(servers: servers)
         stopped.wait()
+        try? control?.close().wait()
+        if control != nil { unlink(initial.controlPath) }
         abuse?.stop()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
         log.info("stop", metadata: ["sessions_left": "\(registry.count)"])

@@ -1,0 +1,81 @@
+/// The daemon's answer on the control socket: record lines, then `ok` or `error<TAB>MESSAGE`.
+public enum ControlReply: Sendable, Equatable {
+    public struct LockEntry: Sendable, Equatable {
+        public var key: String
+        public var cause: String
+        public var created: Double
+        public var expires: Double?
+        public var reason: String
+
+        public init(key: String, cause: String, created: Double, expires: Double?, reason: String) {
+            self.key = key
+            self.cause = cause
+            self.created = created
+            self.expires = expires
+            self.reason = reason
+        }
+
+        public init(_ l: ClientLock) {
+            self.init(key: l.key.description, cause: l.cause.rawValue, created: l.created, expires: l.expires, reason: l.reason)
+        }
+    }
+
+    public struct Counter: Sendable, Equatable {
+        public var kind: String
+        public var limit: Int
+        public var seconds: Int
+        public var count: Double
+
+        public init(kind: String, limit: Int, seconds: Int, count: Double) {
+            self.kind = kind
+            self.limit = limit
+            self.seconds = seconds
+            self.count = count
+        }
+    }
+
+    case lock(LockEntry)
+    case counter(Counter)
+    case ok
+    case error(String)
+
+    /// A reply is at most this many record lines (a lock list of a big ISP fits; a runaway one does not).
+    public static let maxRecords = 2_000_000
+
+    public var line: String {
+        switch self {
+        case .lock(let l):
+            return "lock\t\(ControlField.clean(l.key))\t\(l.cause)\t\(Self.number(l.created))\t\(l.expires.map(Self.number) ?? "-")\t\(ControlField.clean(l.reason))"
+        case .counter(let c):
+            return "counter\t\(c.kind)\t\(c.limit)\t\(c.seconds)\t\(Self.number(c.count))"
+        case .ok: return "ok"
+        case .error(let m): return "error\t\(ControlField.clean(m))"
+        }
+    }
+
+    static func number(_ d: Double) -> String {
+        guard d.isFinite else { return "0" }
+        return String(Int(d.rounded(.down)))
+    }
+
+    public init?(parsing text: Substring) {
+        let f = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        switch f.first {
+        case "ok" where f.count == 1: self = .ok
+        case "error" where f.count == 2: self = .error(f[1])
+        case "lock" where f.count == 6:
+            guard let created = Double(f[3]) else { return nil }
+            let expires: Double?
+            if f[4] == "-" { expires = nil } else {
+                guard let e = Double(f[4]) else { return nil }
+                expires = e
+            }
+            self = .lock(LockEntry(key: f[1], cause: f[2], created: created, expires: expires, reason: f[5]))
+        case "counter" where f.count == 5:
+            guard let limit = Int(f[2]), let seconds = Int(f[3]), let count = Double(f[4]) else { return nil }
+            self = .counter(Counter(kind: f[1], limit: limit, seconds: seconds, count: count))
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+import SMTPGateCore
+
+/// The daemon's control socket (`control_path`): unix, owner-only, one request line per connection.
+enum ControlServer {
+    static func bind(path: String, group: EventLoopGroup, service: ControlService) throws -> Channel {
+        let dir = path[..<(path.lastIndex(of: "/") ?? path.startIndex)]
+        if !dir.isEmpty { _ = mkdir(String(dir), 0o755) }
+        let old = umask(0o177)
+        defer { umask(old) }
+        return try ServerBootstrap(group: group)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(ControlHandler(service: service)) }
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .wait()
+    }
+}
+
+/// Reads one bounded line, answers it, closes. A client that sends too much or nothing gets an error or
+/// the idle close; it can never hold more than one line of the daemon's memory.
+final class ControlHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let service: ControlService
+    private var line: [UInt8] = []
+    private var answered = false
+    private var idle: Scheduled<Void>?
+
+    init(service: ControlService) {
+        self.service = service
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let ch = context.channel
+        idle = context.eventLoop.scheduleTask(in: .seconds(10)) { ch.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idle?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        var buf = unwrapInboundIn(data)
+        let bytes = buf.readBytes(length: buf.readableBytes) ?? []
+        if let lf = bytes.firstIndex(of: 0x0a) {
+            line.append(contentsOf: bytes[..<lf])
+            respond(context)
+        } else {
+            line.append(contentsOf: bytes)
+            if line.count > ControlRequest.maxLine { respond(context) }
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext) {
+        answered = true
+        if line.last == 0x0d { line.removeLast() }
+        let replies: [ControlReply]
+        do {
+            replies = service.handle(try ControlRequest(parsing: line))
+        } catch {
+            replies = [.error("\(error)")]
+        }
+        var out = context.channel.allocator.buffer(capacity: 256)
+        for r in replies { out.writeString(r.line + "\n") }
+        let ch = context.channel
+        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in ch.close(promise: nil) }
+    }
+}
