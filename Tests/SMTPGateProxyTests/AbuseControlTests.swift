@@ -1,0 +1,106 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import Testing
+@testable import SMTPGateCore
+@testable import SMTPGateProxy
+import SMTPGateRuntime
+import Logging
+
+/// The shared tables behind every session, with an injected clock.
+@Suite("Abuse control: keys, locks, rates, reload")
+struct AbuseControlTests {
+    final class Clock: @unchecked Sendable {
+        var now = 1_000_000.0
+    }
+
+    static func config(_ lines: String) throws -> Config {
+        try ConfigParser.parse("mode fixed\nfixed_server 192.0.2.25\n" + lines, file: "t.conf")
+    }
+
+    static func make(_ lines: String, clock: Clock) throws -> AbuseControl {
+        AbuseControl(config: try config(lines), writer: nil, source: "test", now: { clock.now })
+    }
+
+    static let client: [UInt8] = [10, 0, 0, 5]
+
+    @Test func aNatSourceHasNoKeyAndIPv6IsGroupedByPrefix() throws {
+        let a = try Self.make("lock_on virus\nnat_sources 10.0.0.0/29\nlock_ipv6_prefix 48\n", clock: Clock())
+        #expect(a.keys(address: Self.client, ident: nil) == nil, "a router's address is never a client")
+        let k = try #require(a.keys(address: [10, 0, 0, 9], ident: "bob"))
+        #expect(k.lock.description == "bob@10.0.0.9")
+        let v6 = try #require(a.keys(address: AddressBytes.parse("2001:db8:1:2::7")!, ident: nil))
+        #expect(v6.lock.description == "2001:db8:1::/48")
+        #expect(v6.rate.description == "2001:db8:1:2::/64", "ratelimit_ipv6_prefix keeps its default")
+    }
+
+    @Test func aFindingLocksOnlyForItsCauseAndAnAddressLockCoversItsIdents() throws {
+        let clock = Clock()
+        let a = try Self.make("lock_on virus\nlock_duration 60\n", clock: clock)
+        let key = try #require(a.keys(address: Self.client, ident: nil)).lock
+        #expect(a.lock(key, for: .spam(score: 9)) == nil, "spam is not in lock_on")
+        let lock = try #require(a.lock(key, for: .virus(name: "Eicar")))
+        #expect(lock.reason == "virus Eicar" && lock.expires == clock.now + 60)
+        #expect(a.lock(key, for: .virus(name: "again")) == nil, "already locked: no second lock, no second script")
+        let withIdent = try #require(a.keys(address: Self.client, ident: "bob")).lock
+        #expect(a.activeLock(withIdent) == lock)
+        clock.now += 61
+        #expect(a.activeLock(key) == nil, "expired")
+    }
+
+    @Test func aReloadKeepsLocksAndCounters() throws {
+        let clock = Clock()
+        let a = try Self.make("lock_on virus\nratelimit_messages 2/60\n", clock: clock)
+        let keys = try #require(a.keys(address: Self.client, ident: nil))
+        _ = a.lock(keys.lock, for: .virus(name: "x"))
+        a.record(keys.rate, .messages)
+        a.record(keys.rate, .messages)
+        #expect(a.exceeded(keys.rate, [.messages])?.count == 2)
+        a.reconfigure(try Self.config("lock_on virus,spam\nratelimit_messages 2/60 100/1d\n"))
+        #expect(a.activeLock(keys.lock) != nil)
+        #expect(a.exceeded(keys.rate, [.messages])?.window == RateWindow(limit: 2, seconds: 60), "counts carried over")
+    }
+
+    @Test func locksFromOtherWritersArriveAndLeave() throws {
+        let clock = Clock()
+        let a = try Self.make("lock_on virus\n", clock: clock)
+        let key = try #require(a.keys(address: Self.client, ident: nil)).lock
+        a.absorb([.put(StoredLock(key: "10.0.0.5", cause: "admin", reason: "other proxy", created: clock.now,
+                                  expires: clock.now + 100, source: "proxy-b"))])
+        #expect(a.activeLock(key)?.reason == "other proxy")
+        a.absorb([.put(StoredLock(key: "garbage", cause: "admin", reason: "x", created: 0, expires: nil, source: "b")),
+                  .removed(key: "10.0.0.5", source: "proxy-b")])
+        #expect(a.activeLock(key) == nil)
+    }
+
+    @Test func theControlHandlerAnswersOneBoundedLine() throws {
+        let clock = Clock()
+        let a = try Self.make("lock_on virus\n", clock: clock)
+        let service = ControlService(abuse: a, events: EventLog(logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }),
+                                     ipv6Prefix: 64)
+        func exchange(_ request: String) throws -> String {
+            let ch = EmbeddedChannel(handler: ControlHandler(service: service))
+            ch.pipeline.fireChannelActive()
+            try ch.writeInbound(ch.allocator.buffer(string: request))
+            var out = ""
+            while var b = try ch.readOutbound(as: ByteBuffer.self) { out += b.readString(length: b.readableBytes) ?? "" }
+            _ = try? ch.finish()
+            return out
+        }
+        #expect(try exchange("locks\tadd\t10.0.0.5\t60\tby hand\n").hasSuffix("\tby hand\nok\n"))
+        #expect(try exchange("locks\tlist\n") == "lock\t10.0.0.5\tadmin\t1000000\t1000060\tby hand\nok\n")
+        #expect(try exchange("locks\tremove\t10.0.0.9\n") == "error\t10.0.0.9 is not locked\n")
+        #expect(try exchange("nonsense\n").hasPrefix("error\tunknown request"))
+        #expect(try exchange(String(repeating: "A", count: 5000)).hasPrefix("error\trequest longer than"))
+    }
+
+    @Test(arguments: [("0.42 0.30 0.25 1/123 4567\n", 0.42), ("12.00 1 1 1/1 1", 12.0)])
+    func loadAverageIsTheFirstField(_ text: String, _ value: Double) {
+        #expect(LoadAverage.parse(ArraySlice(text.utf8)) == value)
+    }
+
+    @Test(arguments: ["", "nan 1 1", "-1 2 3", "inf", "1e400 0 0", String(repeating: "9", count: 40)])
+    func unreadableLoadIsNil(_ text: String) {
+        #expect(LoadAverage.parse(ArraySlice(text.utf8)) == nil)
+    }
+}
