@@ -1,6 +1,6 @@
 """The lab's SMTP client (Python smtplib): sends one message and prints one result line.
 
-usage: client.py HOST PORT MSGFILE [--from A] [--to B] [--helo NAME] [--timeout S]
+usage: client.py HOST PORT MSGFILE [--from A] [--to B] [--helo NAME] [--timeout S] [--source ADDR]
 Prints "ok 250 <reply text>" when the message was accepted, or "fail STAGE CODE <text>" where
 STAGE is connect|greeting|helo|mail|rcpt|data|closed|error and CODE the SMTP code (000 if none).
 Exit status 0 in both cases (the caller asserts on the line); 2 on a usage error.
@@ -20,11 +20,13 @@ def main():
     ap.add_argument("--to", action="append", default=None)
     ap.add_argument("--helo", default="client.customer.test")
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--source", default=None, help="local address to send from (a second customer on one host)")
     a = ap.parse_args()
     rcpts = a.to or ["bob@example.test"]
     body = open(a.msgfile, "rb").read()
     stage = "connect"
-    s = smtplib.SMTP(local_hostname=a.helo, timeout=a.timeout)
+    s = smtplib.SMTP(local_hostname=a.helo, timeout=a.timeout,
+                     source_address=(a.source, 0) if a.source else None)
     try:
         stage = "greeting"
         code, msg = s.connect(a.host, a.port)

@@ -83,6 +83,40 @@ sc_split() {      # sc_split iptables|nft 4|6 v2|legacy
     no_log_client "$E_IP"
 }
 
+# rate limits count the real customer, not the router: two customers behind one router (SNAT to the same
+# address), split mode; customer 1 goes over ratelimit_messages and gets 451 4.7.1, customer 2 is not limited
+sc_split_ratelimit() {
+    local c1b=10.77.1.3
+    lab_topology
+    nsx cli ip addr add $c1b/24 dev eth0
+    router_rules rtr iptables in0 $R_OUT $R_OUT6
+    apply_example prx firewall-split-proxy.iptables.sh ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" PROXY_PORT=$PROXY_PORT
+    mta_start
+    make_key "$LAB_DIR/helper.key"
+    helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --key-file "$LAB_DIR/helper.key"
+    conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" bind_address=:: timeout_lookup=2 \
+        remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key" \
+        ratelimit_messages=2/3600 state_store="sqlite:$LAB_DIR/state.db" control_path="$LAB_DIR/control.sock"
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    local i res
+    for i in 1 2; do
+        make_message "$LAB_DIR/m$i" "ratelimit-$i-$$"
+        res=$(send_mail cli $M_IP "$LAB_DIR/m$i" --source $C_IP); log "customer 1, message $i: $res"
+        expect_ok "$res"
+    done
+    make_message "$LAB_DIR/m3" "ratelimit-3-$$"
+    res=$(send_mail cli $M_IP "$LAB_DIR/m3" --source $C_IP); log "customer 1, message 3: $res"
+    case $res in "fail mail 451 "*"rate limit reached"*"ratelimit_messages 2/3600"*) ;;
+        *) fail "customer 1's third message: expected 451 rate limit at MAIL, got: $res";; esac
+    make_message "$LAB_DIR/m4" "ratelimit-4-$$"
+    res=$(send_mail cli $M_IP "$LAB_DIR/m4" --source $c1b); log "customer 2 behind the same router: $res"
+    expect_ok "$res"
+    mta_count 3
+    expect_log ratelimit "client=$(re_ip $C_IP):[0-9]+ " "key=$(re_ip $C_IP) " "kind=messages " "count=2 " "limit=2 "
+    expect_log transaction "client=$(re_ip $c1b):[0-9]+ " "result=250"
+    ! grep -q "key=$(re_ip $R_OUT) " "$PROXY_LOG" || fail "the router's address was counted as a client"
+}
+
 # local mode: REDIRECT on the router, proxy on the router in mode netfilter
 sc_local() {      # sc_local iptables|nft 4|6
     local fw=$1 fam=$2 dst=$M_IP cip=$C_IP rip=$R_MTA rin=$R_IN
@@ -393,6 +427,7 @@ SCENARIOS=(
     "tproxy-transparent-iptables sc_tproxy iptables 4 transparent"
     "tproxy-transparent-nft     sc_tproxy nft 4 transparent"
     "two-routers                sc_two_routers"
+    "split-ratelimit-two-customers sc_split_ratelimit"
     "fixed-xclient-postfix      sc_xclient"
     "helper-lookup-v2           sc_helper_lookup 4 v2"
     "helper-lookup-legacy       sc_helper_lookup 4 legacy"
