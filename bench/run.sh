@@ -30,6 +30,24 @@
 # by SCAN_CLIENTS parallel `clamdscan --stream` processes (no SMTP): T_scan, T_off, T_clamdscan,
 # their ratios and the proxy's own share (T_scan - T_clamdscan) / T_scan.
 #
+# After the loopback sections, two abuse-control sections (issue: per-client locks and rate limits):
+#   * bench/abuse_bench.py: one smtp-sink and two smtpgate instances with the same configuration, one with
+#     lock_on virus, lock_duration 3600, ratelimit_connections 1000000/60, ratelimit_messages and
+#     ratelimit_recipients 1000000/3600 (so high that nothing is refused: the cost, not refusals),
+#     state_store sqlite:$WORK/abuse-state/state.db and control_path there, the other without; bench.py's
+#     main workload (smtp-source -s 32 -m 3000 -l 2048) through each, interleaved, ABUSE_REPEAT times:
+#     T_on, T_off, T_on / T_off against 1.10, the state file's size and the state_store / ratelimit log
+#     lines (the PostgreSQL store's 1.15 target is printed as not measured: that store is not built);
+#   * bench/policy (a package of its own that links SMTPGateCore, built here with
+#     `swift build -c release --package-path bench/policy`): RateTable + LockTable with 1,000 and 1,000,000
+#     tracked clients (all loopback clients are one key, so this cannot go through the daemon); ns per
+#     lock check + rate check + rate update, keys uniform over all clients and from a hot set of 1,000,
+#     the ratio 1M / 1k against 1.5, and the resident set per tracked client.  Skipped with a message when
+#     swift is missing or the build fails (BENCH_POLICY=1 makes that an error).
+# BENCH_SECTIONS picks sections by name (loopback abuse policy scan lab), e.g.
+#   BENCH_SECTIONS="abuse policy" bench/run.sh
+# runs only the two abuse-control sections; a section named there is required (as BENCH_X=1).
+#
 # Exit status: 0 when every tool run worked, whatever the performance targets
 # say (they are reported as met / NOT MET); non-zero when something failed
 # (missing tool, a process that did not start, smtp-source errors, the sink not
@@ -62,6 +80,16 @@
 #   HELPER_REPEAT   passes over HELPER_ENTRIES (default: 3: 1k 100k 1k 100k 1k 100k; median)
 #   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
 #   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
+#   BENCH_SECTIONS  the sections to run, names separated by spaces or commas: loopback (smtp-source, haproxy,
+#                   idle memory), abuse, policy, scan, lab (default: empty = all, each as its BENCH_X says);
+#                   when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE and BENCH_POLICY
+#   BENCH_ABUSE     auto (default: with the loopback sections), 1 or 0: the abuse-control session section
+#   ABUSE_REPEAT    runs of each smtpgate in it (default: REPEAT)
+#   BENCH_POLICY    auto (default: with the loopback sections, skipped if swift is missing or the build
+#                   fails), 1 (required) or 0: the per-client tables section (bench/policy)
+#   POLICY_OPS      timed operations per run (default: 2000000), POLICY_REPEAT runs (default: REPEAT),
+#   POLICY_SIZES    tracked-client counts (default: "1000 1000000"; the ratio is last / first)
+#   POLICY_BUILD_TIMEOUT  bound on bench/policy's build, seconds (default: 1800); SWIFT (default: swift)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -93,13 +121,22 @@ SCAN_CLIENTS="${SCAN_CLIENTS:-8}"
 SCAN_PER_SESSION="${SCAN_PER_SESSION:-25}"
 SCAN_REPEAT="${SCAN_REPEAT:-$REPEAT}"
 SCAN_SOCKET="${SCAN_SOCKET:-unix}"
+BENCH_SECTIONS="${BENCH_SECTIONS:-}"
+BENCH_ABUSE="${BENCH_ABUSE:-auto}"
+ABUSE_REPEAT="${ABUSE_REPEAT:-$REPEAT}"
+BENCH_POLICY="${BENCH_POLICY:-auto}"
+POLICY_OPS="${POLICY_OPS:-2000000}"
+POLICY_REPEAT="${POLICY_REPEAT:-$REPEAT}"
+POLICY_SIZES="${POLICY_SIZES:-1000 1000000}"
+POLICY_BUILD_TIMEOUT="${POLICY_BUILD_TIMEOUT:-1800}"
+SWIFT="${SWIFT:-swift}"
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
          HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
-         SCAN_PER_SESSION SCAN_REPEAT; do
+         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( REPEAT >= 1 && REPEAT <= 50 )) || die "REPEAT must be between 1 and 50"
@@ -122,15 +159,40 @@ done
 for n in $HELPER_ENTRIES; do
     (( n >= 1 && n <= 1000000 )) || die "HELPER_ENTRIES: $n is not between 1 and 1000000"
 done
-# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB and BENCH_SCAN end up 0 or 1.
+[[ "$BENCH_ABUSE" =~ ^(auto|0|1)$ ]] || die "BENCH_ABUSE must be auto, 0 or 1 (got '$BENCH_ABUSE')"
+[[ "$BENCH_POLICY" =~ ^(auto|0|1)$ ]] || die "BENCH_POLICY must be auto, 0 or 1 (got '$BENCH_POLICY')"
+(( ABUSE_REPEAT >= 1 && ABUSE_REPEAT <= 50 && POLICY_REPEAT >= 1 && POLICY_REPEAT <= 50 \
+   && POLICY_OPS >= 10000 && POLICY_OPS <= 100000000 )) \
+    || die "ABUSE_REPEAT and POLICY_REPEAT must be 1-50, POLICY_OPS 10000-100000000"
+[[ "$POLICY_SIZES" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "POLICY_SIZES must be numbers separated by spaces"
+for n in $POLICY_SIZES; do
+    (( n >= 1000 && n <= 10000000 )) || die "POLICY_SIZES: $n is not between 1000 and 10000000"
+done
+# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB, BENCH_SCAN, BENCH_ABUSE and
+# BENCH_POLICY end up 0 or 1 (BENCH_POLICY may stay auto: skipped with a message if it cannot be built).
 LOOPBACK=1
-if [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
+if [[ -n "$BENCH_SECTIONS" ]]; then
+    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_SCAN=0 BENCH_LAB=0
+    for sec in ${BENCH_SECTIONS//,/ }; do
+        case "$sec" in
+            loopback) LOOPBACK=1 ;;
+            abuse) BENCH_ABUSE=1 ;;
+            policy) BENCH_POLICY=1 ;;
+            scan) BENCH_SCAN=1 ;;
+            lab) BENCH_LAB=1 ;;
+            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy scan lab)" ;;
+        esac
+    done
+elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
     LOOPBACK=0
     [[ "$BENCH_LAB" == auto ]] && BENCH_LAB=0
     [[ "$BENCH_SCAN" == auto ]] && BENCH_SCAN=0
     [[ "$BENCH_LAB" == only ]] && BENCH_LAB=1
     [[ "$BENCH_SCAN" == only ]] && BENCH_SCAN=1
 fi
+# with the loopback sections unless asked for by name (BENCH_LAB=only / BENCH_SCAN=only skip them)
+[[ "$BENCH_ABUSE" == auto ]] && BENCH_ABUSE=$LOOPBACK
+[[ "$BENCH_POLICY" == auto ]] && (( LOOPBACK == 0 )) && BENCH_POLICY=0
 if [[ "$BENCH_LAB" == auto ]]; then
     if [[ "$(id -u)" == 0 ]]; then BENCH_LAB=1; else
         BENCH_LAB=0; say "not root: the NAT lab sections are skipped (BENCH_LAB=1 requires them)"
@@ -150,6 +212,7 @@ tools=(smtp-sink smtp-source "$PYTHON" timeout)
 (( LOOPBACK )) && tools+=(haproxy)
 [[ "$BENCH_LAB" == 0 ]] || tools+=(ip ss conntrack "$LAB_FW")
 [[ "$BENCH_SCAN" == 0 ]] || tools+=("$CLAMD_BIN" clamdscan sigtool)
+[[ "$BENCH_POLICY" == 1 ]] && tools+=("$SWIFT")
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
@@ -224,7 +287,8 @@ cleanup() {
     if (( rc != 0 || STATUS_OK == 0 )) || [[ "$BENCH_KEEP" == 1 ]]; then
         say "work directory kept: $WORK"
         if (( rc != 0 )); then
-            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/lab-*/reason; do
+            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/abuse-*.log "$WORK"/policy-build.log \
+                     "$WORK"/lab-*/reason; do
                 [[ -s "$f" ]] || continue
                 say "--- last lines of $f"
                 tail -n 15 "$f" >&2
@@ -522,13 +586,87 @@ run_scan() {
     (( rc == 0 )) || die "content-scanning runs had failures (driver exit $rc)"
 }
 
+# ---------------------------------------------------------------- abuse control (definitions)
+# Part 1: the same smtp-source workload through smtpgate with locks and three rate limits (SQLite store)
+# and through smtpgate without; one smtp-sink behind both, all on 127.0.0.1.
+run_abuse() {
+    local sink_port on_port off_port sink_pid on_pid off_pid rc
+    local dir="$WORK/abuse-state"
+    read -r sink_port on_port off_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 3)
+    [[ -n "$off_port" ]] || die "could not pick free ports"
+    say "abuse control: smtp-sink $sink_port, smtpgate with locks + rate limits $on_port, without $off_port"
+    mkdir -m 700 "$dir"
+    local sink_flags=(-c -m 1000 -t 300)
+    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
+    start abuse-sink "$WORK/abuse-sink.out" "$WORK/abuse-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 5000
+    sink_pid=$LAST_PID
+    wait_listen smtp-sink "$sink_port" "$sink_pid"
+    gate_conf "$WORK/abuse-gate-on.conf" "$on_port" "$sink_port" \
+        "# abuse control: limits far above the workload, so the figure is the bookkeeping's cost" \
+        "lock_on virus" "lock_duration 3600" \
+        "ratelimit_connections 1000000/60" "ratelimit_messages 1000000/3600" "ratelimit_recipients 1000000/3600" \
+        "state_store sqlite:$dir/state.db" "control_path $dir/control.sock"
+    gate_conf "$WORK/abuse-gate-off.conf" "$off_port" "$sink_port"
+    gate_start abuse-gate-on "$WORK/abuse-gate-on.conf" "$WORK/abuse-gate-on.log" "$on_port"
+    on_pid=$LAST_PID
+    gate_start abuse-gate-off "$WORK/abuse-gate-off.conf" "$WORK/abuse-gate-off.log" "$off_port"
+    off_pid=$LAST_PID
+    say "running: ABUSE_REPEAT=$ABUSE_REPEAT"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/abuse_bench.py" \
+        --gate "on:$on_port:$on_pid:$WORK/abuse-gate-on.log" --gate "off:$off_port:$off_pid:$WORK/abuse-gate-off.log" \
+        --sink-out "$WORK/abuse-sink.out" --sink-pid "$sink_pid" --state-db "$dir/state.db" \
+        --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
+        --repeat "$ABUSE_REPEAT" --run-timeout "$RUN_TIMEOUT" &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "bench/abuse_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    stop_servers
+    (( rc == 0 )) || die "abuse-control runs had failures (driver exit $rc)"
+}
+
+# Part 2: the per-client tables at 1,000 and 1,000,000 clients, in a program of its own (bench/policy).
+policy_skip() {  # policy_skip REASON : an error when the section was asked for, else a note in the results
+    [[ "$BENCH_POLICY" == 1 ]] && die "per-client tables section: $1 (BENCH_POLICY=0 skips it)"
+    say "per-client tables section skipped: $1"
+    printf '\nPer-client tables (abuse control): skipped -- %s\n' "$1"
+}
+
+run_policy() {
+    local pkg="$BENCH_DIR/policy" bin rc
+    command -v "$SWIFT" >/dev/null 2>&1 || { policy_skip "$SWIFT not found"; return 0; }
+    say "per-client tables: building bench/policy ($SWIFT build -c release --package-path bench/policy;" \
+        "the first build takes minutes; log $WORK/policy-build.log)"
+    timeout --signal=TERM --kill-after=15 "$POLICY_BUILD_TIMEOUT" \
+        "$SWIFT" build -c release --package-path "$pkg" >"$WORK/policy-build.log" 2>&1 </dev/null &
+    DRIVER_PID=$!
+    wait_driver
+    if (( DRIVER_RC != 0 )); then
+        tail -n 15 "$WORK/policy-build.log" >&2
+        policy_skip "the build of bench/policy failed (exit $DRIVER_RC; see $WORK/policy-build.log)"
+        return 0
+    fi
+    bin="$("$SWIFT" build -c release --package-path "$pkg" --show-bin-path 2>/dev/null)/policy-bench"
+    [[ -x "$bin" ]] || { policy_skip "no policy-bench binary at $bin after the build"; return 0; }
+    say "per-client tables: POLICY_SIZES='$POLICY_SIZES', POLICY_OPS=$POLICY_OPS, POLICY_REPEAT=$POLICY_REPEAT"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$bin" --ops "$POLICY_OPS" --repeat "$POLICY_REPEAT" \
+        --sizes "$(tr -s ' ' ',' <<<"$POLICY_SIZES")" </dev/null &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "policy-bench exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    (( rc == 0 )) || die "per-client tables run failed (policy-bench exit $rc)"
+}
+
 after_loopback() {  # the sections that want a quiet host, in order
+    if [[ "$BENCH_ABUSE" == 1 ]]; then run_abuse; fi
+    if [[ "$BENCH_POLICY" != 0 ]]; then run_policy; fi
     if [[ "$BENCH_SCAN" == 1 ]]; then run_scan; fi
     if [[ "$BENCH_LAB" == 1 ]]; then run_lab; fi
 }
 
 if (( LOOPBACK == 0 )); then
-    say "BENCH_LAB=only or BENCH_SCAN=only: the loopback sections are skipped"
+    say "BENCH_SECTIONS, BENCH_LAB=only or BENCH_SCAN=only: the loopback sections are skipped"
     after_loopback
     STATUS_OK=1
     exit 0

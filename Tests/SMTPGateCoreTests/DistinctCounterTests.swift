@@ -60,3 +60,13 @@ import Testing
         #expect(d.counts.current == 5)
     }
 }
+
+@Suite struct DistinctCounterMembershipTests {
+    @Test func aCountedDestinationIsKnownUntilItLeavesTheWindow() {
+        var d = DistinctCounter(seconds: 60, cap: 10)
+        d.insert(7, now: 6000)
+        #expect(d.contains(7, now: 6010) && !d.contains(8, now: 6010))
+        #expect(d.contains(7, now: 6070), "still in the previous bucket")
+        #expect(!d.contains(7, now: 6130), "two windows later it is gone")
+    }
+}

@@ -92,10 +92,9 @@ public struct Config: Sendable, Equatable {
     /// Accepted for smtp-gated configurations; SMTPGate keeps its counters in `state_store`.
     public var ratelimitPath: String? = nil
     public var ratelimitGeneration = 0
-    /// As written, so a bare number takes `ratelimit_expiration` wherever that is set in the file.
-    public var ratelimitValues: [RateKind: String] = [:]
-    /// `ratelimitValues` read with the final `ratelimit_expiration`; off kinds are absent.
-    public internal(set) var rateLimits: [RateKind: RateLimitSpec] = [:]
+    /// The `ratelimit_*` limits; off kinds are absent. A bare number's window is `ratelimit_expiration`,
+    /// wherever in the file that is set.
+    public var rateLimits: [RateKind: RateLimitSpec] = [:]
     /// Tracked clients at most; past it the idlest are forgotten.
     public var ratelimitClients = 1_000_000
     public var maxPerIdent = 0

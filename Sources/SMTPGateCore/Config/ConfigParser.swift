@@ -27,6 +27,7 @@ public enum ConfigParser {
         }
         var config = Config()
         var seen: [String: Int] = [:]
+        var rateValues: [RateKind: String] = [:]
         var lineNo = 0
         // "\r\n" is a single Character in Swift, so both line ends are named.
         for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
@@ -58,13 +59,14 @@ public enum ConfigParser {
                 throw ConfigError(file: file, line: lineNo, message: "option '\(name)' is already set on line \(earlier)")
             }
             seen[name] = lineNo
+            if let kind = RateKind.allCases.first(where: { $0.optionName == name }) { rateValues[kind] = value }
             do {
                 try option.apply(&config, value)
             } catch {
                 throw ConfigError(file: file, line: lineNo, message: "option '\(name)': \(error.message)")
             }
         }
-        for (kind, value) in config.ratelimitValues {
+        for (kind, value) in rateValues {
             // Parsed once already with a stand-in window: only the default window can differ now.
             do {
                 let spec = try RateLimitSpec.parse(value, defaultSeconds: config.ratelimitExpiration)

@@ -282,7 +282,7 @@ extension Option {
             }
             c.stateStore = v
             c.stateStoreSet = true
-        }, show: { $0.stateStore }),
+        }, show: { $0.stateStoreSet ? $0.stateStore : nil }),
         Option(name: "control_path", apply: { c, v throws(OptionValueError) in
             let p = try OptionValue.path(v)
             // sockaddr_un holds 108 bytes with the terminating NUL.
@@ -291,8 +291,11 @@ extension Option {
         }, show: { $0.controlPath }),
     ] + RateKind.allCases.map { kind in
         Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
-            _ = try OptionValue.policy { () throws(PolicyValueError) in try RateLimitSpec.parse(v, defaultSeconds: 3600) }
-            c.ratelimitValues[kind] = v
+            // Read again by the parser once the file's `ratelimit_expiration` is known.
+            let spec = try OptionValue.policy { () throws(PolicyValueError) in
+                try RateLimitSpec.parse(v, defaultSeconds: c.ratelimitExpiration)
+            }
+            c.rateLimits[kind] = spec.isOff ? nil : spec
         }, show: { c in c.rateLimits[kind].map(RateLimitSpec.show) ?? "0" })
     } + [
         Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),

@@ -70,6 +70,14 @@ public struct DistinctCounter: Sendable, Equatable {
         if previous.contains(hash) { overlap += 1 }
     }
 
+    /// Whether `hash` is counted in the window already: a client going back to a destination it uses
+    /// adds nothing to this limit.
+    public func contains(_ hash: UInt64, now: Double) -> Bool {
+        let gap = SlidingWindowCounter.gap(now, bucket, length)
+        if gap > 1 { return false }
+        return current.contains(hash) || (gap == 0 && previous.contains(hash))
+    }
+
     public func estimate(now: Double) -> Double {
         let gap = SlidingWindowCounter.gap(now, bucket, length)
         if gap > 1 { return 0 }

@@ -106,6 +106,13 @@ public struct RateTable: Sendable {
         for j in range { counters[base + j].add(amount, now: now) }
     }
 
+    /// True when every destinations window already counts `hash` for this client (it is no new destination).
+    public func knowsDestination(_ key: ClientKey, hash: UInt64, now: Double) -> Bool {
+        let range = ranges[RateKind.destinations.ordinal]
+        guard !range.isEmpty, let s = index[key].map(Int.init) else { return false }
+        return range.allSatisfy { distinct[s * distinctWindows.count + $0].contains(hash, now: now) }
+    }
+
     public mutating func recordDestination(_ key: ClientKey, hash: UInt64, now: Double) {
         let range = ranges[RateKind.destinations.ordinal]
         guard !range.isEmpty else { return }

@@ -44,9 +44,12 @@ extension AdmissionCheck where Request == AdmissionRequest {
     static func connectionRates(_ abuse: AbuseControl) -> Self {
         Self(stage: .originKnown) { request in
             guard let key = request.keys?.rate, let origin = request.origin else { return .pass }
-            if let e = abuse.exceeded(key, [.connections, .destinations]) { return .refuse(.rateLimited(e)) }
+            let destination = RelaySession.describe(origin.destination)
+            if let e = abuse.exceeded(key, [.connections]) ?? abuse.exceededDestinations(key, destination) {
+                return .refuse(.rateLimited(e))
+            }
             abuse.record(key, .connections)
-            abuse.recordDestination(key, RelaySession.describe(origin.destination))
+            abuse.recordDestination(key, destination)
             return .pass
         }
     }

@@ -210,7 +210,7 @@ public final class Daemon: @unchecked Sendable {
         if old.setUser != new.setUser { names.append("set_user") }
         if old.setGroup != new.setGroup { names.append("set_group") }
         if old.maxScans != new.maxScans { names.append("max_scans") }
-        if old.abuseControl != new.abuseControl { names.append("lock_on/ratelimit_* (abuse control on or off)") }
+        if old.abuseControl != new.abuseControl { names.append("abuse_control") }
         if old.stateStore != new.stateStore { names.append("state_store") }
         if old.controlPath != new.controlPath { names.append("control_path") }
         return names

@@ -171,6 +171,15 @@ final class AbuseControl: @unchecked Sendable {
         mutex.withLock { rates.record(key, kind, amount: amount, now: t) }
     }
 
+    /// `ratelimit_destinations` counts distinct destinations: one the client already uses is never refused.
+    func exceededDestinations(_ key: ClientKey, _ destination: String) -> RateExceeded? {
+        let t = now()
+        let hash = Self.fnv1a(destination)
+        return mutex.withLock {
+            rates.knowsDestination(key, hash: hash, now: t) ? nil : rates.exceeded(key, .destinations, now: t)
+        }
+    }
+
     func recordDestination(_ key: ClientKey, _ destination: String) {
         let t = now()
         let hash = Self.fnv1a(destination)

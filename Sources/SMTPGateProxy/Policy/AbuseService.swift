@@ -69,12 +69,18 @@ final class AbuseService: @unchecked Sendable {
     }
 
     /// The store's directory is made (owner-only) for `set_user` like the spool, so the daemon can write
-    /// there after dropping privileges; an existing directory is left as the administrator made it.
+    /// there after dropping privileges (SQLite makes its -wal and -shm files beside the database). One that
+    /// exists owned by root (systemd's StateDirectory=) is handed to `set_user`; any other is left alone.
     static func prepareDirectory(of path: String, user: String?) throws {
         guard let slash = path.lastIndex(of: "/") else { return }
         let dir = slash == path.startIndex ? "/" : String(path[..<slash])
         var st = stat()
-        if stat(dir, &st) == 0 { return }
+        if stat(dir, &st) == 0 {
+            if st.st_uid == 0, getuid() == 0, dir != "/", let user, let pw = getpwnam(user) {
+                _ = chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid)
+            }
+            return
+        }
         guard mkdir(dir, 0o700) == 0 else {
             throw DaemonError("state_store: cannot create the directory \(dir): \(errnoText())")
         }

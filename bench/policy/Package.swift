@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+// The per-client abuse-control tables (RateTable, LockTable) timed at 1,000 and 1,000,000 tracked
+// clients: a package of its own so the product's `swift build` never sees it.  bench/run.sh builds it with
+//   swift build -c release --package-path bench/policy
+// (its own .build under bench/policy) and runs .build/release/policy-bench; see Sources/policy-bench/main.swift.
+import Foundation
+import PackageDescription
+
+/// SwiftPM names a path dependency after its directory, whatever the checkout is called.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "SMTPGatePolicyBench",
+    dependencies: [.package(path: "../..")],
+    targets: [
+        .executableTarget(
+            name: "policy-bench",
+            dependencies: [.product(name: "SMTPGateCore", package: root)]
+        ),
+    ]
+)
