@@ -70,13 +70,14 @@ final class AbuseService: @unchecked Sendable {
 
     /// The store's directory is made (owner-only) for `set_user` like the spool, so the daemon can write
     /// there after dropping privileges (SQLite makes its -wal and -shm files beside the database). One that
-    /// exists owned by root (systemd's StateDirectory=) is handed to `set_user`; any other is left alone.
+    /// exists owned by root and owner-only (systemd's StateDirectory= with StateDirectoryMode=0700) is handed
+    /// to `set_user`; any other (a shared /var/lib, say) is left alone.
     static func prepareDirectory(of path: String, user: String?) throws {
         guard let slash = path.lastIndex(of: "/") else { return }
         let dir = slash == path.startIndex ? "/" : String(path[..<slash])
         var st = stat()
         if stat(dir, &st) == 0 {
-            if st.st_uid == 0, getuid() == 0, dir != "/", let user, let pw = getpwnam(user) {
+            if st.st_uid == 0, st.st_mode & 0o777 == 0o700, getuid() == 0, let user, let pw = getpwnam(user) {
                 _ = chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid)
             }
             return
