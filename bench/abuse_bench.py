@@ -87,6 +87,15 @@ def store_summary(db):
     return sizes, rows, sample
 
 
+def store_lines(db, when):
+    sizes, rows, sample = store_summary(db)
+    out = ["   state file %s: %s" % (when, ", ".join("%s %s bytes" % (k, "{:,}".format(v)) for k, v in sizes.items())
+                                      or "missing"),
+           "     rows: %s" % (", ".join("%s %s" % kv for kv in sorted(rows.items())) or "-")]
+    out += ["     counters: %s" % s for s in sample]
+    return out
+
+
 class AbuseBench:
     def __init__(self, a):
         self.a = a
@@ -215,13 +224,8 @@ class AbuseBench:
               % ", ".join(noisy))
             w("   quiet host (REPEAT=5 helps)")
         time.sleep(1.5)            # the state writer commits once a second
-        sizes, rows, sample = store_summary(a.state_db)
         w("")
-        w("   state file after the runs: %s" % (", ".join("%s %s bytes" % (k, "{:,}".format(v)) for k, v in sizes.items())
-                                               or "missing"))
-        w("   rows: %s" % (", ".join("%s %s" % kv for kv in sorted(rows.items())) or "-"))
-        for s in sample:
-            w("     counters: %s" % s)
+        out += store_lines(a.state_db, "after the runs, smtpgate still running")
         for name, _, _, _ in self.gates:
             ev = events.get(name, ({}, []))[0]
             w("   smtpgate %-3s log: %s" % (name, ", ".join("%s %d" % (e, ev.get(e, 0)) for e in WATCHED)))
@@ -239,17 +243,23 @@ class AbuseBench:
 
 def main():
     ap = argparse.ArgumentParser(description="SMTPGate abuse-control benchmark driver (see bench/run.sh)")
-    ap.add_argument("--gate", action="append", required=True, help="NAME:PORT:PID:LOGFILE for NAME on and off")
-    ap.add_argument("--sink-out", required=True)
-    ap.add_argument("--sink-pid", type=int, required=True)
+    ap.add_argument("--gate", action="append", default=[], help="NAME:PORT:PID:LOGFILE for NAME on and off")
+    ap.add_argument("--sink-out", default="")
+    ap.add_argument("--sink-pid", type=int, default=0)
     ap.add_argument("--state-db", required=True, help="the limited smtpgate's SQLite state file")
     ap.add_argument("--smtp-source", default="smtp-source")
     ap.add_argument("--gate-version", default="?")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--run-timeout", type=float, default=300.0)
+    ap.add_argument("--store-only", action="store_true",
+                    help="only print what the state file holds (run.sh calls it once smtpgate has stopped)")
     a = ap.parse_args()
-    if sorted(g.split(":", 1)[0] for g in a.gate) != ["off", "on"]:
-        ap.error("--gate must be given once for on and once for off")
+    if a.store_only:
+        print("\n".join(store_lines(a.state_db, "after smtpgate stopped (it saves its counters every minute and"
+                                     " at shutdown)")), flush=True)
+        return 0
+    if sorted(g.split(":", 1)[0] for g in a.gate) != ["off", "on"] or not a.sink_out or not a.sink_pid:
+        ap.error("--gate must be given once for on and once for off, with --sink-out and --sink-pid")
     if not 1 <= a.repeat <= 50:
         ap.error("REPEAT must be between 1 and 50")
     signal.signal(signal.SIGTERM, on_term)

@@ -16,7 +16,9 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "policy-bench",
-            dependencies: [.product(name: "SMTPGateCore", package: root)]
+            dependencies: [.product(name: "SMTPGateCore", package: root)],
+            // a script-like main.swift with top-level state, as the root package's executables use v5 too
+            swiftSettings: [.swiftLanguageMode(.v5)]
         ),
     ]
 )
