@@ -46,4 +46,4 @@ bench: release
 	SMTPGATE_BIN=$(CURDIR)/$(RELEASE_BIN) bench/run.sh
 
 clean:
-	rm -rf .build fuzz/.build
+	rm -rf .build fuzz/.build bench/policy/.build

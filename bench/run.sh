@@ -220,7 +220,8 @@ if (( ${#missing[@]} )); then
     die "missing tool(s): ${missing[*]} -- install with: apt-get install -y postfix haproxy python3 coreutils
        (smtp-sink and smtp-source ship in Debian's postfix package, in /usr/sbin; the NAT lab needs
        iproute2 conntrack nftables iptables, or BENCH_LAB=0 skips it; the scanning section needs
-       clamav-daemon clamdscan clamav, or BENCH_SCAN=0 skips it)"
+       clamav-daemon clamdscan clamav, or BENCH_SCAN=0 skips it; the per-client tables section needs
+       the Swift toolchain, or BENCH_POLICY=0 skips it)"
 fi
 [[ -x "$SMTPGATE_BIN" ]] || die "smtpgate binary not found at $SMTPGATE_BIN -- run 'swift build -c release' (or set SMTPGATE_BIN)"
 if [[ "$BENCH_LAB" != 0 ]]; then

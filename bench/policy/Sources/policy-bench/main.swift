@@ -37,8 +37,13 @@ var repeatCount = 3
 var sizes = [1000, 1_000_000]
 var seed: UInt64 = 0x5EED_0005
 
+func warn(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
 func usage(_ message: String) -> Never {
-    fputs("policy-bench: \(message)\nusage: policy-bench [--ops M] [--repeat R] [--sizes N,N...] [--seed S]\n", stderr)
+    warn("policy-bench: \(message)\nusage: policy-bench [--ops M] [--repeat R] [--sizes N,N...] [--seed S]\n")
     exit(2)
 }
 
@@ -217,7 +222,7 @@ for n in sizes {
     let t = Tracked(n: n)
     t.fill()
     guard t.table.count == n, t.locks.count == (n + 99) / 100 else {
-        fputs("policy-bench: after filling, \(t.table.count) clients and \(t.locks.count) locks tracked, expected \(n) and \((n + 99) / 100)\n", stderr)
+        warn("policy-bench: after filling, \(t.table.count) clients and \(t.locks.count) locks tracked, expected \(n) and \((n + 99) / 100)\n")
         exit(1)
     }
     tracked.append(t)
@@ -270,7 +275,7 @@ for rep in 0..<repeatCount {
 
 // ------------------------------------------------------------------ report
 var failed: [String] = []
-func ns(_ si: Int, _ d: Distribution) -> Double? {
+let ns = { (si: Int, d: Distribution) -> Double? in
     guard let p = pairs.firstIndex(where: { $0.0 == si && $0.1 == d }) else { return nil }
     return median(samples[p])
 }
@@ -325,7 +330,8 @@ for t in tracked {
     let growth = t.rssAfter - t.rssBefore
     print("     N=\(pad(grouped(t.n), 9)): +\(fmt(Double(growth) / 1048576, 1)) MiB = \(fmt(Double(growth) / Double(t.n), 0)) bytes per tracked client"
           + " (RateTable.bytesPerClient \(t.table.bytesPerClient)); filled in \(fmt(t.fillNs / 1e6, 0)) ms,"
-          + " \(fmt(t.fillNs / Double(t.n), 0)) ns per new client")
+          + " \(fmt(t.fillNs / Double(t.n), 0)) ns per new client"
+          + (t.n < 100_000 ? " (too few clients to read: pages and malloc arenas dominate)" : ""))
 }
 print("   (growth includes the lock table, ~1/100 of the clients; RateTable's arrays and index grow by doubling,")
 print("   so the resident set per client lies between the formula's best and worst load)")
