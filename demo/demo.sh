@@ -64,7 +64,9 @@ make_key "$LAB_DIR/helper.key"
 helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
     --key-file "$LAB_DIR/helper.key"
 conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" proxy_name=proxy.lab.test bind_address=:: \
-    timeout_lookup=2 remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key"
+    timeout_lookup=2 remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key" \
+    state_store="sqlite:$LAB_DIR/state/state.db" control_path="$LAB_DIR/control.sock"
+mkdir -p "$LAB_DIR/state"
 proxy_start prx "$LAB_DIR/proxy.conf"
 
 section "1. The lab: $([ $SCAN = yes ] && echo five || echo four) network namespaces, routes only within 10.77.0.0/16 and fd77::/48"
@@ -192,6 +194,8 @@ antivirus_path $S_IP:$CLAMD_PORT
 spool_path $LAB_DIR/spool
 nat_header_type generic
 abuse abuse@lab.test
+lock_on virus
+lock_duration 600
 CONF
 echo "   Added to the proxy's configuration (clamd over TCP: the proxy and clamd share no filesystem):"
 diff "$LAB_DIR/proxy.conf.before" "$LAB_DIR/proxy.conf" | sed -n 's/^> /     /p'
@@ -230,3 +234,18 @@ echo "   the real client (the MTA itself saw only the proxy: $(grep -oE 'peer=[^
 sed -e 's/\r$//' -e 's/^/   | /' "$newest" | head -12
 echo "   | ..."
 grep -q "^X-Nat-Received: from \[$C_IP\]:" "$newest" || fail "the stored message has no NAT header naming $C_IP"
+
+section "7. Locks: the client that sent the virus is locked (lock_on virus), per real client behind the NAT"
+lines=$(wc -l < "$PROXY_LOG")
+out=$(nsx cli swaks --server $M_IP --port 25 --helo client5.customer.test --from alice@customer.test \
+    --to bob@example.test --timeout 15 --quit-after connect 2>&1) || true
+echo "   client $C_IP connects again: $(printf '%s\n' "$out" | sed -n 's/^ *<\*\{0,3\} *\(554 .*\)/\1/p' | head -1)"
+printf '%s\n' "$out" | grep -q "554 .*your address is locked (virus)" || fail "the locked client was not refused: $out"
+log_wait reject "reason=locked " >/dev/null || fail "no reject line for the locked client"
+echo "   The proxy's log: the lock (at the virus) and the refusals after it:"
+grep -E ' (lock|reject) ' "$PROXY_LOG" | sed -e 's/^/   /'
+echo "   \$ smtpgate locks list --config proxy.conf"
+"$SMTPGATE_BIN" locks list --config "$LAB_DIR/proxy.conf" | sed -e 's/^/   /'
+echo "   \$ smtpgate locks remove $C_IP --config proxy.conf"
+"$SMTPGATE_BIN" locks remove "$C_IP" --config "$LAB_DIR/proxy.conf" | sed -e 's/^/   /'
+swaks_try "client $C_IP once unlocked" --header 'Subject: unlocked'
