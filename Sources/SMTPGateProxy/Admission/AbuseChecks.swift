@@ -31,8 +31,12 @@ extension AdmissionCheck where Request == AdmissionRequest {
     /// `max_per_ident`: connections per real client and ident (split mode, where the helper reports one).
     static func maxPerIdent(_ registry: SessionRegistry, _ config: Config) -> Self {
         Self(stage: .originKnown) { request in
-            guard config.maxPerIdent > 0, let key = request.keys?.lock, key.ident != nil else { return .pass }
-            if case .tooManyFromHost(let limit) = registry.admitIdent(request.session, key: key.description,
+            guard config.maxPerIdent > 0, let origin = request.origin, let ident = origin.ident, !ident.isEmpty else {
+                return .pass
+            }
+            // Counted whether or not abuse control is on, like max_per_host.
+            let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
+            if case .tooManyFromHost(let limit) = registry.admitIdent(request.session, key: "\(ident)@\(host)",
                                                                       maxPerIdent: config.maxPerIdent) {
                 return .refuse(.tooManyFromIdent(limit: limit))
             }
