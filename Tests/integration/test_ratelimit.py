@@ -625,3 +625,26 @@ def test_the_daemon_refuses_to_start_with_a_hostile_value(tmp_path, mta):
 
 def rl_text(tmp_path):
     return "".join(f"{k} {v}\n" for k, v in rl_opts(tmp_path).items())
+
+
+def test_ratelimit_override_gives_a_business_customer_its_own_limit(proxy, mta, tmp_path):
+    """The configured limit is 1 message an hour; the override file lets 127.0.0.0/8 send 3."""
+    over = tmp_path / "override.txt"
+    over.write_text("# business customers\n127.0.0.0/8 messages 3/1h\n")
+    p = proxy(mta.port, ratelimit_messages="1/1h", ratelimit_override=f"cidr:{over}",
+              state_store=f"sqlite:{tmp_path}/state/state.db", control_path=f"{tmp_path}/control.sock")
+    c = start(p)
+    for i in range(3):
+        assert transaction(c, subject=f"business {i}").code == 250, f"message {i + 1} is within the override"
+    r = c.cmd("MAIL FROM:<alice@customer.test>")
+    assert r.code == 451 and "ratelimit_messages 3/3600" in r.text, r
+    assert len(mta.messages) == 3
+
+
+def test_a_bad_override_file_is_a_config_error_naming_its_line(tmp_path):
+    over = tmp_path / "override.txt"
+    over.write_text("127.0.0.0/8 messages 3/1h\n10.0.0.0/8 messages 5/10m\n")
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"mode fixed\nfixed_server 127.0.0.1\nratelimit_messages 1/1h\nratelimit_override cidr:{over}\n")
+    r = subprocess.run([SMTPGATE_BIN, "check-config", str(conf)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and f"{over}:2: ratelimit_messages has no 600 s window" in r.stderr, r.stderr

@@ -95,6 +95,9 @@ public struct Config: Sendable, Equatable {
     /// The `ratelimit_*` limits; off kinds are absent. A bare number's window is `ratelimit_expiration`,
     /// wherever in the file that is set.
     public var rateLimits: [RateKind: RateLimitSpec] = [:]
+    /// `ratelimit_override cidr:FILE`: the file's path, and what it says (read with the configuration).
+    public var ratelimitOverride: String? = nil
+    public var rateOverrides = RateOverrides()
     /// Tracked clients at most; past it the idlest are forgotten.
     public var ratelimitClients = 1_000_000
     public var maxPerIdent = 0

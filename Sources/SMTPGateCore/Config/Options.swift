@@ -269,6 +269,10 @@ extension Option {
         Option(name: "ratelimit_path", apply: { c, v throws(OptionValueError) in c.ratelimitPath = try OptionValue.path(v) }, show: { $0.ratelimitPath }),
         Option(name: "ratelimit_generation", apply: { c, v throws(OptionValueError) in c.ratelimitGeneration = try OptionValue.uint(v, max: Int.max) }, show: { String($0.ratelimitGeneration) }),
         Option(name: "ratelimit_clients", apply: { c, v throws(OptionValueError) in c.ratelimitClients = try OptionValue.uint(v, min: 1000, max: 100_000_000) }, show: { String($0.ratelimitClients) }),
+        Option(name: "ratelimit_override", apply: { c, v throws(OptionValueError) in
+            guard v.hasPrefix("cidr:") else { throw OptionValueError("expected cidr:/ABSOLUTE/FILE, got '\(LogEscape.escape(v))'") }
+            c.ratelimitOverride = try OptionValue.path(String(v.dropFirst("cidr:".count)))
+        }, show: { $0.ratelimitOverride.map { "cidr:" + $0 } }),
         Option(name: "max_per_ident", apply: { c, v throws(OptionValueError) in c.maxPerIdent = try OptionValue.uint(v, max: 10_000_000) }, show: { String($0.maxPerIdent) }),
         Option(name: "max_load", apply: { c, v throws(OptionValueError) in
             guard let d = Double(v), d.isFinite, d >= 0, d <= 100_000 else {

@@ -3,4 +3,11 @@ public struct RateExceeded: Sendable, Equatable {
     public let kind: RateKind
     public let window: RateWindow
     public let count: Int
+
+    public init(kind: RateKind, window: RateWindow, count: Int) {
+        self.kind = kind
+        self.window = window
+        self.count = count
+    }
 }
+

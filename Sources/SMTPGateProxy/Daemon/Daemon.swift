@@ -303,7 +303,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     public static func load(_ path: String) -> Result<LoadedConfig, ConfigError> {
-        parse(path).flatMap { config in
+        parse(path).flatMap(withOverrides).flatMap { config in
             guard config.mode == .remoteUDP, let keyPath = config.remoteUDPKeyFile else {
                 return .success(LoadedConfig(config: config))
             }
@@ -315,7 +315,29 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// `ratelimit_override cidr:FILE` read with the configuration, so a bad file fails the load (and a reload
+    /// keeps the running configuration).
+    static func withOverrides(_ config: Config) -> Result<Config, ConfigError> {
+        guard let file = config.ratelimitOverride else { return .success(config) }
+        return readFile(file, limit: RateOverrides.maxBytes).flatMap { bytes in
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                return .failure(ConfigError(file: file, line: nil, message: "file is not valid UTF-8 text"))
+            }
+            return Result { () throws(ConfigError) in
+                var c = config
+                c.rateOverrides = try RateOverrides.parse(text, file: file, limits: config.rateLimits)
+                return c
+            }
+        }
+    }
+
     static func parse(_ path: String) -> Result<Config, ConfigError> {
+        readFile(path, limit: 1 << 20).flatMap { data in
+            Result { () throws(ConfigError) in try ConfigParser.parse(bytes: data, file: path) }
+        }
+    }
+
+    static func readFile(_ path: String, limit: Int) -> Result<[UInt8], ConfigError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             return .failure(ConfigError(file: path, line: nil, message: "cannot open: \(errnoText())"))
@@ -331,10 +353,10 @@ public final class Daemon: @unchecked Sendable {
             }
             if n == 0 { break }
             data.append(contentsOf: chunk[0..<n])
-            if data.count > 1 << 20 {
-                return .failure(ConfigError(file: path, line: nil, message: "file is larger than 1 MiB"))
+            if data.count > limit {
+                return .failure(ConfigError(file: path, line: nil, message: "file is larger than \(limit >> 20) MiB"))
             }
         }
-        return Result { () throws(ConfigError) in try ConfigParser.parse(bytes: data, file: path) }
+        return .success(data)
     }
 }

@@ -16,8 +16,10 @@ final class AbuseControl: @unchecked Sendable {
         var ratePrefix: Int
         var limits: [RateKind: RateLimitSpec]
         var capacity: Int
+        var overrides: RateOverrides
 
         init(_ c: Config) {
+            overrides = c.rateOverrides
             locking = LockSettings(config: c)
             exempt = c.lockExempt
             natSources = AllowList(c.natSources)
@@ -30,7 +32,7 @@ final class AbuseControl: @unchecked Sendable {
         static func == (a: Settings, b: Settings) -> Bool {
             a.locking == b.locking && a.exempt == b.exempt && a.natSources.prefixes == b.natSources.prefixes
                 && a.lockPrefix == b.lockPrefix && a.ratePrefix == b.ratePrefix && a.limits == b.limits
-                && a.capacity == b.capacity
+                && a.capacity == b.capacity && a.overrides == b.overrides
         }
     }
 
@@ -160,10 +162,23 @@ final class AbuseControl: @unchecked Sendable {
         let t = now()
         return mutex.withLock {
             for kind in kinds {
-                if let e = rates.exceeded(key, kind, now: t) { return e }
+                if let e = check(key, kind, now: t) { return e }
             }
             return nil
         }
+    }
+
+    /// The configured limits, or the client's own (`ratelimit_override`) on the same counters. Under the lock.
+    private func check(_ key: ClientKey, _ kind: RateKind, now: Double) -> RateExceeded? {
+        guard settings.overrides.count > 0, let spec = settings.overrides.spec(for: key.address, kind) else {
+            return rates.exceeded(key, kind, now: now)
+        }
+        let counts = rates.counters(key, now: now)
+        for w in spec.windows {
+            guard let c = counts.first(where: { $0.kind == kind && $0.window.seconds == w.seconds }) else { continue }
+            if c.count >= Double(w.limit) { return RateExceeded(kind: kind, window: w, count: Int(min(c.count, 9e18))) }
+        }
+        return nil
     }
 
     func record(_ key: ClientKey, _ kind: RateKind, amount: Double = 1) {
@@ -176,7 +191,7 @@ final class AbuseControl: @unchecked Sendable {
         let t = now()
         let hash = Self.fnv1a(destination)
         return mutex.withLock {
-            rates.knowsDestination(key, hash: hash, now: t) ? nil : rates.exceeded(key, .destinations, now: t)
+            rates.knowsDestination(key, hash: hash, now: t) ? nil : check(key, .destinations, now: t)
         }
     }
 
