@@ -95,7 +95,7 @@ struct ConfigParserTests {
             "timeout_spam", "ignore_errors", "max_scans", "nat_header", "nat_header_type", "abuse", "action_script",
             "timeout_action", "max_actions",
             "lock_on", "lock_duration", "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
-            "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation", "ratelimit_clients",
+            "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation", "ratelimit_clients", "ratelimit_override",
             "max_per_ident", "max_load", "state_store", "control_path",
             "ratelimit_connections", "ratelimit_messages", "ratelimit_recipients", "ratelimit_bytes",
             "ratelimit_mailfrom_rejects", "ratelimit_rcptto_rejects", "ratelimit_auth_rejects", "ratelimit_destinations",
