@@ -140,3 +140,26 @@ struct PolicyDecisionTests {
         #expect(h.answer(.relay).server.isEmpty, "a late answer is ignored")
     }
 }
+
+@Suite("A transaction whose MAIL the proxy refused")
+struct RefusedMailTests {
+    @Test func pipelinedRcptAndDataAfterARefusedMailAreAnsweredHere() {
+        let h = Harness()
+        h.m.policy = { p in
+            if case .mail = p { return .reply(PolicyDecisionTests.limited, then: .carryOn) }
+            return .relay
+        }
+        h.open()
+        let sent = h.client("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n")
+        #expect(sent.server.isEmpty, "the MTA has no transaction: nothing of it goes there")
+        #expect(sent.client == "451 4.7.1 \(PN): rate limit: 3 recipients in 60 s (limit 3)\r\n"
+            + "503 5.5.1 \(PN): no mail transaction (MAIL was refused)\r\n"
+            + "503 5.5.1 \(PN): no mail transaction (MAIL was refused)\r\n")
+        h.client("RSET\r\n")
+        #expect(h.all.server.hasSuffix("RSET\r\n"))
+        h.server("250 ok\r\n")
+        h.m.policy = nil
+        #expect(h.client("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n").server == "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n",
+                "after RSET a new transaction goes through")
+    }
+}

@@ -103,6 +103,8 @@ public struct ProxyReplies: Sendable {
     static let startTLSForbidden = ProxyReply(code: 502, enhanced: "5.5.1", text: "STARTTLS not permitted")
     static let bdatUnsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "BDAT not supported")
     static let xexch50Unsupported = ProxyReply(code: 502, enhanced: "5.5.1", text: "XEXCH50 not supported")
+    /// RFC 5321 4.3.2: RCPT or DATA with no transaction begun (its MAIL was refused).
+    static let noMailTransaction = ProxyReply(code: 503, enhanced: "5.5.1", text: "no mail transaction (MAIL was refused)")
     static let closing = ProxyReply(code: 221, enhanced: "2.0.0", text: "closing connection")
     /// RFC 5321 4.5.3.1.10: 452 for too many recipients, and the client goes on with those it has.
     static let tooManyRecipients = ProxyReply(code: 452, enhanced: "4.5.3", text: "Too many recipients")

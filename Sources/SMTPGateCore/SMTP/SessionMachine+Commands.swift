@@ -28,6 +28,12 @@ extension SessionMachine {
         default:
             break
         }
+        // The proxy refused this transaction's MAIL: the MTA has none, so what the client pipelined after it
+        // is answered here rather than sent on to be refused there (and counted as the client's rejects).
+        if mailRefusedHere, verb == .rcpt || verb == .data {
+            queueLocal(ProxyReplies.noMailTransaction, &out)
+            return
+        }
         let path = Self.path(verb, line)
         if let refusal = addressRefusal(verb, pathLength: path.count, &out) {
             queueLocal(refusal, &out)
@@ -39,6 +45,7 @@ extension SessionMachine {
             out.events.append(.transaction(Transaction(
                 number: nil, helo: helo, mailFrom: LogEscape.escape(path),
                 mailCode: reply.code, recipients: [], size: declared, resultCode: nil, abort: .sizeLimit)))
+            mailRefusedHere = true
             return
         }
         if let policy, let point = Self.policyPoint(verb, line, path: path) {
@@ -46,6 +53,7 @@ extension SessionMachine {
             case .relay:
                 break
             case .reply(let reply, let after):
+                if verb == .mail { mailRefusedHere = true }
                 answerForPolicy(reply, after, &out)
                 return
             case .ask:
@@ -90,6 +98,7 @@ extension SessionMachine {
     mutating func relay(_ verb: Verb, _ line: [UInt8], path: ArraySlice<UInt8>, complete: Bool,
                                 _ out: inout MachineOutput) {
         out.server(line)
+        if verb == .mail || verb == .helo || verb == .ehlo || verb == .rset { mailRefusedHere = false }
         var isBarrier = false
         switch verb {
         case .helo, .ehlo:

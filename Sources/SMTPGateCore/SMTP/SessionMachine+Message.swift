@@ -69,7 +69,9 @@ extension SessionMachine {
             barrier = false
             switch decision {
             case .relay, .ask: relay(verb, line, path: path, complete: true, &out)
-            case .reply(let reply, let after): answerForPolicy(reply, after, &out)
+            case .reply(let reply, let after):
+                if verb == .mail { mailRefusedHere = true }
+                answerForPolicy(reply, after, &out)
             }
             releaseHeld(&out)
         case .policy(let size)?:

@@ -74,6 +74,8 @@ public struct SessionMachine {
     var maybeDot: [UInt8] = []
     /// The message is complete and its dot held; the reply owed for it is the front `.dataEnd`.
     var waiting: Waiting?
+    /// The proxy refused the MAIL of the transaction the client is in (a policy, `size_limit`).
+    var mailRefusedHere = false
     /// The message is complete and its final dot held: nothing may go upstream before that dot.
     var awaitingVerdict: Bool { waiting?.holdsDot ?? false }
 
