@@ -154,9 +154,9 @@ enum LocksOutput {
     }
 
     static func json(_ l: LockAdmin.Entry) -> String {
-        let expires = l.expires.map { "\(Int($0))" } ?? "null"
+        let expires = l.expires.map { "\(ControlReply.number($0))" } ?? "null"
         return "{\"key\":\(LogFormat.jsonString(l.key)),\"cause\":\(LogFormat.jsonString(l.cause)),"
-            + "\"created\":\(Int(l.created)),\"expires\":\(expires),\"reason\":\(LogFormat.jsonString(l.reason))}"
+            + "\"created\":\(ControlReply.number(l.created)),\"expires\":\(expires),\"reason\":\(LogFormat.jsonString(l.reason))}"
     }
 }
 

@@ -6,6 +6,7 @@ struct RateOverridesTests {
     static let limits: [RateKind: RateLimitSpec] = [
         .messages: RateLimitSpec(windows: [RateWindow(limit: 30, seconds: 3600), RateWindow(limit: 200, seconds: 86400)]),
         .recipients: RateLimitSpec(windows: [RateWindow(limit: 100, seconds: 3600)]),
+        .destinations: RateLimitSpec(windows: [RateWindow(limit: 20, seconds: 3600)]),
     ]
 
     func parse(_ text: String) throws -> RateOverrides {
@@ -33,6 +34,8 @@ struct RateOverridesTests {
         ("10.0.0.1/8 messages 10/1h", "bits set after the prefix"), ("10.0.0.0/8 mails 10/1h", "unknown kind"),
         ("10.0.0.0/8 messages", "expected PREFIX KIND LIMITS"), ("10.0.0.0/8 messages -5/1h", "expected a limit"),
         ("10.0.0.0/8 messages 1/1h\n10.0.0.0/8 messages 2/1h", "given twice"),
+        ("2001:db8::5/128 messages 10/1h", "longer than ratelimit_ipv6_prefix 64"),
+        ("10.0.0.0/8 destinations 50/1h", "can only lower the limit"),
     ])
     func badLinesNameFileAndLine(_ text: String, _ fragment: String) {
         #expect {

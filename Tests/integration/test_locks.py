@@ -234,3 +234,12 @@ def test_a_corrupt_state_file_is_a_clear_error_at_start(proxy, mta, clamd, tmp_p
     r = subprocess.run([SMTPGATE_BIN, "run", "--config", str(p.config_path)], capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert "is not a valid SMTPGate state database" in r.stderr, r.stderr
+
+
+def test_a_second_daemon_on_the_same_control_path_is_refused_and_the_first_keeps_its_socket(proxy, mta, clamd, tmp_path):
+    p = proxy(mta.port, **lock_opts(tmp_path, clamd))
+    q = proxy(mta.port, start=False, **lock_opts(tmp_path, clamd))
+    q.expect_exit = True
+    r = subprocess.run([SMTPGATE_BIN, "run", "--config", str(q.config_path)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "another smtpgate answers on it" in r.stderr, r.stderr
+    assert json.loads(locks(p, "list", "--json").stdout) == [], "the running daemon still answers"

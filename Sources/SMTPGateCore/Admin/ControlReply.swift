@@ -53,9 +53,10 @@ public enum ControlReply: Sendable, Equatable {
         }
     }
 
-    static func number(_ d: Double) -> String {
+    /// Whole seconds; a value no clock reaches (from a hand-edited or hostile store) is clamped, not trapped on.
+    public static func number(_ d: Double) -> String {
         guard d.isFinite else { return "0" }
-        return String(Int(d.rounded(.down)))
+        return String(Int(min(max(d, -9e15), 9e15).rounded(.down)))
     }
 
     public init?(parsing text: Substring) {

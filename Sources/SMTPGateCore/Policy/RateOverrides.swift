@@ -15,7 +15,9 @@ public struct RateOverrides: Sendable, Equatable {
     public init() {}
 
     /// `limits` are the configured ones: an override may only change the limit of a configured window.
-    public static func parse(_ text: String, file: String, limits: [RateKind: RateLimitSpec]) throws(ConfigError) -> RateOverrides {
+    /// IPv6 clients are counted by `ipv6Prefix`, so a longer IPv6 prefix could never match and is refused.
+    public static func parse(_ text: String, file: String, limits: [RateKind: RateLimitSpec],
+                             ipv6Prefix: Int = 64) throws(ConfigError) -> RateOverrides {
         guard text.utf8.count <= maxBytes else { throw ConfigError(file: file, line: nil, message: "file is larger than \(maxBytes) bytes") }
         var out = RateOverrides()
         var lineNo = 0
@@ -33,6 +35,9 @@ public struct RateOverrides: Sendable, Equatable {
             } catch {
                 throw fail(error.description)
             }
+            if prefix.network.count == 16, prefix.prefixLength > ipv6Prefix {
+                throw fail("\(prefix) is longer than ratelimit_ipv6_prefix \(ipv6Prefix), by which IPv6 clients are counted: it could never match")
+            }
             guard let kind = RateKind(rawValue: words[1]) else {
                 throw fail("unknown kind \(CIDR.ParseError.show(words[1])) (known: \(RateKind.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
@@ -44,6 +49,9 @@ public struct RateOverrides: Sendable, Equatable {
             }
             let configured = Set(limits[kind]?.windows.map(\.seconds) ?? [])
             guard !configured.isEmpty else { throw fail("\(kind.optionName) is not set in the configuration: there is nothing to override") }
+            if kind == .destinations, let w = spec.windows.first(where: { w in limits[kind]?.windows.contains { $0.seconds == w.seconds && w.limit > $0.limit } ?? false }) {
+                throw fail("a ratelimit_destinations override can only lower the limit (\(w.limit) is above the configured one): distinct destinations are remembered only up to it")
+            }
             for w in spec.windows where !configured.contains(w.seconds) {
                 throw fail("\(kind.optionName) has no \(w.seconds) s window in the configuration (it has \(configured.sorted().map { "\($0) s" }.joined(separator: ", ")))")
             }

@@ -7,7 +7,13 @@ import SMTPGateCore
 
 /// The daemon's control socket (`control_path`): unix, owner-only, one request line per connection.
 enum ControlServer {
+    struct InUse: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "another smtpgate answers on it; give each daemon its own control_path" }
+    }
+
     static func bind(path: String, group: EventLoopGroup, service: ControlService) throws -> Channel {
+        if ControlClient.isAnswering(path) { throw InUse(path: path) }
         let dir = path[..<(path.lastIndex(of: "/") ?? path.startIndex)]
         if !dir.isEmpty { _ = mkdir(String(dir), 0o755) }
         let old = umask(0o177)

@@ -61,7 +61,8 @@ public struct LockImport {
                     plan.expired += 1
                     continue
                 }
-                seconds = Int(left)
+                // A file dated in the future (a clock step) is held to the longest lock a request may ask.
+                seconds = Int(min(left, Double(366 * 86400)))
             }
             plan.locks.append((key, seconds, "imported from smtp-gated: " + content(path)))
         }
@@ -80,7 +81,8 @@ public struct LockImport {
     }
 
     static func content(_ path: String) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Non-blocking: an entry swapped for a FIFO after the type check must not hang the import.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return "?" }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: maxContent)

@@ -325,7 +325,8 @@ public final class Daemon: @unchecked Sendable {
             }
             return Result { () throws(ConfigError) in
                 var c = config
-                c.rateOverrides = try RateOverrides.parse(text, file: file, limits: config.rateLimits)
+                c.rateOverrides = try RateOverrides.parse(text, file: file, limits: config.rateLimits,
+                                                         ipv6Prefix: config.ratelimitIPv6Prefix)
                 return c
             }
         }

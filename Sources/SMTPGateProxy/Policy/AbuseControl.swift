@@ -225,12 +225,17 @@ final class AbuseControl: @unchecked Sendable {
         guard let writer else { return }
         let t = now()
         let records = mutex.withLock { rates.records(now: t) }
-        for r in records {
+        // The writer holds a bounded number of changes; past it a save would drop its own rows.
+        for r in records.prefix(Self.savedCountersMax) {
             writer.submit(.putCounter(StoredCounter(key: r.key, kind: r.kind.rawValue, seconds: r.seconds,
                                                     bucketStart: r.bucketStart, current: r.current,
                                                     previous: r.previous, source: source)))
         }
     }
+
+    /// Counter rows saved per save (every minute and at stop): the busiest clients' windows come first
+    /// only by chance, so with more tracked clients than this some restart from zero.
+    static let savedCountersMax = 80_000
 
     /// At start: the store's locks, and this proxy's own counters.
     func restore(locks stored: [StoredLock], counters: [StoredCounter]) {
@@ -249,8 +254,10 @@ final class AbuseControl: @unchecked Sendable {
     }
 
     static func lock(_ s: StoredLock, ipv6Prefix: Int) -> ClientLock? {
+        // Times from the store are checked: another writer (or a hand edit) may have put anything there.
+        let sane: (Double) -> Bool = { $0.isFinite && $0 >= 0 && $0 < 1e11 }
         guard let key = try? ClientKey(parsing: s.key, ipv6Prefix: ipv6Prefix),
-              let cause = LockCause(rawValue: s.cause) else { return nil }
+              let cause = LockCause(rawValue: s.cause), sane(s.created), s.expires.map(sane) ?? true else { return nil }
         return ClientLock(key: key, cause: cause, reason: s.reason, created: s.created, expires: s.expires)
     }
 
