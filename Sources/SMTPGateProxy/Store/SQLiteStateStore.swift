@@ -8,7 +8,7 @@ import SMTPGateCore
 /// outlive a restart, shared by the proxies on a host and the admin command. Used from one thread at a
 /// time; the caller serialises. Every read returns at most `rowLimit` rows, so a huge or hostile file
 /// cannot take the process's memory.
-public final class SQLiteStateStore {
+public final class SQLiteStateStore: StateBackend {
     public static let schemaVersion: Int32 = 1
     public static let rowLimit = 100_000
     /// How long a tombstone outlives its removal: longer than any sharing proxy stays behind the feed.

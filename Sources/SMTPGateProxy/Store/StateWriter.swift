@@ -19,7 +19,7 @@ public final class StateWriter: @unchecked Sendable {
     private static let warnEvery = 60.0
 
     private let lock = NIOLock()
-    private let open: () throws(StoreError) -> SQLiteStateStore
+    private let open: () throws(StoreError) -> any StateBackend
     private let interval: Double
     private let maxPending: Int
     private let warn: @Sendable (String) -> Void
@@ -41,11 +41,11 @@ public final class StateWriter: @unchecked Sendable {
     private var _onLockChanges: (([LockChange]) -> Void)?
 
     // Only on `queue`.
-    private var store: SQLiteStateStore?
+    private var store: (any StateBackend)?
     private var mark: Int64?
     private var lastWarn: Double?
 
-    public init(open: @escaping () throws(StoreError) -> SQLiteStateStore, interval: Double = 1.0,
+    public init(open: @escaping () throws(StoreError) -> any StateBackend, interval: Double = 1.0,
                 maxPending: Int = 100_000, warn: @escaping @Sendable (String) -> Void) {
         self.open = open
         self.interval = max(0.01, interval)
@@ -153,7 +153,7 @@ public final class StateWriter: @unchecked Sendable {
 
     private func cycle() {
         do throws(StoreError) {
-            let store: SQLiteStateStore
+            let store: any StateBackend
             if let open = self.store { store = open } else { store = try reopen() }
             try write(store)
             try poll(store)
@@ -172,7 +172,7 @@ public final class StateWriter: @unchecked Sendable {
         }
     }
 
-    private func reopen() throws(StoreError) -> SQLiteStateStore {
+    private func reopen() throws(StoreError) -> any StateBackend {
         let s = try open()
         store = s
         let current = try s.currentMark()
@@ -181,7 +181,7 @@ public final class StateWriter: @unchecked Sendable {
         return s
     }
 
-    private func write(_ store: SQLiteStateStore) throws(StoreError) {
+    private func write(_ store: any StateBackend) throws(StoreError) {
         let batch: [(Int, Entry)] = lock.withLock { entries.sorted { $0.key < $1.key } }
         guard !batch.isEmpty else { return }
         try store.apply(batch.map { $0.1.change })
@@ -194,7 +194,7 @@ public final class StateWriter: @unchecked Sendable {
         }
     }
 
-    private func poll(_ store: SQLiteStateStore) throws(StoreError) {
+    private func poll(_ store: any StateBackend) throws(StoreError) {
         let (changes, next) = try store.lockChanges(since: mark ?? 0)
         mark = next
         let others = changes.filter { c in
