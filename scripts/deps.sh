@@ -30,6 +30,7 @@ have clamdscan || need_apt+=(clamdscan)
 have spamc || need_apt+=(spamc)
 pkg-config --exists libnetfilter_conntrack 2>/dev/null || need_apt+=(libnetfilter-conntrack-dev libmnl-dev pkg-config)
 pkg-config --exists sqlite3 2>/dev/null || need_apt+=(libsqlite3-dev pkg-config)   # state_store
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)   # the PostgreSQL store's tests (a throw-away server)
 [ -x "$PYTHON" ] || need_apt+=(python3)
 python_has aiosmtpd || need_apt+=(python3-aiosmtpd)
 python_has pytest || need_apt+=(python3-pytest)
