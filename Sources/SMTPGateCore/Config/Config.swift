@@ -113,6 +113,11 @@ public struct Config: Sendable, Equatable {
     /// Whether anything needs the per-client state (locks or rate limits).
     public var abuseControl: Bool { stateStoreSet || (!lockOn.isEmpty && lockDuration != 0) || !rateLimits.isEmpty }
 
+    /// The server of `state_store postgresql://…` (checked when the option was read).
+    public var stateStorePostgres: PostgresURL? {
+        stateStore.hasPrefix("postgresql:") ? try? PostgresURL.parse(stateStore) : nil
+    }
+
     /// The SQLite file of `state_store sqlite:PATH`.
     public var stateStorePath: String? {
         stateStore.hasPrefix("sqlite:") ? String(stateStore.dropFirst("sqlite:".count)) : nil

@@ -281,12 +281,20 @@ extension Option {
             c.maxLoad = d
         }, show: { $0.maxLoad == 0 ? "0" : String($0.maxLoad) }),
         Option(name: "state_store", apply: { c, v throws(OptionValueError) in
-            guard v.hasPrefix("sqlite:/"), v.utf8.count <= 4096, !v.utf8.contains(0) else {
-                throw OptionValueError("expected sqlite:/ABSOLUTE/PATH, got '\(LogEscape.escape(v))'")
+            if v.hasPrefix("postgresql:") {
+                do throws(PostgresURL.ParseError) {
+                    _ = try PostgresURL.parse(v)
+                } catch {
+                    throw OptionValueError("\(error)")
+                }
+            } else {
+                guard v.hasPrefix("sqlite:/"), v.utf8.count <= 4096, !v.utf8.contains(0) else {
+                    throw OptionValueError("expected sqlite:/ABSOLUTE/PATH or postgresql://USER@HOST/DB, got '\(LogEscape.escape(v))'")
+                }
             }
             c.stateStore = v
             c.stateStoreSet = true
-        }, show: { $0.stateStoreSet ? $0.stateStore : nil }),
+        }, show: { c in c.stateStoreSet ? (c.stateStorePostgres?.description ?? c.stateStore) : nil }),
         Option(name: "control_path", apply: { c, v throws(OptionValueError) in
             let p = try OptionValue.path(v)
             // sockaddr_un holds 108 bytes with the terminating NUL.

@@ -102,10 +102,16 @@ public struct LockAdmin {
         }
     }
 
-    private func withStore<T>(_ body: (SQLiteStateStore) throws(StoreError) -> T) throws(Failure) -> T {
-        guard let path = config.stateStorePath else { throw Failure("state_store \(config.stateStore) is not a SQLite file") }
+    private func withStore<T>(_ body: (any StateBackend) throws(StoreError) -> T) throws(Failure) -> T {
         do {
-            let store = try SQLiteStateStore(path: path, source: "admin")
+            let store: any StateBackend
+            if let url = config.stateStorePostgres {
+                store = try PostgresStateStore(url: url, source: "admin")
+            } else if let path = config.stateStorePath {
+                store = try SQLiteStateStore(path: path, source: "admin")
+            } else {
+                throw Failure("state_store is neither a SQLite file nor a PostgreSQL server")
+            }
             defer { store.close() }
             return try body(store)
         } catch {

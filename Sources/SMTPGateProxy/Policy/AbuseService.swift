@@ -27,21 +27,42 @@ final class AbuseService: @unchecked Sendable {
     /// Opens the store (a clear error if it cannot be used: the daemon must not start without its locks),
     /// loads locks and counters, and starts writing behind.
     static func start(_ config: Config, source: String, events: EventLog, queue: DispatchQueue) throws -> AbuseService? {
-        guard config.abuseControl, let path = config.stateStorePath else { return nil }
-        try prepareDirectory(of: path, user: config.setUser)
-        let stored: [StoredLock]
-        let counters: [StoredCounter]
-        do {
-            let store = try SQLiteStateStore(path: path, source: source)
-            defer { store.close() }
-            stored = try store.locks()
-            counters = try store.counters()
-        } catch {
-            throw DaemonError("state_store: \(error)")
+        guard config.abuseControl else { return nil }
+        var stored: [StoredLock] = []
+        var counters: [StoredCounter] = []
+        let path: String
+        let writer: StateWriter
+        let warn: @Sendable (String) -> Void = { events.record(AbuseLog.storeTrouble($0)) }
+        if let url = config.stateStorePostgres {
+            // A server shared by a pool may be down for a while: mail flows on memory, the writer warns
+            // and catches up when it returns. Locks already on the server arrive through the feed then.
+            path = url.description
+            do {
+                let store = try PostgresStateStore(url: url, source: source)
+                defer { store.close() }
+                stored = try store.locks()
+                counters = try store.counters()
+            } catch {
+                warn("\(error); starting without the stored locks and counters")
+            }
+            writer = StateWriter(open: { () throws(StoreError) -> any StateBackend in try PostgresStateStore(url: url, source: source) },
+                                 warn: warn)
+        } else {
+            guard let file = config.stateStorePath else { return nil }
+            path = file
+            try prepareDirectory(of: path, user: config.setUser)
+            do {
+                let store = try SQLiteStateStore(path: path, source: source)
+                defer { store.close() }
+                stored = try store.locks()
+                counters = try store.counters()
+            } catch {
+                throw DaemonError("state_store: \(error)")
+            }
+            if let user = config.setUser { chownStore(path, user: user) }
+            writer = StateWriter(open: { () throws(StoreError) -> any StateBackend in try SQLiteStateStore(path: file, source: source) },
+                                 warn: warn)
         }
-        if let user = config.setUser { chownStore(path, user: user) }
-        let writer = StateWriter(open: { () throws(StoreError) in try SQLiteStateStore(path: path, source: source) },
-                                 warn: { events.record(AbuseLog.storeTrouble($0)) })
         let service = AbuseService(control: AbuseControl(config: config, writer: writer, source: source), writer: writer,
                                    path: path, queue: queue)
         service.control.restore(locks: stored, counters: counters)
