@@ -89,15 +89,10 @@ public struct DistinctCounter: Sendable, Equatable {
 
     public func isIdle(now: Double) -> Bool {
         let (c, p) = counts
-        switch SlidingWindowCounter.gap(now, bucket, length) {
-        case 0: return c == 0 && p == 0
-        case 1: return c == 0
-        default: return true
-        }
+        return SlidingWindowCounter.isIdle(gap: SlidingWindowCounter.gap(now, bucket, length), current: c, previous: p)
     }
 
     private func fraction(_ now: Double, start: Double) -> Double {
-        let f = (now - start) / Double(length)
-        return f > 0 ? min(f, 1) : 0  // a time before the bucket (or NaN) counts as its start
+        SlidingWindowCounter.fraction(now, start: start, length: length)
     }
 }

@@ -64,7 +64,12 @@ public struct SlidingWindowCounter: Sendable, Equatable {
     /// True when nothing counted is in reach any more (both buckets have left the window), so the
     /// counter can be dropped without changing any estimate.
     public func isIdle(now: Double) -> Bool {
-        switch Self.gap(now, bucket, length) {
+        Self.isIdle(gap: Self.gap(now, bucket, length), current: current, previous: previous)
+    }
+
+    /// Shared with `DistinctCounter`: the same two buckets, whatever they count.
+    static func isIdle(gap: UInt32, current: Double, previous: Double) -> Bool {
+        switch gap {
         case 0: return current == 0 && previous == 0
         case 1: return current == 0
         default: return true
@@ -72,6 +77,10 @@ public struct SlidingWindowCounter: Sendable, Equatable {
     }
 
     private func fraction(_ now: Double, start: Double) -> Double {
+        Self.fraction(now, start: start, length: length)
+    }
+
+    static func fraction(_ now: Double, start: Double, length: UInt32) -> Double {
         let f = (now - start) / Double(length)
         return f > 0 ? min(f, 1) : 0  // a time before the bucket (or NaN) counts as its start
     }
