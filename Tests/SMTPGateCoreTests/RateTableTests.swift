@@ -190,10 +190,10 @@ import Testing
         #expect(MemoryLayout<ClientKey>.stride == 40)
         #expect(MemoryLayout<ClientKey?>.stride == 40)
         let four = RateTable(limits: [.connections: spec("20/1h 200/1d"), .messages: spec("50/1h 500/1d")], capacity: 1)
-        #expect(four.bytesPerClient == 40 + 8 + 4 * 24 + (44 * 8 + 2) / 3)
-        #expect(four.bytesPerClient == 262)
+        #expect(four.bytesPerClient == 40 + 9 + 4 * 24 + (44 * 8 + 2) / 3)
+        #expect(four.bytesPerClient == 263)
         let none = RateTable(limits: [:], capacity: 1)
-        #expect(none.bytesPerClient == 166)
+        #expect(none.bytesPerClient == 167)
         #expect(MemoryLayout<DistinctCounter>.stride == 56)
     }
 
@@ -205,5 +205,33 @@ import Testing
         #expect(table.counters(ipv4(10_000), now: 7200).map(\.count) == [1])
         table.record(ipv4(59_999), .connections, now: 7200)
         #expect(table.exceeded(ipv4(59_999), .connections, now: 7200)?.count == 2)
+    }
+
+    @Test func changedClientsAreTakenOnceEachAndBounded() {
+        var table = RateTable(limits: [.messages: spec("3/60 10/1h"), .destinations: spec("5/1h")], capacity: 10)
+        let now = 36_000.0
+        table.restore([RateRecord(key: "10.0.0.9", kind: .messages, seconds: 60, bucketStart: 36_000, current: 1, previous: 0)], now: now)
+        #expect(table.changedCount == 0, "restored counters are already in the store")
+        table.record(key("10.0.0.5"), .messages, now: now)
+        table.record(key("10.0.0.5"), .messages, now: now + 1)
+        table.recordDestination(key("10.0.0.6"), hash: 42, now: now)
+        table.record(key("10.0.0.7"), .messages, now: now)
+        #expect(table.changedCount == 3, "a client counted twice is listed once")
+        let first = table.takeChanged(limit: 2, now: now + 1)
+        #expect(first.map(\.key) == ["10.0.0.5", "10.0.0.5", "10.0.0.6"])
+        #expect(first.first { $0.seconds == 60 }?.current == 2)
+        #expect(table.takeChanged(limit: 10, now: now + 1).map(\.key) == ["10.0.0.7", "10.0.0.7"])
+        #expect(table.takeChanged(limit: 10, now: now + 1).isEmpty)
+    }
+
+    @Test func aClientEvictedAfterItsChangeIsNotReportedUnderItsSlotsNewOwner() {
+        var table = RateTable(limits: [.messages: spec("3/60")], capacity: 1)
+        table.record(key("10.0.0.5"), .messages, now: 600)
+        table.record(key("10.0.0.6"), .messages, amount: 2, now: 600)
+        let taken = table.takeChanged(limit: 10, now: 600)
+        #expect(taken == [RateRecord(key: "10.0.0.6", kind: .messages, seconds: 60, bucketStart: 600, current: 2, previous: 0)])
+        #expect(table.estimate(key("10.0.0.6"), .messages, seconds: 60, now: 600) == 2)
+        #expect(table.estimate(key("10.0.0.6"), .messages, seconds: 3600, now: 600) == 0, "no such window")
+        #expect(table.estimate(key("10.0.0.5"), .messages, seconds: 60, now: 600) == 0, "evicted")
     }
 }

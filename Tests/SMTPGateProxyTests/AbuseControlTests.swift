@@ -73,6 +73,53 @@ struct AbuseControlTests {
         #expect(a.activeLock(key) == nil)
     }
 
+    /// A pool: the other proxies' rows count towards this proxy's limits (summed kinds only), with
+    /// overrides applied to the total, and this proxy's own rows are not counted twice.
+    @Test func otherProxiesCountsArePartOfEveryDecision() throws {
+        let clock = Clock()
+        clock.now = 3600.0 * 500_000 + 10
+        let a = try Self.make("ratelimit_messages 5/1h\nratelimit_destinations 1/1h\n", clock: clock)
+        let key = try #require(a.keys(address: Self.client, ident: nil)).rate
+        func row(_ kind: String, _ current: Double, source: String) -> StoredCounter {
+            StoredCounter(key: "10.0.0.5", kind: kind, seconds: 3600, bucketStart: 3600.0 * 500_000, current: current, previous: 0,
+                          source: source)
+        }
+        a.record(key, .messages)
+        a.absorb(counters: [row("messages", 3, source: "proxy-b"), row("messages", 50, source: "test"),
+                            row("destinations", 9, source: "proxy-b"), row("recipients", 50, source: "proxy-b")])
+        #expect(a.exceeded(key, [.messages]) == nil, "1 here + 3 there, this proxy's own row ignored")
+        a.absorb(counters: [row("messages", 4, source: "proxy-b")])
+        #expect(a.exceeded(key, [.messages]) == RateExceeded(kind: .messages, window: RateWindow(limit: 5, seconds: 3600), count: 5))
+        #expect(a.exceededDestinations(key, "mx.example") == nil, "destinations are counted per proxy")
+        #expect(a.peerClients == 1)
+        #expect(a.counters(key).map { "\($0.kind.rawValue) \($0.count)" } == ["messages 5.0", "destinations 0.0"])
+        // A client only the other proxy has seen is limited here too, and shown.
+        let other = try #require(a.keys(address: [10, 0, 0, 6], ident: nil)).rate
+        a.absorb(counters: [StoredCounter(key: "10.0.0.6", kind: "messages", seconds: 3600, bucketStart: 3600.0 * 500_000, current: 5,
+                                          previous: 0, source: "proxy-c")])
+        #expect(a.exceeded(other, [.messages])?.count == 5)
+        #expect(a.counters(other).first?.count == 5)
+        // Once its window has passed the copy no longer counts and is swept.
+        clock.now += 7200
+        #expect(a.exceeded(other, [.messages]) == nil)
+        a.tidy()
+        #expect(a.peerClients == 0)
+    }
+
+    @Test func anOverrideLimitsThePoolsTotal() throws {
+        let clock = Clock()
+        clock.now = 3600.0 * 500_000 + 10
+        var config = try Self.config("ratelimit_messages 5/1h\n")
+        config.rateOverrides = try RateOverrides.parse("10.0.0.0/24 messages 20/1h\n", file: "o.txt", limits: config.rateLimits)
+        let a = AbuseControl(config: config, writer: nil, source: "test", now: { clock.now })
+        let key = try #require(a.keys(address: Self.client, ident: nil)).rate
+        a.absorb(counters: [StoredCounter(key: "10.0.0.5", kind: "messages", seconds: 3600, bucketStart: 3600.0 * 500_000,
+                                          current: 19, previous: 0, source: "proxy-b")])
+        #expect(a.exceeded(key, [.messages]) == nil)
+        a.record(key, .messages)
+        #expect(a.exceeded(key, [.messages])?.window == RateWindow(limit: 20, seconds: 3600))
+    }
+
     @Test func theControlHandlerAnswersOneBoundedLine() throws {
         let clock = Clock()
         let a = try Self.make("lock_on virus\n", clock: clock)

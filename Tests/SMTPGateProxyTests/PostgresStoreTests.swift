@@ -32,15 +32,29 @@ import Testing
         defer { again.close() }
         #expect(try again.locks() == [a, b])
         #expect(try again.counters() == [c])
-        // Upserts replace by key, counters by source; removeCounters takes only its source's.
+        // Upserts replace by key, counters by source.
         try again.apply([.putLock(StateStoreTests.lock("192.0.2.1", reason: "second")),
                          .putCounter(StateStoreTests.counter("192.0.2.1", current: 3)),
                          .putCounter(StateStoreTests.counter("192.0.2.1", current: 5, source: "p2"))])
         #expect(try again.locks() == [b, StateStoreTests.lock("192.0.2.1", reason: "second")])
         #expect(try again.counters().sorted { $0.source < $1.source }
             == [StateStoreTests.counter("192.0.2.1", current: 3), StateStoreTests.counter("192.0.2.1", current: 5, source: "p2")])
-        try again.apply([.removeCounters(key: "192.0.2.1", source: "p1")])
-        #expect(try again.counters() == [StateStoreTests.counter("192.0.2.1", current: 5, source: "p2")])
+    }
+
+    /// The counter feed: every row written after a mark, each once with its newest value, in write order.
+    @Test func aSecondProxyReadsTheFirstsCounterRows() throws {
+        defer { server.destroy() }
+        let first = try open("p1"), second = try open("p2")
+        defer { first.close(); second.close() }
+        let start = try second.currentCounterMark()
+        try first.apply([.putCounter(StateStoreTests.counter("a", current: 1)), .putCounter(StateStoreTests.counter("b", current: 2))])
+        try first.apply([.putCounter(StateStoreTests.counter("a", current: 4))])
+        let (rows, mark) = try second.counterChanges(since: start)
+        #expect(rows == [StateStoreTests.counter("b", current: 2), StateStoreTests.counter("a", current: 4)])
+        #expect(mark == start + 3)
+        #expect(try second.currentCounterMark() == mark)
+        #expect(try second.counterChanges(since: mark).counters.isEmpty)
+        #expect(try second.currentMark() == 0, "counters take no lock versions")
     }
 
     @Test func aSecondProxySeesTheFirstsLocksAndTombstones() throws {
@@ -99,7 +113,7 @@ import Testing
             try open().close()
         } throws: { e in
             guard let e = e as? StoreError else { return false }
-            return e.kind == .newerSchema && e.description.contains("has state schema version 9, newer than this SMTPGate's 1")
+            return e.kind == .newerSchema && e.description.contains("has state schema version 9, newer than this SMTPGate's 2")
         }
     }
 
@@ -148,11 +162,14 @@ import Testing
         #expect(try store.counters() == [StateStoreTests.counter("during", current: 4)])
     }
 
-    /// Two writers (two proxies) on one server: a lock one of them writes reaches the other's handler.
-    @Test func aLockWrittenByOneWriterReachesTheOther() throws {
+    /// Two writers (two proxies) on one server: a lock and a counter row one of them writes reach the
+    /// other's handlers, and never its own.
+    @Test func aLockAndACounterWrittenByOneWriterReachTheOther() throws {
         defer { server.destroy() }
         let url = server.url
         let seen = NIOLockedValueBox<[LockChange]>([])
+        let rows = NIOLockedValueBox<[StoredCounter]>([])
+        let echoed = NIOLockedValueBox<Int>(0)
         func writer(_ source: String) -> StateWriter {
             StateWriter(open: { () throws(StoreError) -> any StateBackend in try PostgresStateStore(url: url, source: source) },
                         interval: 0.1, warn: { _ in })
@@ -160,13 +177,42 @@ import Testing
         let a = writer("proxy-a"), b = writer("proxy-b")
         defer { a.stop(); b.stop() }
         b.onLockChanges = { c in seen.withLockedValue { $0 += c } }
+        b.onCounterChanges = { c in rows.withLockedValue { $0 += c } }
+        a.onLockChanges = { c in echoed.withLockedValue { $0 += c.count } }
+        a.onCounterChanges = { c in echoed.withLockedValue { $0 += c.count } }
         #expect(b.flush(timeout: 5))
         usleep(300_000) // b has read its starting mark
         let lock = StateStoreTests.lock("198.51.100.7", source: "proxy-a")
+        let counter = StateStoreTests.counter("198.51.100.7", current: 6, source: "proxy-a")
         a.submit(.putLock(lock))
+        a.submit(.putCounter(counter))
         #expect(a.flush(timeout: 5))
         let deadline = Date().addingTimeInterval(3)
-        while seen.withLockedValue({ $0.isEmpty }), Date() < deadline { usleep(20_000) }
+        while seen.withLockedValue({ $0.isEmpty }) || rows.withLockedValue({ $0.isEmpty }), Date() < deadline { usleep(20_000) }
         #expect(seen.withLockedValue { $0 } == [.put(lock)])
+        #expect(rows.withLockedValue { $0 } == [counter])
+        usleep(300_000)
+        #expect(echoed.withLockedValue { $0 } == 0, "a writer's own rows are not handed back to it")
+    }
+
+    /// A daemon that started while the server was down reads the feeds from the beginning once it
+    /// answers: locks and counts already on the server arrive.
+    @Test func aWriterStartedAtTheBeginningReadsWhatWasAlreadyThere() throws {
+        defer { server.destroy() }
+        let url = server.url
+        let earlier = try open("proxy-a")
+        let lock = StateStoreTests.lock("198.51.100.8", source: "proxy-a")
+        try earlier.apply([.putLock(lock), .putCounter(StateStoreTests.counter("198.51.100.8", current: 2, source: "proxy-a"))])
+        earlier.close()
+        let seen = NIOLockedValueBox<([LockChange], [StoredCounter])>(([], []))
+        let w = StateWriter(open: { () throws(StoreError) -> any StateBackend in try PostgresStateStore(url: url, source: "proxy-b") },
+                            marks: .beginning, interval: 0.1, warn: { _ in })
+        defer { w.stop() }
+        w.onLockChanges = { c in seen.withLockedValue { $0.0 += c } }
+        w.onCounterChanges = { c in seen.withLockedValue { $0.1 += c } }
+        let deadline = Date().addingTimeInterval(3)
+        while seen.withLockedValue({ $0.0.isEmpty || $0.1.isEmpty }), Date() < deadline { usleep(20_000) }
+        #expect(seen.withLockedValue { $0.0 } == [.put(lock)])
+        #expect(seen.withLockedValue { $0.1.map(\.current) } == [2])
     }
 }

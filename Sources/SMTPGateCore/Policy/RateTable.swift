@@ -7,9 +7,9 @@
 ///
 /// Memory: `bytesPerClient` for the configured windows, computed from the real layouts (and checked
 /// by a test). With `ClientKey` at 40 bytes and a counter at 24 on 64-bit Linux, a client costs 40
-/// (key) + 8 (insertion list) + 24 per window + its index entry (44 bytes at a load between 3/4 and
-/// 3/8, so 59 to 118): with four windows (say connections and messages, per hour and per day) 203 to
-/// 262 bytes, at most about 262 MB for a million clients. A destinations window adds a
+/// (key) + 9 (insertion list, changed flag) + 24 per window + its index entry (44 bytes at a load between 3/4 and
+/// 3/8, so 59 to 118): with four windows (say connections and messages, per hour and per day) 204 to
+/// 263 bytes, at most about 263 MB for a million clients. A destinations window adds a
 /// `DistinctCounter` (56 bytes) plus up to twice (limit + 1) stored hashes of 8 bytes each (more with
 /// the sets' spare room).
 ///
@@ -39,6 +39,11 @@ public struct RateTable: Sendable {
     private var newest: Int32 = -1
     private var free: [Int32] = []
     private var cursor = 0
+    /// Slots counted since the last `takeChanged`, for the store and the other proxies of a pool. A
+    /// slot is listed once while `changed[s]` is set; a released slot's flag is cleared, so a stale
+    /// entry is skipped.
+    private var changed: [Bool] = []
+    private var changedList: [Int32] = []
 
     /// How many slots a full table looks at for an idle client before evicting the oldest one.
     static let evictionSearch = 8
@@ -74,7 +79,7 @@ public struct RateTable: Sendable {
     /// Bytes of table memory per tracked client for the configured windows, not counting the hashes a
     /// destinations counter stores. The index is counted at its worst load (3/8, just after it grew).
     public var bytesPerClient: Int {
-        let slot = MemoryLayout<ClientKey?>.stride + 2 * MemoryLayout<Int32>.stride
+        let slot = MemoryLayout<ClientKey?>.stride + 2 * MemoryLayout<Int32>.stride + MemoryLayout<Bool>.stride
             + windows.count * MemoryLayout<SlidingWindowCounter>.stride
             + distinctWindows.count * MemoryLayout<DistinctCounter>.stride
         let indexEntry = MemoryLayout<ClientKey>.stride + MemoryLayout<Int32>.stride
@@ -98,12 +103,29 @@ public struct RateTable: Sendable {
         return nil
     }
 
+    /// This client's estimate for the `seconds`-long window of `kind`; 0 when it is not tracked or
+    /// that window is not configured.
+    public func estimate(_ key: ClientKey, _ kind: RateKind, seconds: Int, now: Double) -> Double {
+        let range = ranges[kind.ordinal]
+        guard !range.isEmpty, let s = index[key].map(Int.init) else { return 0 }
+        for j in range {
+            if kind == .destinations {
+                if distinctWindows[j].seconds == seconds { return distinct[s * distinctWindows.count + j].estimate(now: now) }
+            } else if windows[j].window.seconds == seconds {
+                return counters[s * windows.count + j].estimate(now: now)
+            }
+        }
+        return 0
+    }
+
     /// Counts `amount` for a summed kind; destinations are counted by `recordDestination`.
     public mutating func record(_ key: ClientKey, _ kind: RateKind, amount: Double = 1, now: Double) {
         let range = ranges[kind.ordinal]
         guard !range.isEmpty, kind != .destinations else { return }
-        let base = slot(for: key, now: now) * windows.count
+        let s = slot(for: key, now: now)
+        let base = s * windows.count
         for j in range { counters[base + j].add(amount, now: now) }
+        markChanged(s)
     }
 
     /// True when every destinations window already counts `hash` for this client (it is no new destination).
@@ -116,8 +138,37 @@ public struct RateTable: Sendable {
     public mutating func recordDestination(_ key: ClientKey, hash: UInt64, now: Double) {
         let range = ranges[RateKind.destinations.ordinal]
         guard !range.isEmpty else { return }
-        let base = slot(for: key, now: now) * distinctWindows.count
+        let s = slot(for: key, now: now)
+        let base = s * distinctWindows.count
         for j in range { distinct[base + j].insert(hash, now: now) }
+        markChanged(s)
+    }
+
+    /// Clients counted since the last call waiting to be taken.
+    public var changedCount: Int { changedList.count }
+
+    /// The counters of up to `limit` clients counted since the last call, oldest change first; the rest
+    /// stay for the next call. Restored counters are not changes: the store already holds them.
+    public mutating func takeChanged(limit: Int, now: Double) -> [RateRecord] {
+        var out: [RateRecord] = []
+        var taken = 0
+        var used = 0
+        while used < changedList.count, taken < limit {
+            let s = Int(changedList[used])
+            used += 1
+            guard changed[s] else { continue }
+            changed[s] = false
+            taken += 1
+            out += records(slot: s, now: now)
+        }
+        changedList.removeFirst(used)
+        return out
+    }
+
+    private mutating func markChanged(_ s: Int) {
+        guard !changed[s] else { return }
+        changed[s] = true
+        changedList.append(Int32(s))
     }
 
     /// Every configured window of a tracked client with its estimate, for `smtpgate locks show`;
@@ -145,21 +196,25 @@ public struct RateTable: Sendable {
     /// Every counter still in reach, for the store and the other proxies of a pool.
     public func records(now: Double) -> [RateRecord] {
         var out: [RateRecord] = []
-        for (s, key) in keys.enumerated() {
-            guard let key else { continue }
-            let name = key.description
-            for (j, w) in windows.enumerated() {
-                let c = counters[s * windows.count + j]
-                guard !c.isIdle(now: now) else { continue }
-                out.append(RateRecord(key: name, kind: w.kind, seconds: c.seconds, bucketStart: c.bucketStart,
-                                      current: c.current, previous: c.previous))
-            }
-            for j in distinctWindows.indices {
-                let d = distinct[s * distinctWindows.count + j]
-                guard !d.isIdle(now: now) else { continue }
-                out.append(RateRecord(key: name, kind: .destinations, seconds: d.seconds, bucketStart: d.bucketStart,
-                                      current: d.counts.current, previous: d.counts.previous))
-            }
+        for s in keys.indices { out += records(slot: s, now: now) }
+        return out
+    }
+
+    private func records(slot s: Int, now: Double) -> [RateRecord] {
+        var out: [RateRecord] = []
+        guard let key = keys[s] else { return out }
+        let name = key.description
+        for (j, w) in windows.enumerated() {
+            let c = counters[s * windows.count + j]
+            guard !c.isIdle(now: now) else { continue }
+            out.append(RateRecord(key: name, kind: w.kind, seconds: c.seconds, bucketStart: c.bucketStart,
+                                  current: c.current, previous: c.previous))
+        }
+        for j in distinctWindows.indices {
+            let d = distinct[s * distinctWindows.count + j]
+            guard !d.isIdle(now: now) else { continue }
+            out.append(RateRecord(key: name, kind: .destinations, seconds: d.seconds, bucketStart: d.bucketStart,
+                                  current: d.counts.current, previous: d.counts.previous))
         }
         return out
     }
@@ -223,6 +278,7 @@ public struct RateTable: Sendable {
             keys.append(nil)
             older.append(-1)
             newer.append(-1)
+            changed.append(false)
             counters += freshCounters
             distinct += freshDistinct
         }
@@ -239,6 +295,7 @@ public struct RateTable: Sendable {
         guard let key = keys[s] else { return }
         index[key] = nil
         keys[s] = nil
+        changed[s] = false
         let (o, n) = (older[s], newer[s])
         if o >= 0 { newer[Int(o)] = n } else { oldest = n }
         if n >= 0 { older[Int(n)] = o } else { newest = o }

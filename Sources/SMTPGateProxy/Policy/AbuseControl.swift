@@ -6,7 +6,8 @@ import SMTPGateCore
 
 /// The locks and rate counters of every real client this proxy knows, shared by all event loops behind one
 /// lock held only for table updates. Decisions come from memory; the state store is written behind them
-/// (`StateWriter`) and other proxies' locks arrive from it within a few seconds.
+/// (`StateWriter`) and other proxies' locks and counts arrive from it within a few seconds: a limit is
+/// checked against this proxy's count plus what the others last shared (`PeerCounters`).
 final class AbuseControl: @unchecked Sendable {
     struct Settings: Equatable {
         var locking: LockSettings
@@ -40,6 +41,7 @@ final class AbuseControl: @unchecked Sendable {
     private var settings: Settings
     private var locks: LockTable
     private var rates: RateTable
+    private var peers: PeerCounters
     private let now: @Sendable () -> Double
     /// Where changes are written behind; nil in tests that need no store.
     let writer: StateWriter?
@@ -51,6 +53,7 @@ final class AbuseControl: @unchecked Sendable {
         settings = s
         locks = LockTable(duration: s.locking.duration, exempt: AllowList(s.exempt))
         rates = RateTable(limits: s.limits, capacity: s.capacity, ipv6Prefix: s.ratePrefix)
+        peers = PeerCounters(capacity: s.capacity)
         self.writer = writer
         self.source = source
         self.now = now
@@ -79,6 +82,8 @@ final class AbuseControl: @unchecked Sendable {
                 let kept = rates.records(now: t)
                 rates = RateTable(limits: s.limits, capacity: s.capacity, ipv6Prefix: s.ratePrefix)
                 rates.restore(kept, now: t)
+                // The others' copies come back with their next rows, keyed by the new prefix.
+                peers = PeerCounters(capacity: s.capacity)
             }
             settings = s
         }
@@ -168,17 +173,25 @@ final class AbuseControl: @unchecked Sendable {
         }
     }
 
-    /// The configured limits, or the client's own (`ratelimit_override`) on the same counters. Under the lock.
+    /// The configured limits, or the client's own (`ratelimit_override`), on this proxy's counters plus
+    /// the other proxies' (destinations: this proxy's alone). Under the lock.
     private func check(_ key: ClientKey, _ kind: RateKind, now: Double) -> RateExceeded? {
-        guard settings.overrides.count > 0, let spec = settings.overrides.spec(for: key.address, kind) else {
+        let override = settings.overrides.count > 0 ? settings.overrides.spec(for: key.address, kind) : nil
+        guard override != nil || (!peers.isEmpty && kind != .destinations) else {
             return rates.exceeded(key, kind, now: now)
         }
-        let counts = rates.counters(key, now: now)
-        for w in spec.windows {
-            guard let c = counts.first(where: { $0.kind == kind && $0.window.seconds == w.seconds }) else { continue }
-            if c.count >= Double(w.limit) { return RateExceeded(kind: kind, window: w, count: Int(min(c.count, 9e18))) }
+        // An override only changes the limits: windows it names that are not configured count nothing.
+        let configured = settings.limits[kind]?.windows ?? []
+        for w in override?.windows ?? configured where configured.contains(where: { $0.seconds == w.seconds }) {
+            let count = total(key, kind, seconds: w.seconds, now: now)
+            if count >= Double(w.limit) { return RateExceeded(kind: kind, window: w, count: Int(min(count, 9e18))) }
         }
         return nil
+    }
+
+    private func total(_ key: ClientKey, _ kind: RateKind, seconds: Int, now: Double) -> Double {
+        let own = rates.estimate(key, kind, seconds: seconds, now: now)
+        return kind == .destinations ? own : own + peers.estimate(key, kind, seconds: seconds, now: now)
     }
 
     func record(_ key: ClientKey, _ kind: RateKind, amount: Double = 1) {
@@ -201,12 +214,21 @@ final class AbuseControl: @unchecked Sendable {
         mutex.withLock { rates.recordDestination(key, hash: hash, now: t) }
     }
 
+    /// Every configured window with the pool's count (this proxy's plus the others'), for `smtpgate locks
+    /// show`; empty when no proxy counted anything for the client.
     func counters(_ key: ClientKey) -> [(kind: RateKind, window: RateWindow, count: Double)] {
         let t = now()
-        return mutex.withLock { rates.counters(key, now: t) }
+        return mutex.withLock {
+            let own = rates.counters(key, now: t)
+            let windows = RateKind.allCases.flatMap { k in (settings.limits[k]?.windows ?? []).map { (kind: k, window: $0) } }
+            let all = windows.map { w in (kind: w.kind, window: w.window, count: total(key, w.kind, seconds: w.window.seconds, now: t)) }
+            return own.isEmpty && all.allSatisfy({ $0.count == 0 }) ? [] : all
+        }
     }
 
     var trackedClients: Int { mutex.withLock { rates.count } }
+    /// Clients with counts from other proxies of the pool.
+    var peerClients: Int { mutex.withLock { peers.count } }
 
     // MARK: Housekeeping and the store
 
@@ -215,30 +237,49 @@ final class AbuseControl: @unchecked Sendable {
         let t = now()
         let expired = mutex.withLock { () -> [ClientLock] in
             _ = rates.sweep(now: t, limit: 10_000)
+            _ = peers.sweep(now: t, limit: 10_000)
             return locks.expire(now: t, limit: 10_000)
         }
         if !expired.isEmpty { writer?.submit(.pruneExpired(before: t)) }
     }
 
-    /// The counters as they are now, for the store (every minute and at shutdown).
-    func saveCounters() {
-        guard let writer else { return }
+    /// The counters of the clients counted since the last call, for the store and so for the other
+    /// proxies of a pool (every `AbuseService.shareEvery` seconds and at shutdown). At most `limit` clients
+    /// a call; the rest go with the next. Returns how many rows were submitted.
+    @discardableResult
+    func shareCounters(limit: Int = AbuseControl.sharedClientsMax) -> Int {
+        guard let writer else { return 0 }
         let t = now()
-        let records = mutex.withLock { rates.records(now: t) }
-        // The writer holds a bounded number of changes; past it a save would drop its own rows.
-        for r in records.prefix(Self.savedCountersMax) {
+        let records = mutex.withLock { rates.takeChanged(limit: limit, now: t) }
+        for r in records {
             writer.submit(.putCounter(StoredCounter(key: r.key, kind: r.kind.rawValue, seconds: r.seconds,
                                                     bucketStart: r.bucketStart, current: r.current,
                                                     previous: r.previous, source: source)))
         }
+        return records.count
     }
 
-    /// Counter rows saved per save (every minute and at stop): the busiest clients' windows come first
-    /// only by chance, so with more tracked clients than this some restart from zero.
-    static let savedCountersMax = 80_000
+    /// Clients shared per call: with the writer's bound on pending changes, a burst of new clients is
+    /// spread over several calls rather than dropped.
+    static let sharedClientsMax = 20_000
 
-    /// At start: the store's locks, and this proxy's own counters.
+    /// Counter rows other proxies wrote (from the store's feed).
+    func absorb(counters rows: [StoredCounter]) {
+        let t = now()
+        mutex.withLock {
+            let prefix = settings.ratePrefix
+            for c in rows where c.source != source {
+                guard let kind = RateKind(rawValue: c.kind), settings.limits[kind] != nil else { continue }
+                peers.absorb(RateRecord(key: c.key, kind: kind, seconds: c.seconds, bucketStart: c.bucketStart,
+                                        current: c.current, previous: c.previous),
+                             source: c.source, ipv6Prefix: prefix, now: t)
+            }
+        }
+    }
+
+    /// At start: the store's locks, this proxy's own counters, and the other proxies' counts.
     func restore(locks stored: [StoredLock], counters: [StoredCounter]) {
+        defer { absorb(counters: counters) }
         let t = now()
         mutex.withLock {
             for s in stored {

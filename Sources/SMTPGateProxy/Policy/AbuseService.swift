@@ -14,8 +14,10 @@ final class AbuseService: @unchecked Sendable {
     private let timer: DispatchSourceTimer
     private var ticks = 0
 
-    /// Counters are saved this often (and at a clean stop): a crash loses at most this much counting.
-    static let saveEvery = 60
+    /// Changed counters are written this often (and at a clean stop): a crash loses at most this much
+    /// counting, and the other proxies of a pool see this proxy's counts this much later (plus one
+    /// writer interval to write and one to read).
+    static let shareEvery = 2
 
     private init(control: AbuseControl, writer: StateWriter, path: String, queue: DispatchQueue) {
         self.control = control
@@ -30,6 +32,8 @@ final class AbuseService: @unchecked Sendable {
         guard config.abuseControl else { return nil }
         var stored: [StoredLock] = []
         var counters: [StoredCounter] = []
+        // Read before the load, so the feeds replay whatever is written meanwhile.
+        var marks = FeedMarks.beginning
         let path: String
         let writer: StateWriter
         let warn: @Sendable (String) -> Void = { events.record(AbuseLog.storeTrouble($0)) }
@@ -40,13 +44,16 @@ final class AbuseService: @unchecked Sendable {
             do {
                 let store = try PostgresStateStore(url: url, source: source)
                 defer { store.close() }
+                marks = try FeedMarks.current(of: store)
                 stored = try store.locks()
                 counters = try store.counters()
             } catch {
+                // The feeds then start from the beginning: everything on the server arrives when it answers.
+                marks = .beginning
                 warn("\(error); starting without the stored locks and counters")
             }
             writer = StateWriter(open: { () throws(StoreError) -> any StateBackend in try PostgresStateStore(url: url, source: source) },
-                                 warn: warn)
+                                 marks: marks, warn: warn)
         } else {
             guard let file = config.stateStorePath else { return nil }
             path = file
@@ -54,6 +61,7 @@ final class AbuseService: @unchecked Sendable {
             do {
                 let store = try SQLiteStateStore(path: path, source: source)
                 defer { store.close() }
+                marks = try FeedMarks.current(of: store)
                 stored = try store.locks()
                 counters = try store.counters()
             } catch {
@@ -61,12 +69,13 @@ final class AbuseService: @unchecked Sendable {
             }
             if let user = config.setUser { chownStore(path, user: user) }
             writer = StateWriter(open: { () throws(StoreError) -> any StateBackend in try SQLiteStateStore(path: file, source: source) },
-                                 warn: warn)
+                                 marks: marks, warn: warn)
         }
         let service = AbuseService(control: AbuseControl(config: config, writer: writer, source: source), writer: writer,
                                    path: path, queue: queue)
         service.control.restore(locks: stored, counters: counters)
         writer.onLockChanges = { [weak service] in service?.control.absorb($0) }
+        writer.onCounterChanges = { [weak service] in service?.control.absorb(counters: $0) }
         events.record(AbuseLog.started(path: path, locks: service.control.allLocks().count,
                                        clients: service.control.trackedClients))
         service.timer.schedule(deadline: .now() + 1, repeating: 1)
@@ -78,13 +87,13 @@ final class AbuseService: @unchecked Sendable {
     private func tick() {
         control.tidy()
         ticks += 1
-        if ticks % Self.saveEvery == 0 { control.saveCounters() }
+        if ticks % Self.shareEvery == 0 { control.shareCounters() }
     }
 
-    /// At the end of the drain: the counters are saved and everything pending written, within a bound.
+    /// At the end of the drain: the changed counters are saved and everything pending written, within a bound.
     func stop() {
         timer.cancel()
-        control.saveCounters()
+        control.shareCounters(limit: Int.max)
         _ = writer.flush(timeout: 2)
         writer.stop()
     }

@@ -12,13 +12,13 @@ import SMTPGateCore
 /// writer's single thread (never an event loop), so it waits on its futures; every wait is bounded and a
 /// connection that does not answer in time is closed. Errors name the server without its password.
 public final class PostgresStateStore: StateBackend {
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
     public static let rowLimit = SQLiteStateStore.rowLimit
     public static let tombstoneSeconds = SQLiteStateStore.tombstoneSeconds
     /// Connecting and each statement: past this the connection is given up and the writer retries.
     public static let timeoutSeconds: Int64 = 5
-    /// Taken by every transaction that allocates lock versions (exclusive) and by `currentMark` (shared),
-    /// so versions become visible in order and a feed never skips one committed late.
+    /// Taken by every transaction that allocates lock or counter versions (exclusive) and by the current
+    /// marks (shared), so versions become visible in order and a feed never skips one committed late.
     static let versionLockKey: Int64 = 0x534D_5450_4741_5445 // "SMTPGATE"
     /// Serialises schema creation between proxies starting together.
     static let schemaLockKey: Int64 = 0x534D_5450_4741_5446
@@ -71,13 +71,18 @@ public final class PostgresStateStore: StateBackend {
     }
 
     public func counters() throws(StoreError) -> [StoredCounter] {
-        try rows("SELECT key, kind, seconds, bucket_start, current, previous, source FROM counters LIMIT \(Self.rowLimit)").map { r throws(StoreError) in
-            try Self.decode {
-                StoredCounter(key: try r[0].decode(String.self), kind: try r[1].decode(String.self), seconds: Int(try r[2].decode(Int64.self)),
-                              bucketStart: try r[3].decode(Double.self), current: try r[4].decode(Double.self),
-                              previous: try r[5].decode(Double.self), source: try r[6].decode(String.self))
-            }
+        try rows("SELECT key, kind, seconds, bucket_start, current, previous, source FROM counters LIMIT \(Self.rowLimit)")
+            .map { r throws(StoreError) in try Self.counter(r) }
+    }
+
+    public func counterChanges(since: Int64) throws(StoreError) -> (counters: [StoredCounter], mark: Int64) {
+        var out: [StoredCounter] = []
+        var mark = since
+        for r in try rows("SELECT key, kind, seconds, bucket_start, current, previous, source, version FROM counters WHERE version > \(since) ORDER BY version LIMIT \(Self.rowLimit)") {
+            out.append(try Self.counter(r))
+            mark = try Self.decode { try r[7].decode(Int64.self) }
         }
+        return (out, mark)
     }
 
     public func lockChanges(since: Int64) throws(StoreError) -> (changes: [LockChange], mark: Int64) {
@@ -96,9 +101,17 @@ public final class PostgresStateStore: StateBackend {
     }
 
     public func currentMark() throws(StoreError) -> Int64 {
+        try mark("lock_version")
+    }
+
+    public func currentCounterMark() throws(StoreError) -> Int64 {
+        try mark("counter_version")
+    }
+
+    private func mark(_ sequence: String) throws(StoreError) -> Int64 {
         try transaction { () throws(StoreError) -> Int64 in
             try run("SELECT pg_advisory_xact_lock_shared(\(Self.versionLockKey))")
-            let r = try rows("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM lock_version")
+            let r = try rows(PostgresQuery(unsafeSQL: "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM \(sequence)"))
             return try Self.decode { try r.first?[0].decode(Int64.self) ?? 0 }
         }
     }
@@ -108,7 +121,7 @@ public final class PostgresStateStore: StateBackend {
     public func apply(_ changes: [StoreChange]) throws(StoreError) {
         guard !changes.isEmpty else { return }
         try transaction { () throws(StoreError) in
-            if changes.contains(where: { if case .putLock = $0 { return true }; if case .removeLock = $0 { return true }; return false }) {
+            if changes.contains(where: { if case .pruneExpired = $0 { return false }; return true }) {
                 try run("SELECT pg_advisory_xact_lock(\(Self.versionLockKey))")
             }
             for change in changes { try apply(change) }
@@ -133,13 +146,12 @@ public final class PostgresStateStore: StateBackend {
                 """)
         case .putCounter(let c):
             try run("""
-                INSERT INTO counters(key, kind, seconds, source, bucket_start, current, previous)
-                VALUES(\(c.key), \(c.kind), \(Int64(c.seconds)), \(c.source), \(c.bucketStart), \(c.current), \(c.previous))
+                INSERT INTO counters(key, kind, seconds, source, bucket_start, current, previous, version)
+                VALUES(\(c.key), \(c.kind), \(Int64(c.seconds)), \(c.source), \(c.bucketStart), \(c.current), \(c.previous),
+                  nextval('counter_version'))
                 ON CONFLICT(key, kind, seconds, source) DO UPDATE SET bucket_start = excluded.bucket_start,
-                  current = excluded.current, previous = excluded.previous
+                  current = excluded.current, previous = excluded.previous, version = excluded.version
                 """)
-        case .removeCounters(let key, let source):
-            try run("DELETE FROM counters WHERE key = \(key) AND source = \(source)")
         case .pruneExpired(let before):
             // Expired locks go without a tombstone: every reader drops them by their own clock anyway.
             try run("DELETE FROM locks WHERE NOT removed AND expires IS NOT NULL AND expires < \(before)")
@@ -160,23 +172,31 @@ public final class PostgresStateStore: StateBackend {
                 throw StoreError(.newerSchema, "the state store \(url) has state schema version \(version), newer than this SMTPGate's \(Self.schemaVersion); upgrade SMTPGate or point state_store at another database")
             }
             guard version < Self.schemaVersion else { return }
-            try run("""
-                CREATE TABLE IF NOT EXISTS locks(key text PRIMARY KEY, cause text NOT NULL, reason text NOT NULL,
-                  created double precision NOT NULL, expires double precision, source text NOT NULL,
-                  removed boolean NOT NULL DEFAULT false, removed_by text, version bigint NOT NULL)
-                """)
-            try run("CREATE INDEX IF NOT EXISTS locks_version ON locks(version)")
-            try run("""
-                CREATE TABLE IF NOT EXISTS counters(key text NOT NULL, kind text NOT NULL, seconds bigint NOT NULL,
-                  source text NOT NULL, bucket_start double precision NOT NULL, current double precision NOT NULL,
-                  previous double precision NOT NULL, PRIMARY KEY(key, kind, seconds, source))
-                """)
-            try run("CREATE SEQUENCE IF NOT EXISTS lock_version AS bigint")
+            if version < 1 { try createVersion1() }
+            // Version 2: counter rows carry a version too, so proxies sharing the store read each other's counts.
+            try run("ALTER TABLE counters ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0")
+            try run("CREATE INDEX IF NOT EXISTS counters_version ON counters(version)")
+            try run("CREATE SEQUENCE IF NOT EXISTS counter_version AS bigint")
             try run("""
                 INSERT INTO meta(name, value) VALUES('schema_version', \(Self.schemaVersion))
                 ON CONFLICT(name) DO UPDATE SET value = excluded.value
                 """)
         }
+    }
+
+    private func createVersion1() throws(StoreError) {
+        try run("""
+            CREATE TABLE IF NOT EXISTS locks(key text PRIMARY KEY, cause text NOT NULL, reason text NOT NULL,
+              created double precision NOT NULL, expires double precision, source text NOT NULL,
+              removed boolean NOT NULL DEFAULT false, removed_by text, version bigint NOT NULL)
+            """)
+        try run("CREATE INDEX IF NOT EXISTS locks_version ON locks(version)")
+        try run("""
+            CREATE TABLE IF NOT EXISTS counters(key text NOT NULL, kind text NOT NULL, seconds bigint NOT NULL,
+              source text NOT NULL, bucket_start double precision NOT NULL, current double precision NOT NULL,
+              previous double precision NOT NULL, PRIMARY KEY(key, kind, seconds, source))
+            """)
+        try run("CREATE SEQUENCE IF NOT EXISTS lock_version AS bigint")
     }
 
     // MARK: - PostgreSQL
@@ -240,6 +260,14 @@ public final class PostgresStateStore: StateBackend {
             return try body()
         } catch {
             throw StoreError(.notADatabase, "the state store's tables hold an unexpected value (\(String("\(error)".prefix(200)))); check the database is SMTPGate's")
+        }
+    }
+
+    private static func counter(_ r: PostgresRandomAccessRow) throws(StoreError) -> StoredCounter {
+        try decode {
+            StoredCounter(key: try r[0].decode(String.self), kind: try r[1].decode(String.self), seconds: Int(try r[2].decode(Int64.self)),
+                          bucketStart: try r[3].decode(Double.self), current: try r[4].decode(Double.self),
+                          previous: try r[5].decode(Double.self), source: try r[6].decode(String.self))
         }
     }
 

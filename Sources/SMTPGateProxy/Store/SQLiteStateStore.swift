@@ -9,7 +9,7 @@ import SMTPGateCore
 /// time; the caller serialises. Every read returns at most `rowLimit` rows, so a huge or hostile file
 /// cannot take the process's memory.
 public final class SQLiteStateStore: StateBackend {
-    public static let schemaVersion: Int32 = 1
+    public static let schemaVersion: Int32 = 2
     public static let rowLimit = 100_000
     /// How long a tombstone outlives its removal: longer than any sharing proxy stays behind the feed.
     public static let tombstoneSeconds = 86_400.0
@@ -73,9 +73,7 @@ public final class SQLiteStateStore: StateBackend {
         var out: [StoredCounter] = []
         try query("SELECT key, kind, seconds, bucket_start, current, previous, source FROM counters LIMIT ?",
                   [.int(Int64(Self.rowLimit))]) { s in
-            out.append(StoredCounter(key: Self.text(s, 0), kind: Self.text(s, 1), seconds: Int(sqlite3_column_int64(s, 2)),
-                                     bucketStart: sqlite3_column_double(s, 3), current: sqlite3_column_double(s, 4),
-                                     previous: sqlite3_column_double(s, 5), source: Self.text(s, 6)))
+            out.append(Self.counter(s))
         }
         return out
     }
@@ -95,9 +93,29 @@ public final class SQLiteStateStore: StateBackend {
 
     /// The newest lock version; a feed started here sees only what comes after.
     public func currentMark() throws(StoreError) -> Int64 {
-        var mark: Int64 = 0
-        try query("SELECT value FROM meta WHERE name = 'lock_version'", []) { s in mark = sqlite3_column_int64(s, 0) }
-        return mark
+        try meta("lock_version")
+    }
+
+    /// The counter rows written after `since` (by anyone), in order, at most `rowLimit`.
+    public func counterChanges(since: Int64) throws(StoreError) -> (counters: [StoredCounter], mark: Int64) {
+        var out: [StoredCounter] = []
+        var mark = since
+        try query("SELECT key, kind, seconds, bucket_start, current, previous, source, version FROM counters WHERE version > ? ORDER BY version LIMIT ?",
+                  [.int(since), .int(Int64(Self.rowLimit))]) { s in
+            out.append(Self.counter(s))
+            mark = sqlite3_column_int64(s, 7)
+        }
+        return (out, mark)
+    }
+
+    public func currentCounterMark() throws(StoreError) -> Int64 {
+        try meta("counter_version")
+    }
+
+    private func meta(_ name: String) throws(StoreError) -> Int64 {
+        var value: Int64 = 0
+        try query("SELECT value FROM meta WHERE name = ?", [.text(name)]) { s in value = sqlite3_column_int64(s, 0) }
+        return value
     }
 
     // MARK: - Writing
@@ -118,7 +136,7 @@ public final class SQLiteStateStore: StateBackend {
     private func apply(_ change: StoreChange) throws(StoreError) {
         switch change {
         case .putLock(let l):
-            let v = try nextVersion()
+            let v = try nextVersion("lock_version")
             try run("""
                 INSERT INTO locks(key, cause, reason, created, expires, source, version, removed) VALUES(?, ?, ?, ?, ?, ?, ?, 0)
                 ON CONFLICT(key) DO UPDATE SET cause = excluded.cause, reason = excluded.reason, created = excluded.created,
@@ -126,17 +144,17 @@ public final class SQLiteStateStore: StateBackend {
                 """, [.text(l.key), .text(l.cause), .text(l.reason), .real(l.created), l.expires.map { .real($0) } ?? .null, .text(l.source), .int(v)])
         case .removeLock(let key):
             // Only a lock in force leaves a tombstone: removing an unknown key must not grow the feed.
-            let v = try nextVersion()
+            let v = try nextVersion("lock_version")
             try run("UPDATE locks SET removed = 1, source = ?, version = ?, created = ? WHERE key = ? AND removed = 0",
                     [.text(source), .int(v), .real(Self.now()), .text(key)])
         case .putCounter(let c):
+            let v = try nextVersion("counter_version")
             try run("""
-                INSERT INTO counters(key, kind, seconds, source, bucket_start, current, previous) VALUES(?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO counters(key, kind, seconds, source, bucket_start, current, previous, version) VALUES(?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(key, kind, seconds, source) DO UPDATE SET bucket_start = excluded.bucket_start,
-                  current = excluded.current, previous = excluded.previous
-                """, [.text(c.key), .text(c.kind), .int(Int64(c.seconds)), .text(c.source), .real(c.bucketStart), .real(c.current), .real(c.previous)])
-        case .removeCounters(let key, let source):
-            try run("DELETE FROM counters WHERE key = ? AND source = ?", [.text(key), .text(source)])
+                  current = excluded.current, previous = excluded.previous, version = excluded.version
+                """, [.text(c.key), .text(c.kind), .int(Int64(c.seconds)), .text(c.source), .real(c.bucketStart), .real(c.current),
+                       .real(c.previous), .int(v)])
         case .pruneExpired(let before):
             // Expired locks go without a tombstone: every reader drops them by their own clock anyway.
             try run("DELETE FROM locks WHERE removed = 0 AND expires IS NOT NULL AND expires < ?", [.real(before)])
@@ -145,9 +163,9 @@ public final class SQLiteStateStore: StateBackend {
         }
     }
 
-    private func nextVersion() throws(StoreError) -> Int64 {
+    private func nextVersion(_ name: String) throws(StoreError) -> Int64 {
         var v: Int64 = 0
-        try query("UPDATE meta SET value = value + 1 WHERE name = 'lock_version' RETURNING value", []) { s in v = sqlite3_column_int64(s, 0) }
+        try query("UPDATE meta SET value = value + 1 WHERE name = ? RETURNING value", [.text(name)]) { s in v = sqlite3_column_int64(s, 0) }
         return v
     }
 
@@ -171,15 +189,23 @@ public final class SQLiteStateStore: StateBackend {
         guard version < Self.schemaVersion else { return }
         try exec("BEGIN IMMEDIATE")
         do {
+            if version < 1 {
+                try exec("""
+                    CREATE TABLE IF NOT EXISTS locks(key TEXT PRIMARY KEY, cause TEXT NOT NULL, reason TEXT NOT NULL,
+                      created REAL NOT NULL, expires REAL, source TEXT NOT NULL, version INTEGER NOT NULL, removed INTEGER NOT NULL);
+                    CREATE INDEX IF NOT EXISTS locks_version ON locks(version);
+                    CREATE TABLE IF NOT EXISTS counters(key TEXT NOT NULL, kind TEXT NOT NULL, seconds INTEGER NOT NULL,
+                      source TEXT NOT NULL, bucket_start REAL NOT NULL, current REAL NOT NULL, previous REAL NOT NULL,
+                      PRIMARY KEY(key, kind, seconds, source));
+                    CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                    INSERT OR IGNORE INTO meta(name, value) VALUES('lock_version', 0);
+                    """)
+            }
+            // Version 2: counter rows carry a version too, so proxies sharing the store read each other's counts.
             try exec("""
-                CREATE TABLE IF NOT EXISTS locks(key TEXT PRIMARY KEY, cause TEXT NOT NULL, reason TEXT NOT NULL,
-                  created REAL NOT NULL, expires REAL, source TEXT NOT NULL, version INTEGER NOT NULL, removed INTEGER NOT NULL);
-                CREATE INDEX IF NOT EXISTS locks_version ON locks(version);
-                CREATE TABLE IF NOT EXISTS counters(key TEXT NOT NULL, kind TEXT NOT NULL, seconds INTEGER NOT NULL,
-                  source TEXT NOT NULL, bucket_start REAL NOT NULL, current REAL NOT NULL, previous REAL NOT NULL,
-                  PRIMARY KEY(key, kind, seconds, source));
-                CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                INSERT OR IGNORE INTO meta(name, value) VALUES('lock_version', 0);
+                ALTER TABLE counters ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX IF NOT EXISTS counters_version ON counters(version);
+                INSERT OR IGNORE INTO meta(name, value) VALUES('counter_version', 0);
                 PRAGMA user_version = \(Self.schemaVersion);
                 COMMIT;
                 """)
@@ -286,6 +312,11 @@ public final class SQLiteStateStore: StateBackend {
     private static func text(_ s: OpaquePointer, _ col: Int32) -> String {
         guard let p = sqlite3_column_text(s, col) else { return "" }
         return String(cString: p)
+    }
+
+    private static func counter(_ s: OpaquePointer) -> StoredCounter {
+        StoredCounter(key: text(s, 0), kind: text(s, 1), seconds: Int(sqlite3_column_int64(s, 2)), bucketStart: sqlite3_column_double(s, 3),
+                      current: sqlite3_column_double(s, 4), previous: sqlite3_column_double(s, 5), source: text(s, 6))
     }
 
     private static func lock(_ s: OpaquePointer) -> StoredLock {

@@ -13,6 +13,10 @@ public protocol StateBackend: AnyObject {
     func lockChanges(since: Int64) throws(StoreError) -> (changes: [LockChange], mark: Int64)
     /// The newest lock version; a feed started here sees only what comes after.
     func currentMark() throws(StoreError) -> Int64
+    /// The counter rows written after `since` by any writer, in order, bounded; `mark` is what to pass next time.
+    func counterChanges(since: Int64) throws(StoreError) -> (counters: [StoredCounter], mark: Int64)
+    /// The newest counter version.
+    func currentCounterMark() throws(StoreError) -> Int64
     /// All of `changes` or none of them.
     func apply(_ changes: [StoreChange]) throws(StoreError)
     func close()

@@ -7,7 +7,8 @@ import NIOConcurrencyHelpers
 /// The asynchronous write-through in front of the state store: the proxy submits changes from its
 /// event loops and never waits on the database. Changes are coalesced per lock and per counter, held
 /// (up to `maxPending`) while the store cannot be written, and written in one transaction per interval
-/// on the writer's own queue. Each interval it also reads what other writers sharing the file changed.
+/// on the writer's own queue. Each interval it also reads what other writers sharing the store changed:
+/// their locks and their counter rows.
 /// The queue holds the writer until `stop()`.
 public final class StateWriter: @unchecked Sendable {
     private struct Entry {
@@ -39,15 +40,19 @@ public final class StateWriter: @unchecked Sendable {
     private var _failures = 0
     private var _dropped = 0
     private var _onLockChanges: (([LockChange]) -> Void)?
+    private var _onCounterChanges: (([StoredCounter]) -> Void)?
 
     // Only on `queue`.
     private var store: (any StateBackend)?
-    private var mark: Int64?
+    private var marks: FeedMarks?
     private var lastWarn: Double?
 
-    public init(open: @escaping () throws(StoreError) -> any StateBackend, interval: Double = 1.0,
+    /// `marks` is where the feeds start: what the caller read before it loaded the store, so that nothing
+    /// written meanwhile is missed; nil starts them at the store's newest versions when it is first opened.
+    public init(open: @escaping () throws(StoreError) -> any StateBackend, marks: FeedMarks? = nil, interval: Double = 1.0,
                 maxPending: Int = 100_000, warn: @escaping @Sendable (String) -> Void) {
         self.open = open
+        self.marks = marks
         self.interval = max(0.01, interval)
         self.maxPending = max(1, maxPending)
         self.warn = warn
@@ -67,6 +72,12 @@ public final class StateWriter: @unchecked Sendable {
         set { lock.withLock { _onLockChanges = newValue } }
     }
 
+    /// Called on the writer's queue with the counter rows other writers wrote.
+    public var onCounterChanges: (([StoredCounter]) -> Void)? {
+        get { lock.withLock { _onCounterChanges } }
+        set { lock.withLock { _onCounterChanges = newValue } }
+    }
+
     public func submit(_ change: StoreChange) {
         let slot: String
         let isLock: Bool
@@ -74,7 +85,6 @@ public final class StateWriter: @unchecked Sendable {
         case .putLock(let l): (slot, isLock) = ("L\u{0}" + l.key, true)
         case .removeLock(let key): (slot, isLock) = ("L\u{0}" + key, true)
         case .putCounter(let c): (slot, isLock) = ("C\u{0}\(c.key)\u{0}\(c.kind)\u{0}\(c.seconds)\u{0}\(c.source)", false)
-        case .removeCounters(let key, let source): (slot, isLock) = ("R\u{0}\(key)\u{0}\(source)", false)
         case .pruneExpired: (slot, isLock) = ("P", false)
         }
         lock.withLock {
@@ -175,9 +185,15 @@ public final class StateWriter: @unchecked Sendable {
     private func reopen() throws(StoreError) -> any StateBackend {
         let s = try open()
         store = s
-        let current = try s.currentMark()
-        // A replaced or recreated file starts its versions again: read it all rather than miss changes.
-        if let m = mark, m > current { mark = 0 } else if mark == nil { mark = current }
+        let current = try FeedMarks.current(of: s)
+        // A replaced or recreated store starts its versions again: read it all rather than miss changes.
+        if var m = marks {
+            if m.locks > current.locks { m.locks = 0 }
+            if m.counters > current.counters { m.counters = 0 }
+            marks = m
+        } else {
+            marks = current
+        }
         return s
     }
 
@@ -195,8 +211,12 @@ public final class StateWriter: @unchecked Sendable {
     }
 
     private func poll(_ store: any StateBackend) throws(StoreError) {
-        let (changes, next) = try store.lockChanges(since: mark ?? 0)
-        mark = next
+        var m = marks ?? .beginning
+        let (changes, lockMark) = try store.lockChanges(since: m.locks)
+        let (counters, counterMark) = try store.counterChanges(since: m.counters)
+        m.locks = lockMark
+        m.counters = counterMark
+        marks = m
         let others = changes.filter { c in
             switch c {
             case .put(let l): return l.source != store.source
@@ -204,6 +224,8 @@ public final class StateWriter: @unchecked Sendable {
             }
         }
         if !others.isEmpty, let hand = onLockChanges { hand(others) }
+        let theirs = counters.filter { $0.source != store.source }
+        if !theirs.isEmpty, let hand = onCounterChanges { hand(theirs) }
     }
 
     private static func now() -> Double {

@@ -3,8 +3,6 @@ public enum StoreChange: Sendable, Equatable {
     case putLock(StoredLock)
     case removeLock(key: String)
     case putCounter(StoredCounter)
-    /// Every counter of `key` this `source` wrote, whatever its kind and window.
-    case removeCounters(key: String, source: String)
     /// Locks expired before this time, counters whose windows both ended before it, and old tombstones.
     case pruneExpired(before: Double)
 }
