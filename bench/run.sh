@@ -37,7 +37,10 @@
 #     state_store sqlite:$WORK/abuse-state/state.db and control_path there, the other without; bench.py's
 #     main workload (smtp-source -s 32 -m 3000 -l 2048) through each, interleaved, ABUSE_REPEAT times:
 #     T_on, T_off, T_on / T_off against 1.10, the state file's size and the state_store / ratelimit log
-#     lines (the PostgreSQL store's 1.15 target is printed as not measured: that store is not built);
+#     lines; a third smtpgate with the same limits on a throw-away PostgreSQL server (Debian's
+#     postgresql run as nobody, unix socket in its own temporary directory, no TCP, fsync on as in
+#     production): T_pg and T_pg / T_off against 1.15 (printed as not measured when PostgreSQL is
+#     not installed);
 #   * bench/policy (a package of its own that links SMTPGateCore, built here with
 #     `swift build -c release --package-path bench/policy`): RateTable + LockTable with 1,000 and 1,000,000
 #     tracked clients (all loopback clients are one key, so this cannot go through the daemon); ns per
@@ -257,6 +260,7 @@ wait_driver() {  # waits for $DRIVER_PID in this shell (the EXIT trap may stop i
     DRIVER_PID=""
 }
 STATUS_OK=0
+PG_DIR=""        # the abuse section's throw-away PostgreSQL server (see pg_start)
 LAB_DIRS=()      # NAT labs (each lists its namespaces and pids; see lab_new)
 
 stop_pid() {     # stop_pid PID NAME: SIGTERM, bounded wait, then SIGKILL
@@ -282,6 +286,7 @@ cleanup() {
     for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
         stop_pid "${PIDS[i]%%:*}" "${PIDS[i]#*:}"
     done
+    [[ -n "$PG_DIR" ]] && pg_stop
     for (( i = ${#LAB_DIRS[@]} - 1; i >= 0; i-- )); do     # lab processes, then their namespaces
         ( LAB_DIR="${LAB_DIRS[i]}"; lab_cleanup )
     done
@@ -588,14 +593,40 @@ run_scan() {
 }
 
 # ---------------------------------------------------------------- abuse control (definitions)
+PG_BIN=/usr/lib/postgresql/15/bin
+as_nobody() {    # PostgreSQL's server programs refuse to run as root
+    if [[ "$(id -u)" == 0 ]]; then /usr/sbin/runuser -u nobody -- "$@"; else "$@"; fi
+}
+
+pg_start() {     # a throw-away PostgreSQL server in PG_DIR: unix socket PG_DIR/sock only, trust for smtpgate
+    PG_DIR="$(mktemp -d /tmp/smtpgate-bench-pg.XXXXXX)"
+    mkdir "$PG_DIR/sock"
+    [[ "$(id -u)" == 0 ]] && chown nobody "$PG_DIR" "$PG_DIR/sock"
+    ( cd / && as_nobody "$PG_BIN/initdb" -D "$PG_DIR/data" -U smtpgate --auth=trust -E UTF8 --no-sync ) \
+        >"$PG_DIR/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$PG_DIR/initdb.log")"
+    ( cd / && as_nobody "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+        -o "-k $PG_DIR/sock -c listen_addresses=''" start ) >/dev/null 2>&1 \
+        || die "PostgreSQL did not start: $(tail -n 5 "$PG_DIR/server.log")"
+    ( cd / && as_nobody "$PG_BIN/createdb" -h "$PG_DIR/sock" -U smtpgate smtpgate ) >/dev/null 2>&1 \
+        || die "createdb failed"
+}
+
+pg_stop() {
+    ( cd / && as_nobody "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop ) >/dev/null 2>&1 || true
+    rm -rf -- "$PG_DIR"
+    PG_DIR=""
+}
+
 # Part 1: the same smtp-source workload through smtpgate with locks and three rate limits (SQLite store)
 # and through smtpgate without; one smtp-sink behind both, all on 127.0.0.1.
 run_abuse() {
-    local sink_port on_port off_port sink_pid on_pid off_pid rc
+    local sink_port on_port off_port pg_port sink_pid on_pid off_pid pg_pid rc pg_gate=() pg_note=()
     local dir="$WORK/abuse-state"
-    read -r sink_port on_port off_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 3)
-    [[ -n "$off_port" ]] || die "could not pick free ports"
-    say "abuse control: smtp-sink $sink_port, smtpgate with locks + rate limits $on_port, without $off_port"
+    local limits=("lock_on virus" "lock_duration 3600"
+        "ratelimit_connections 1000000/60" "ratelimit_messages 1000000/3600" "ratelimit_recipients 1000000/3600")
+    read -r sink_port on_port off_port pg_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 4)
+    [[ -n "$pg_port" ]] || die "could not pick free ports"
+    say "abuse control: smtp-sink $sink_port, smtpgate with locks + rate limits $on_port (SQLite), $pg_port (PostgreSQL), without $off_port"
     mkdir -m 700 "$dir"
     local sink_flags=(-c -m 1000 -t 300)
     [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
@@ -604,17 +635,27 @@ run_abuse() {
     wait_listen smtp-sink "$sink_port" "$sink_pid"
     gate_conf "$WORK/abuse-gate-on.conf" "$on_port" "$sink_port" \
         "# abuse control: limits far above the workload, so the figure is the bookkeeping's cost" \
-        "lock_on virus" "lock_duration 3600" \
-        "ratelimit_connections 1000000/60" "ratelimit_messages 1000000/3600" "ratelimit_recipients 1000000/3600" \
-        "state_store sqlite:$dir/state.db" "control_path $dir/control.sock"
+        "${limits[@]}" "state_store sqlite:$dir/state.db" "control_path $dir/control.sock"
     gate_conf "$WORK/abuse-gate-off.conf" "$off_port" "$sink_port"
     gate_start abuse-gate-on "$WORK/abuse-gate-on.conf" "$WORK/abuse-gate-on.log" "$on_port"
     on_pid=$LAST_PID
     gate_start abuse-gate-off "$WORK/abuse-gate-off.conf" "$WORK/abuse-gate-off.log" "$off_port"
     off_pid=$LAST_PID
+    if [[ -x "$PG_BIN/initdb" ]]; then
+        pg_start
+        gate_conf "$WORK/abuse-gate-pg.conf" "$pg_port" "$sink_port" \
+            "# the same limits on a PostgreSQL state store (a pool's)" \
+            "${limits[@]}" "state_store postgresql:///smtpgate?host=$PG_DIR/sock&user=smtpgate" "control_path $dir/control-pg.sock"
+        gate_start abuse-gate-pg "$WORK/abuse-gate-pg.conf" "$WORK/abuse-gate-pg.log" "$pg_port"
+        pg_pid=$LAST_PID
+        pg_gate=(--gate "pg:$pg_port:$pg_pid:$WORK/abuse-gate-pg.log")
+    else
+        pg_note=(--pg-missing "PostgreSQL is not installed ($PG_BIN/initdb missing; scripts/deps.sh installs it)")
+    fi
     say "running: ABUSE_REPEAT=$ABUSE_REPEAT"
     timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/abuse_bench.py" \
         --gate "on:$on_port:$on_pid:$WORK/abuse-gate-on.log" --gate "off:$off_port:$off_pid:$WORK/abuse-gate-off.log" \
+        "${pg_gate[@]}" "${pg_note[@]}" \
         --sink-out "$WORK/abuse-sink.out" --sink-pid "$sink_pid" --state-db "$dir/state.db" \
         --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
         --repeat "$ABUSE_REPEAT" --run-timeout "$RUN_TIMEOUT" &
@@ -624,9 +665,14 @@ run_abuse() {
     (( rc != 124 )) || say "bench/abuse_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
     stop_servers
     (( rc == 0 )) || die "abuse-control runs had failures (driver exit $rc)"
-    # smtpgate saves its counters every minute and when it stops: the file as a long-running proxy leaves it
+    # smtpgate writes what it counted every 2 s and when it stops: the store as a long-running proxy leaves it
     "$PYTHON" "$BENCH_DIR/abuse_bench.py" --store-only --state-db "$dir/state.db" \
         || die "could not read the abuse-control state file $dir/state.db"
+    if [[ -n "$PG_DIR" ]]; then
+        printf '   PostgreSQL store after smtpgate stopped: %s\n' "$( cd / && as_nobody "$PG_BIN/psql" -X -A -t -h "$PG_DIR/sock" \
+            -U smtpgate -d smtpgate -c "SELECT 'locks ' || (SELECT count(*) FROM locks) || ', counters ' || (SELECT count(*) FROM counters) || ', database ' || pg_size_pretty(pg_database_size('smtpgate'))" 2>&1 )"
+        pg_stop
+    fi
 }
 
 # Part 2: the per-client tables at 1,000 and 1,000,000 clients, in a program of its own (bench/policy).

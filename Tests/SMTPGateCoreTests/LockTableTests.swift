@@ -141,4 +141,35 @@ import Testing
         #expect(lock.isActive(now: 99.9))
         #expect(!lock.isActive(now: 100))
     }
+
+    /// A lock kept from a smaller lock_ipv6_prefix (or made for a whole network) covers every key in it,
+    /// and stops covering once removed or expired.
+    @Test func aShorterIPv6PrefixLockCoversTheKeysInside() throws {
+        var table = LockTable(duration: 600, exempt: none)
+        let wide = try ClientKey(stored: "2001:db8:1::/48", ipv6Prefix: 64)
+        #expect(wide.description == "2001:db8:1::/48", "a shorter stored prefix is kept")
+        table.add(ClientLock(key: wide, cause: .admin, reason: "whole site", created: 0, expires: 100))
+        #expect(table.active(key("2001:db8:1:77::5"), now: 1)?.reason == "whole site")
+        #expect(table.active(try ClientKey(parsing: "bob@2001:db8:1:77::5", ipv6Prefix: 64), now: 1) == nil,
+                "an ident key is covered through its address key (AbuseControl asks for both)")
+        #expect(table.active(key("2001:db8:2::5"), now: 1) == nil)
+        #expect(table.active(key("10.0.0.5"), now: 1) == nil)
+        #expect(table.expire(now: 100, limit: 10).count == 1)
+        #expect(table.active(key("2001:db8:1:77::5"), now: 1) == nil, "expired: no longer covers")
+        table.add(ClientLock(key: wide, cause: .admin, reason: "again", created: 0, expires: nil))
+        #expect(table.remove(wide) != nil)
+        #expect(table.active(key("2001:db8:1:77::5"), now: 1) == nil, "removed: no longer covers")
+    }
+
+    @Test(arguments: [("2001:db8:1:2::/64", 48, "2001:db8:1::/48"), ("2001:db8:1::/48", 64, "2001:db8:1::/48"),
+                      ("bob@2001:db8:1:2:3::/80", 64, "bob@2001:db8:1:2::/64"), ("10.0.0.5", 64, "10.0.0.5")])
+    func storedKeysWidenToTheConfiguredPrefixOrKeepAShorterOne(_ text: String, _ prefix: Int, _ expected: String) throws {
+        #expect(try ClientKey(stored: text, ipv6Prefix: prefix).description == expected)
+    }
+
+    @Test(arguments: ["2001:db8::/0", "2001:db8::/129", "2001:db8::1/48", "2001:db8::/", "2001:db8::/+48", "10.0.0.5/32",
+                      "2001:db8::/0048", "x/48"])
+    func hostileStoredKeysAreRefused(_ text: String) {
+        #expect(throws: ClientKeyError.self) { try ClientKey(stored: text, ipv6Prefix: 64) }
+    }
 }

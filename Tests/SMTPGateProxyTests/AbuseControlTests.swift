@@ -1,3 +1,4 @@
+import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
@@ -61,6 +62,24 @@ struct AbuseControlTests {
         #expect(a.exceeded(keys.rate, [.messages])?.window == RateWindow(limit: 2, seconds: 60), "counts carried over")
     }
 
+    /// lock_ipv6_prefix changed (reload, or a restart reading the store): no lock is lost. A longer-prefix
+    /// lock widens to the new prefix; a shorter one keeps covering the keys inside it.
+    @Test func aChangedLockIPv6PrefixLosesNoLock() throws {
+        let clock = Clock()
+        let a = try Self.make("lock_on virus\nlock_ipv6_prefix 48\n", clock: clock)
+        let client = AddressBytes.parse("2001:db8:1:2::7")!
+        _ = a.lock(try #require(a.keys(address: client, ident: nil)).lock, for: .virus(name: "x"))
+        a.reconfigure(try Self.config("lock_on virus\nlock_ipv6_prefix 64\n"))
+        #expect(a.activeLock(try #require(a.keys(address: client, ident: nil)).lock)?.key.description == "2001:db8:1::/48")
+        #expect(a.activeLock(try #require(a.keys(address: AddressBytes.parse("2001:db8:1:99::1")!, ident: "bob")).lock) != nil,
+                "a /48 lock covers every /64 in it, and their idents")
+        let b = try Self.make("lock_on virus\nlock_ipv6_prefix 32\n", clock: clock)
+        b.restore(locks: [StoredLock(key: "2001:db8:1:2::/64", cause: "virus", reason: "y", created: clock.now, expires: nil, source: "p")],
+                  counters: [])
+        #expect(b.allLocks().map(\.key.description) == ["2001:db8::/32"], "widened to what a customer now is")
+        #expect(b.removeLock(try ClientKey(stored: "2001:db8::/32", ipv6Prefix: 32)) != nil)
+    }
+
     @Test func locksFromOtherWritersArriveAndLeave() throws {
         let clock = Clock()
         let a = try Self.make("lock_on virus\n", clock: clock)
@@ -90,9 +109,11 @@ struct AbuseControlTests {
         #expect(a.exceeded(key, [.messages]) == nil, "1 here + 3 there, this proxy's own row ignored")
         a.absorb(counters: [row("messages", 4, source: "proxy-b")])
         #expect(a.exceeded(key, [.messages]) == RateExceeded(kind: .messages, window: RateWindow(limit: 5, seconds: 3600), count: 5))
-        #expect(a.exceededDestinations(key, "mx.example") == nil, "destinations are counted per proxy")
+        #expect(a.admitConnection(key, to: "mx.example") == nil, "destinations are counted per proxy")
+        #expect(a.admitConnection(key, to: "mx2.example")?.kind == .destinations)
+        #expect(a.admitConnection(key, to: "mx.example") == nil, "a destination in use is never refused")
         #expect(a.peerClients == 1)
-        #expect(a.counters(key).map { "\($0.kind.rawValue) \($0.count)" } == ["messages 5.0", "destinations 0.0"])
+        #expect(a.counters(key).map { "\($0.kind.rawValue) \($0.count)" } == ["messages 5.0", "destinations 1.0"])
         // A client only the other proxy has seen is limited here too, and shown.
         let other = try #require(a.keys(address: [10, 0, 0, 6], ident: nil)).rate
         a.absorb(counters: [StoredCounter(key: "10.0.0.6", kind: "messages", seconds: 3600, bucketStart: 3600.0 * 500_000, current: 5,
@@ -104,6 +125,20 @@ struct AbuseControlTests {
         #expect(a.exceeded(other, [.messages]) == nil)
         a.tidy()
         #expect(a.peerClients == 0)
+    }
+
+    /// Connections accepted at once on several threads: exactly the limit passes, never more.
+    @Test func connectionsAdmittedConcurrentlyNeverPassTheLimit() throws {
+        let clock = Clock()
+        clock.now = 3600.0 * 500_000 + 10
+        let a = try Self.make("ratelimit_connections 10/1h\n", clock: clock)
+        let key = try #require(a.keys(address: Self.client, ident: nil)).rate
+        let passed = NIOLockedValueBox(0)
+        DispatchQueue.concurrentPerform(iterations: 200) { i in
+            if a.admitConnection(key, to: "mx\(i % 3).example") == nil { passed.withLockedValue { $0 += 1 } }
+        }
+        #expect(passed.withLockedValue { $0 } == 10)
+        #expect(a.counters(key).first?.count == 10, "refused connections are not counted")
     }
 
     @Test func anOverrideLimitsThePoolsTotal() throws {

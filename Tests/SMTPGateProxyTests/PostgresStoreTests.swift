@@ -41,20 +41,11 @@ import Testing
             == [StateStoreTests.counter("192.0.2.1", current: 3), StateStoreTests.counter("192.0.2.1", current: 5, source: "p2")])
     }
 
-    /// The counter feed: every row written after a mark, each once with its newest value, in write order.
     @Test func aSecondProxyReadsTheFirstsCounterRows() throws {
         defer { server.destroy() }
         let first = try open("p1"), second = try open("p2")
         defer { first.close(); second.close() }
-        let start = try second.currentCounterMark()
-        try first.apply([.putCounter(StateStoreTests.counter("a", current: 1)), .putCounter(StateStoreTests.counter("b", current: 2))])
-        try first.apply([.putCounter(StateStoreTests.counter("a", current: 4))])
-        let (rows, mark) = try second.counterChanges(since: start)
-        #expect(rows == [StateStoreTests.counter("b", current: 2), StateStoreTests.counter("a", current: 4)])
-        #expect(mark == start + 3)
-        #expect(try second.currentCounterMark() == mark)
-        #expect(try second.counterChanges(since: mark).counters.isEmpty)
-        #expect(try second.currentMark() == 0, "counters take no lock versions")
+        try StateStoreTests.checkCounterFeed(from: first, to: second)
     }
 
     @Test func aSecondProxySeesTheFirstsLocksAndTombstones() throws {

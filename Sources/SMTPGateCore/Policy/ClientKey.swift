@@ -64,6 +64,32 @@ public struct ClientKey: Sendable, Hashable, Comparable, CustomStringConvertible
         self.init(address: unmapped, ipv6Prefix: ipv6Prefix, ident: ident)
     }
 
+    /// A key as the store or another proxy wrote it, perhaps under another `lock_ipv6_prefix`: an IPv6
+    /// prefix of any length from 1 to 128 is taken, one longer than `ipv6Prefix` widened to it (the
+    /// configuration says a customer is that wide), one shorter kept as it is (it was locked as a whole,
+    /// and `LockTable` lets it cover the keys inside it). Everything else as `init(parsing:ipv6Prefix:)`.
+    public init(stored text: String, ipv6Prefix: Int) throws(ClientKeyError) {
+        let bits = min(max(ipv6Prefix, 1), 128)
+        guard let slash = text.utf8.lastIndex(of: UInt8(ascii: "/")) else {
+            try self.init(parsing: text, ipv6Prefix: bits)
+            return
+        }
+        let digits = text[text.index(after: slash)...]
+        guard !digits.isEmpty, digits.utf8.count <= 3, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let length = Int(digits), (1...128).contains(length) else { throw .badAddress(text) }
+        let exact = try ClientKey(parsing: text, ipv6Prefix: length)
+        self = length > bits ? ClientKey(address: exact.address, ipv6Prefix: bits, ident: exact.ident) : exact
+    }
+
+    /// True for an IPv6 key (a prefix), false for IPv4.
+    public var isIPv6: Bool { !isIPv4 }
+
+    /// The same client's key at a shorter IPv6 prefix (`bits` below `prefixLength`); self otherwise.
+    public func widened(to bits: Int) -> ClientKey {
+        guard !isIPv4, bits < Int(prefixLength) else { return self }
+        return ClientKey(address: address, ipv6Prefix: bits, ident: ident)
+    }
+
     /// 4 bytes for IPv4, 16 (already masked) for IPv6.
     public var address: [UInt8] {
         isIPv4 ? Self.bytes(low, count: 4) : Self.bytes(high, count: 8) + Self.bytes(low, count: 8)

@@ -2,7 +2,11 @@
 /// expiry times beside the table so that `expire` finds the next expired lock without scanning, and
 /// its work per call is bounded by `limit`. Heap entries of locks removed or replaced since are
 /// skipped when they surface, and the heap is rebuilt when such stale entries outnumber live ones.
-/// Pure bookkeeping: the caller serialises access.
+///
+/// An IPv6 lock may be on a shorter prefix than the keys looked up (it was made under a smaller
+/// `lock_ipv6_prefix`, or by hand for a whole network): it covers every key inside it. Lookups try each
+/// shorter prefix length that some lock has, so they stay one hash lookup while all locks have the
+/// configured length. Pure bookkeeping: the caller serialises access.
 public struct LockTable: Sendable {
     /// `lock_duration`: seconds, 0 = locks off, -1 = until removed.
     public let duration: Int
@@ -11,6 +15,8 @@ public struct LockTable: Sendable {
 
     private var locks: [ClientKey: ClientLock] = [:]
     private var heap: [(expires: Double, key: ClientKey)] = []
+    /// IPv6 locks per prefix length, so lookups know which shorter prefixes to try.
+    private var ipv6Lengths: [UInt8: Int] = [:]
 
     public init(duration: Int, exempt: AllowList, capacity: Int = 1_000_000) {
         self.duration = duration
@@ -41,12 +47,19 @@ public struct LockTable: Sendable {
     }
 
     public mutating func remove(_ key: ClientKey) -> ClientLock? {
-        locks.removeValue(forKey: key)
+        let removed = locks.removeValue(forKey: key)
+        if removed != nil { forget(key) }
+        return removed
     }
 
+    /// The lock in force for `key`, or for a shorter IPv6 prefix holding it.
     public func active(_ key: ClientKey, now: Double) -> ClientLock? {
-        guard let lock = locks[key], lock.isActive(now: now) else { return nil }
-        return lock
+        if let lock = locks[key], lock.isActive(now: now) { return lock }
+        guard key.isIPv6, ipv6Lengths.count > (ipv6Lengths[key.prefixLength] == nil ? 0 : 1) else { return nil }
+        for length in ipv6Lengths.keys where length < key.prefixLength {
+            if let lock = locks[key.widened(to: Int(length))], lock.isActive(now: now) { return lock }
+        }
+        return nil
     }
 
     /// Removes at most `limit` expired locks, oldest expiry first, and returns them (for the log and
@@ -59,6 +72,7 @@ public struct LockTable: Sendable {
             popHeap()
             if let lock = locks[top.key], lock.expires == top.expires {
                 locks[top.key] = nil
+                forget(top.key)
                 removed.append(lock)
             }
         }
@@ -75,12 +89,19 @@ public struct LockTable: Sendable {
             _ = expire(now: now, limit: 8)
             guard locks.count < capacity else { return false }
         }
-        locks[lock.key] = lock
+        if locks.updateValue(lock, forKey: lock.key) == nil, lock.key.isIPv6 {
+            ipv6Lengths[lock.key.prefixLength, default: 0] += 1
+        }
         if let expires = lock.expires {
             pushHeap((expires, lock.key))
             if heap.count > 2 * locks.count + 64 { rebuildHeap() }
         }
         return true
+    }
+
+    private mutating func forget(_ key: ClientKey) {
+        guard key.isIPv6, let n = ipv6Lengths[key.prefixLength] else { return }
+        ipv6Lengths[key.prefixLength] = n > 1 ? n - 1 : nil
     }
 
     private mutating func rebuildHeap() {

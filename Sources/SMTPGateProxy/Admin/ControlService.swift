@@ -18,7 +18,8 @@ struct ControlService {
             record(.locked(nil, lock, source: "admin", finding: nil))
             return [.lock(.init(lock)), .ok]
         case .removeLock(let text):
-            guard let key = parse(text) else { return [.error(badKey(text))] }
+            // Also a lock kept from a smaller lock_ipv6_prefix, by its own key.
+            guard let key = parse(text) ?? (try? ClientKey(stored: text, ipv6Prefix: ipv6Prefix)) else { return [.error(badKey(text))] }
             guard let lock = abuse.removeLock(key) else { return [.error("\(key) is not locked")] }
             record(.unlocked(lock, source: "admin"))
             return [.ok]

@@ -44,8 +44,10 @@ public struct LockAdmin {
         return Self.entry(stored)
     }
 
+    /// A lock kept from a smaller `lock_ipv6_prefix` is removed by its own key (`2001:db8::/48`).
     public mutating func remove(_ text: String) throws(Failure) {
-        let key = try parse(text)
+        let key: ClientKey
+        if let stored = try? ClientKey(stored: text, ipv6Prefix: config.lockIPv6Prefix) { key = stored } else { key = try parse(text) }
         if try ask(.removeLock(key: key.description)) != nil { return }
         let now = AbuseControl.wallClock()
         let present = try withStore { store throws(StoreError) in

@@ -49,12 +49,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
         Self(stage: .originKnown) { request in
             guard let key = request.keys?.rate, let origin = request.origin else { return .pass }
             let destination = RelaySession.describe(origin.destination)
-            if let e = abuse.exceeded(key, [.connections]) ?? abuse.exceededDestinations(key, destination) {
-                return .refuse(.rateLimited(e))
-            }
-            abuse.record(key, .connections)
-            abuse.recordDestination(key, destination)
-            return .pass
+            return abuse.admitConnection(key, to: destination).map { .refuse(.rateLimited($0)) } ?? .pass
         }
     }
 }

@@ -76,7 +76,11 @@ final class AbuseControl: @unchecked Sendable {
             guard s != settings else { return }
             let t = now()
             var newLocks = LockTable(duration: s.locking.duration, exempt: AllowList(s.exempt))
-            for l in locks.all(now: t) { newLocks.add(l) }
+            // Under a smaller lock_ipv6_prefix a longer-prefix lock widens to it; a shorter one still covers.
+            for l in locks.all(now: t) {
+                newLocks.add(ClientLock(key: l.key.widened(to: s.lockPrefix), cause: l.cause, reason: l.reason,
+                                        created: l.created, expires: l.expires))
+            }
             locks = newLocks
             if s.limits != settings.limits || s.capacity != settings.capacity || s.ratePrefix != settings.ratePrefix {
                 let kept = rates.records(now: t)
@@ -154,7 +158,7 @@ final class AbuseControl: @unchecked Sendable {
                 case .put(let s):
                     if let l = Self.lock(s, ipv6Prefix: prefix), l.isActive(now: t) { locks.add(l) }
                 case .removed(let key, _):
-                    if let k = try? ClientKey(parsing: key, ipv6Prefix: prefix) { _ = locks.remove(k) }
+                    if let k = try? ClientKey(stored: key, ipv6Prefix: prefix) { _ = locks.remove(k) }
                 }
             }
         }
@@ -199,19 +203,20 @@ final class AbuseControl: @unchecked Sendable {
         mutex.withLock { rates.record(key, kind, amount: amount, now: t) }
     }
 
-    /// `ratelimit_destinations` counts distinct destinations: one the client already uses is never refused.
-    func exceededDestinations(_ key: ClientKey, _ destination: String) -> RateExceeded? {
+    /// A new connection to `destination`: refused when `ratelimit_connections` is full or it would be a
+    /// new destination past `ratelimit_destinations` (one the client already uses is never refused),
+    /// else counted. Checked and counted under one hold of the lock, so connections accepted at once on
+    /// several event loops cannot all pass a limit that has room for one.
+    func admitConnection(_ key: ClientKey, to destination: String) -> RateExceeded? {
         let t = now()
         let hash = Self.fnv1a(destination)
         return mutex.withLock {
-            rates.knowsDestination(key, hash: hash, now: t) ? nil : check(key, .destinations, now: t)
+            if let e = check(key, .connections, now: t) { return e }
+            if !rates.knowsDestination(key, hash: hash, now: t), let e = check(key, .destinations, now: t) { return e }
+            rates.record(key, .connections, now: t)
+            rates.recordDestination(key, hash: hash, now: t)
+            return nil
         }
-    }
-
-    func recordDestination(_ key: ClientKey, _ destination: String) {
-        let t = now()
-        let hash = Self.fnv1a(destination)
-        mutex.withLock { rates.recordDestination(key, hash: hash, now: t) }
     }
 
     /// Every configured window with the pool's count (this proxy's plus the others'), for `smtpgate locks
@@ -297,7 +302,7 @@ final class AbuseControl: @unchecked Sendable {
     static func lock(_ s: StoredLock, ipv6Prefix: Int) -> ClientLock? {
         // Times from the store are checked: another writer (or a hand edit) may have put anything there.
         let sane: (Double) -> Bool = { $0.isFinite && $0 >= 0 && $0 < 1e11 }
-        guard let key = try? ClientKey(parsing: s.key, ipv6Prefix: ipv6Prefix),
+        guard let key = try? ClientKey(stored: s.key, ipv6Prefix: ipv6Prefix),
               let cause = LockCause(rawValue: s.cause), sane(s.created), s.expires.map(sane) ?? true else { return nil }
         return ClientLock(key: key, cause: cause, reason: s.reason, created: s.created, expires: s.expires)
     }
