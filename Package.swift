@@ -36,6 +36,10 @@ let package = Package(
             providers: [.apt(["libnetfilter-conntrack-dev", "libmnl-dev"])]
         ),
         .systemLibrary(
+            name: "CUnbound",
+            providers: [.apt(["libunbound-dev"])]
+        ),
+        .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
@@ -46,6 +50,7 @@ let package = Package(
                 "SMTPGateCore",
                 "SMTPGateRuntime",
                 "CSQLite",
+                "CUnbound",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,0 +1,8 @@
+/// The record types the proxy asks for (RFC 1035, RFC 3596), by their numbers on the wire.
+public enum DNSType: Int32, Sendable, CaseIterable {
+    case a = 1
+    case ptr = 12
+    case mx = 15
+    case txt = 16
+    case aaaa = 28
+}

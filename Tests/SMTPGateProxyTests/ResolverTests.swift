@@ -1,0 +1,111 @@
+import Foundation
+import NIOConcurrencyHelpers
+import SMTPGateCore
+import Testing
+@testable import SMTPGateProxy
+
+/// The resolver against a real dnsmasq on loopback, and against servers that misbehave.
+@Suite(.serialized) struct ResolverTests {
+    static let records = [
+        "--host-record=2.0.0.127.bl.example,127.0.0.2", "--txt-record=2.0.0.127.bl.example,listed: see http://bl.example/",
+        "--host-record=v6.example,2001:db8::25", "--txt-record=spf.example,v=spf1 ip4:192.0.2.0/24 -all",
+        "--mx-host=mail.example,mx1.mail.example,10", "--mx-host=mail.example,mx2.mail.example,20",
+        "--ptr-record=5.0.0.10.in-addr.arpa,host.customer.example",
+    ]
+
+    func ask(_ r: Resolver, _ name: String, _ type: DNSType, within seconds: Double = 10) -> DNSAnswer? {
+        let got = NIOLockedValueBox<DNSAnswer?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        r.lookup(name, type) { a in
+            got.withLockedValue { $0 = a }
+            sem.signal()
+        }
+        guard sem.wait(timeout: .now() + seconds) == .success else { return nil }
+        return got.withLockedValue { $0 }
+    }
+
+    @Test func eachRecordTypeComesBackDecodedWithItsTTL() throws {
+        let dns = try DnsmasqTestServer(records: Self.records)
+        defer { dns.stop() }
+        let r = try Resolver(.init(server: dns.address, timeout: 5))
+        defer { r.shutdown() }
+        #expect(ask(r, "2.0.0.127.bl.example", .a) == .records([.address([127, 0, 0, 2])], ttl: 300))
+        #expect(ask(r, "2.0.0.127.bl.example", .txt)?.records == [.text(Array("listed: see http://bl.example/".utf8))])
+        #expect(ask(r, "v6.example", .aaaa)?.records == [.address(AddressBytes.parse("2001:db8::25")!)])
+        #expect(ask(r, "spf.example", .txt)?.records == [.text(Array("v=spf1 ip4:192.0.2.0/24 -all".utf8))])
+        let mx = ask(r, "mail.example", .mx)?.records ?? []
+        #expect(Set(mx.map { "\($0)" }) == ["mx(preference: 10, exchange: \"mx1.mail.example\")", "mx(preference: 20, exchange: \"mx2.mail.example\")"])
+        #expect(ask(r, "5.0.0.10.in-addr.arpa", .ptr)?.records == [.ptr("host.customer.example")],
+                "a private range's reverse zone goes to the server (unbound's built-in LAN zones are off)")
+        #expect(ask(r, "3.0.0.127.bl.example", .a) == .nxdomain, "not listed")
+        #expect(ask(r, "v6.example", .mx) == .noData)
+        #expect(r.inFlight == 0)
+    }
+
+    @Test func manyLookupsAtOnceAreEachAnsweredOnce() throws {
+        let dns = try DnsmasqTestServer(records: Self.records)
+        defer { dns.stop() }
+        let r = try Resolver(.init(server: dns.address, timeout: 5, maxInFlight: 50))
+        defer { r.shutdown() }
+        let answers = NIOLockedValueBox<[String: Int]>([:])
+        let group = DispatchGroup()
+        for i in 0..<200 {
+            group.enter()
+            r.lookup("\(i % 7).0.0.127.bl.example", .a) { a in
+                let key: String
+                switch a {
+                case .records: key = "listed"
+                case .nxdomain: key = "nx"
+                case .failure(.busy): key = "busy"
+                default: key = "other \(a)"
+                }
+                answers.withLockedValue { $0[key, default: 0] += 1 }
+                group.leave()
+            }
+        }
+        #expect(group.wait(timeout: .now() + 20) == .success)
+        let got = answers.withLockedValue { $0 }
+        #expect(got.values.reduce(0, +) == 200)
+        #expect(Set(got.keys).isSubset(of: ["listed", "nx", "busy"]), "\(got)")
+        #expect((got["listed"] ?? 0) + (got["nx"] ?? 0) >= 50, "at least the first 50 are asked")
+        #expect(r.inFlight == 0)
+    }
+
+    @Test func aSilentServerIsATimeoutWithinTheDeadline() throws {
+        let silent = try ScriptedDNS(.silent)
+        defer { silent.stop() }
+        let r = try Resolver(.init(server: silent.address, timeout: 0.5))
+        defer { r.shutdown() }
+        let t0 = Date()
+        #expect(ask(r, "2.0.0.127.bl.example", .a) == .failure(.timeout))
+        let took = Date().timeIntervalSince(t0)
+        #expect(took >= 0.45 && took < 2, "took \(took) s")
+        #expect(r.inFlight == 0)
+    }
+
+    @Test(arguments: [ScriptedDNS.Mode.garbage, .servfail])
+    func aServerThatAnswersBadlyIsAFailureNeverAListing(_ mode: ScriptedDNS.Mode) throws {
+        let bad = try ScriptedDNS(mode)
+        defer { bad.stop() }
+        let r = try Resolver(.init(server: bad.address, timeout: 1))
+        defer { r.shutdown() }
+        let answer = ask(r, "2.0.0.127.bl.example", .a)
+        guard case .failure = answer else {
+            Issue.record("expected a failure, got \(String(describing: answer))")
+            return
+        }
+    }
+
+    @Test func badNamesAndAShutDownResolverAnswerAtOnce() throws {
+        let r = try Resolver(.init(server: "127.0.0.1@9", timeout: 1))
+        #expect(ask(r, String(repeating: "a", count: 64) + ".test", .a, within: 0.1) == .failure(.badName))
+        #expect(ask(r, "a..test", .a, within: 0.1) == .failure(.badName))
+        #expect(ask(r, "a b.test", .a, within: 0.1) == .failure(.badName))
+        r.shutdown()
+        #expect(ask(r, "x.test", .a, within: 0.1) == .failure(.resolver("shut down")))
+    }
+
+    @Test func aBadServerAddressIsASetupError() {
+        #expect(throws: Resolver.SetupError.self) { _ = try Resolver(.init(server: "not an address", timeout: 1)) }
+    }
+}
