@@ -27,7 +27,7 @@ import Testing
     @Test func eachRecordTypeComesBackDecodedWithItsTTL() throws {
         let dns = try DnsmasqTestServer(records: Self.records)
         defer { dns.stop() }
-        let r = try Resolver(.init(server: dns.address, timeout: 5))
+        let r = try Resolver(.init(servers: [dns.address], timeout: 5))
         defer { r.shutdown() }
         #expect(ask(r, "2.0.0.127.bl.example", .a) == .records([.address([127, 0, 0, 2])], ttl: 300))
         #expect(ask(r, "2.0.0.127.bl.example", .txt)?.records == [.text(Array("listed: see http://bl.example/".utf8))])
@@ -45,7 +45,7 @@ import Testing
     @Test func manyLookupsAtOnceAreEachAnsweredOnce() throws {
         let dns = try DnsmasqTestServer(records: Self.records)
         defer { dns.stop() }
-        let r = try Resolver(.init(server: dns.address, timeout: 5, maxInFlight: 50))
+        let r = try Resolver(.init(servers: [dns.address], timeout: 5, maxInFlight: 50))
         defer { r.shutdown() }
         let answers = NIOLockedValueBox<[String: Int]>([:])
         let group = DispatchGroup()
@@ -74,7 +74,7 @@ import Testing
     @Test func aSilentServerIsATimeoutWithinTheDeadline() throws {
         let silent = try ScriptedDNS(.silent)
         defer { silent.stop() }
-        let r = try Resolver(.init(server: silent.address, timeout: 0.5))
+        let r = try Resolver(.init(servers: [silent.address], timeout: 0.5))
         defer { r.shutdown() }
         let t0 = Date()
         #expect(ask(r, "2.0.0.127.bl.example", .a) == .failure(.timeout))
@@ -87,7 +87,7 @@ import Testing
     func aServerThatAnswersBadlyIsAFailureNeverAListing(_ mode: ScriptedDNS.Mode) throws {
         let bad = try ScriptedDNS(mode)
         defer { bad.stop() }
-        let r = try Resolver(.init(server: bad.address, timeout: 1))
+        let r = try Resolver(.init(servers: [bad.address], timeout: 1))
         defer { r.shutdown() }
         let answer = ask(r, "2.0.0.127.bl.example", .a)
         guard case .failure = answer else {
@@ -97,7 +97,7 @@ import Testing
     }
 
     @Test func badNamesAndAShutDownResolverAnswerAtOnce() throws {
-        let r = try Resolver(.init(server: "127.0.0.1@9", timeout: 1))
+        let r = try Resolver(.init(servers: ["127.0.0.1@9"], timeout: 1))
         #expect(ask(r, String(repeating: "a", count: 64) + ".test", .a, within: 0.1) == .failure(.badName))
         #expect(ask(r, "a..test", .a, within: 0.1) == .failure(.badName))
         #expect(ask(r, "a b.test", .a, within: 0.1) == .failure(.badName))
@@ -106,6 +106,6 @@ import Testing
     }
 
     @Test func aBadServerAddressIsASetupError() {
-        #expect(throws: Resolver.SetupError.self) { _ = try Resolver(.init(server: "not an address", timeout: 1)) }
+        #expect(throws: Resolver.SetupError.self) { _ = try Resolver(.init(servers: ["not an address"], timeout: 1)) }
     }
 }

@@ -107,6 +107,16 @@ public struct Config: Sendable, Equatable {
     /// `state_store` given in the file: locks by hand work even with no `lock_on` and no rate limit.
     public var stateStoreSet = false
     public var controlPath = "/run/smtpgate/control.sock"
+    /// DNS blocklists asked for the real client at connect; empty is off.
+    public var dnsbl: [DNSBLSite] = []
+    public var dnsblThreshold = 1
+    /// Where lookups go; empty reads /etc/resolv.conf.
+    public var dnsServers: [DNSServer] = []
+    public var timeoutDNS = 5.0
+    /// A client that sends anything before the MTA's greeting reaches it is refused.
+    public var earlyTalker = false
+    /// How long the upstream connect waits (and the client with it) so that an early talker shows itself.
+    public var earlyTalkerWait = 0.0
 
     public init() {}
 

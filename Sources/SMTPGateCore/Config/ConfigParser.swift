@@ -113,6 +113,15 @@ public enum ConfigParser {
         if c.mode?.isFixed == true, locking || !c.rateLimits.isEmpty, c.natSources.isEmpty {
             out.append("mode \(c.mode!.rawValue) with lock_on or ratelimit_* and no nat_sources: the address each connection comes from is taken as the client; if a router SNATs your customers, list it in nat_sources or every customer behind it is locked and limited as one")
         }
+        if c.earlyTalkerWait > 0, !c.earlyTalker {
+            out.append("earlytalker_wait is set but earlytalker is off: connections wait for nothing")
+        }
+        if c.lockOn.contains(.dnsbl), c.dnsbl.isEmpty {
+            out.append("lock_on names dnsbl but no dnsbl sites are set: nobody is locked for a listing")
+        }
+        if !c.dnsbl.isEmpty, c.dnsbl.filter({ $0.weight > 0 }).reduce(0, { $0 + $1.weight }) < c.dnsblThreshold {
+            out.append("dnsbl_threshold \(c.dnsblThreshold) is more than all positive dnsbl weights together: no client can ever be listed")
+        }
         return out
     }
 

@@ -301,6 +301,23 @@ extension Option {
             guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
             c.controlPath = p
         }, show: { $0.controlPath }),
+        Option(name: "dnsbl", apply: { c, v throws(OptionValueError) in c.dnsbl = try OptionValue.policy { () throws(PolicyValueError) in try DNSBLSite.parseList(v) } }, show: { DNSBLSite.show($0.dnsbl) }),
+        Option(name: "dnsbl_threshold", apply: { c, v throws(OptionValueError) in c.dnsblThreshold = try OptionValue.uint(v, min: 1, max: 1000) }, show: { String($0.dnsblThreshold) }),
+        Option(name: "dns_server", apply: { c, v throws(OptionValueError) in c.dnsServers = try OptionValue.policy { () throws(PolicyValueError) in try DNSServer.parseList(v) } }, show: { c in
+            c.dnsServers.isEmpty ? nil : c.dnsServers.map(\.description).joined(separator: ",")
+        }),
+        Option(name: "timeout_dns", apply: { c, v throws(OptionValueError) in
+            let d = try OptionValue.seconds(v)
+            guard d <= 300 else { throw OptionValueError("expected seconds greater than 0 and at most 300, got '\(LogEscape.escape(v))'") }
+            c.timeoutDNS = d
+        }, show: { OptionValue.showSeconds($0.timeoutDNS) }),
+        Option(name: "earlytalker", apply: { c, v throws(OptionValueError) in c.earlyTalker = try OptionValue.bool(v) }, show: { $0.earlyTalker ? "yes" : "no" }),
+        Option(name: "earlytalker_wait", apply: { c, v throws(OptionValueError) in
+            guard let d = Double(v), d.isFinite, d >= 0, d <= 60 else {
+                throw OptionValueError("expected seconds from 0 (no wait) to 60, got '\(LogEscape.escape(v))'")
+            }
+            c.earlyTalkerWait = d
+        }, show: { OptionValue.showSeconds($0.earlyTalkerWait) }),
     ] + RateKind.allCases.map { kind in
         Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
             // Read again by the parser once the file's `ratelimit_expiration` is known.

@@ -4,6 +4,8 @@ public struct ActionEvent: Sendable, Equatable {
     public enum Found: String, Sendable {
         case virus = "VIRUS", spam = "SPAM", maxHost = "MAX_HOST", maxIdent = "MAX_IDENT", sizeLimit = "SIZE_LIMIT"
         case rateLimit = "RATELIMIT"
+        case dnsbl = "DNSBL"
+        case earlyTalk = "EARLYTALK"
     }
 
     public var found: Found

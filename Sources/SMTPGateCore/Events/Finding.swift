@@ -8,6 +8,8 @@ public struct Finding: Sendable, Equatable {
         case maxIdent(limit: Int)
         case rateLimit(RateExceeded)
         case sizeLimit(limit: Int?)
+        case dnsbl(score: Int, zones: [String])
+        case earlyTalk(bytes: Int)
     }
 
     public var kind: Kind
@@ -42,6 +44,8 @@ extension Finding.Kind {
         case .maxIdent: return .maxident
         case .rateLimit: return .ratelimit
         case .sizeLimit: return nil
+        case .dnsbl: return .dnsbl
+        case .earlyTalk: return .earlytalk
         }
     }
 
@@ -54,6 +58,8 @@ extension Finding.Kind {
         case .maxIdent(let n): return "more than \(n) connections (max_per_ident)"
         case .rateLimit(let e): return "\(e.kind.optionName) \(e.window.limit)/\(e.window.seconds) reached"
         case .sizeLimit: return "size_limit"
+        case .dnsbl(let score, let zones): return "dnsbl score \(score) (\(zones.joined(separator: ",")))"
+        case .earlyTalk(let n): return "talked before the greeting (\(n) bytes)"
         }
     }
 }

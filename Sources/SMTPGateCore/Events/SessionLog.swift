@@ -32,6 +32,13 @@ public enum SessionLog {
                 return LogRecord(.notice, "reject", base(c) + [("reason", .text(r.why.rawValue))] + lockFields(lock))
             case .rateLimited(let e):
                 return LogRecord(.notice, "reject", base(c) + [("reason", .text(r.why.rawValue))] + rateFields(e))
+            case .dnsblListed(let v):
+                return LogRecord(.notice, "reject", base(c) + [
+                    ("reason", .text(r.why.rawValue)), ("score", .int(v.score)), ("threshold", .int(v.threshold)),
+                    ("sites", .text(v.zones.joined(separator: ","))),
+                ])
+            case .earlyTalker(let bytes):
+                return LogRecord(.notice, "reject", base(c) + [("reason", .text(r.why.rawValue)), ("bytes", .int(bytes))])
             case .loadTooHigh(let load, let limit):
                 return LogRecord(.notice, "reject", base(c) + [
                     ("reason", .text(r.why.rawValue)), ("load", .text(String(load))), ("limit", .text(String(limit))),

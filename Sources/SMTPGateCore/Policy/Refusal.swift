@@ -13,6 +13,10 @@ public enum Refusal: Sendable, Equatable {
     case rateLimited(RateExceeded)
     case tooManyFromIdent(limit: Int)
     case loadTooHigh(load: Double, limit: Double)
+    /// The `dnsbl` sites scored the real client at `dnsbl_threshold` or more.
+    case dnsblListed(DNSBLVerdict)
+    /// `earlytalker`: the client sent `bytes` before the MTA's greeting reached it.
+    case earlyTalker(bytes: Int)
 
     var reply: ProxyReply {
         switch self {
@@ -25,6 +29,8 @@ public enum Refusal: Sendable, Equatable {
         case .rateLimited(let e): return ProxyReplies.rateLimitedAtConnect(e)
         case .tooManyFromIdent(let n): return ProxyReplies.tooManyFromIdent(limit: n)
         case .loadTooHigh(let load, let limit): return ProxyReplies.loadTooHigh(load: load, limit: limit)
+        case .dnsblListed(let v): return ProxyReplies.dnsblListed(v)
+        case .earlyTalker: return ProxyReplies.earlyTalker
         }
     }
 
@@ -39,6 +45,8 @@ public enum Refusal: Sendable, Equatable {
         case .rateLimited: return .rateLimit
         case .tooManyFromIdent: return .maxPerIdent
         case .loadTooHigh: return .maxLoad
+        case .dnsblListed: return .dnsbl
+        case .earlyTalker: return .earlyTalk
         }
     }
 }

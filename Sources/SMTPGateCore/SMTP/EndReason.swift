@@ -22,6 +22,8 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     // Abuse control
     case locked
     case rateLimit = "ratelimit"
+    case dnsbl
+    case earlyTalk = "earlytalk"
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

@@ -66,6 +66,16 @@ public struct ProxyReplies: Sendable {
         return ProxyReply(code: 554, enhanced: "5.7.1", text: "your address is locked (\(lock.cause.rawValue)) \(until)")
     }
 
+    /// Postfix's words for a listing, so that senders' tools and people recognise it; the zone named is the
+    /// heaviest that listed the client.
+    static func dnsblListed(_ v: DNSBLVerdict) -> ProxyReply {
+        ProxyReply(code: 554, enhanced: "5.7.1", text: "Service unavailable; client [\(v.client)] blocked using \(v.heaviest ?? "-")",
+                   named: false)
+    }
+
+    /// RFC 5321 §4.3.1: a client waits for the greeting; one that does not is a spambot's shortcut.
+    static let earlyTalker = ProxyReply(code: 554, enhanced: "5.5.1", text: "protocol error: you talked before the greeting")
+
     /// A temporary reply so nothing bounces (smtp-gated said 552): the client retries once its window slides.
     static func rateLimitedAtConnect(_ e: RateExceeded) -> ProxyReply {
         ProxyReply(code: 421, enhanced: "4.7.0", text: "rate limit reached, try again later (\(rateText(e)))")

@@ -47,7 +47,7 @@ extension SessionMachine {
         var release = false
         switch front {
         case .greeting:
-            break
+            greeted = true
         case .hello(let ehlo, let name):
             if reply.isPositive {
                 endTransaction(result: nil, abort: .helo, &out)

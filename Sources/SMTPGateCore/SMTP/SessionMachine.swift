@@ -98,6 +98,8 @@ public struct SessionMachine {
     /// Asked at HELO/EHLO, MAIL, RCPT, DATA and the end of each message; nil relays everything.
     public var policy: ((PolicyPoint) -> PolicyDecision)?
     public internal(set) var helo: String?
+    /// The MTA's greeting has gone to the client.
+    public internal(set) var greeted = false
     public internal(set) var transactions = 0
     public internal(set) var endReason: EndReason?
     public var closeReason: String? { endReason?.rawValue }

@@ -35,6 +35,8 @@ struct ActionSubscriber: ProxyEventSubscriber {
         case .maxIdent: found = .maxIdent
         case .sizeLimit: found = .sizeLimit
         case .rateLimit: found = .rateLimit
+        case .dnsbl: found = .dnsbl
+        case .earlyTalk: found = .earlyTalk
         }
         let p = c.facts
         return ActionEvent(

@@ -1,12 +1,16 @@
 import NIOCore
 import SMTPGateCore
 
-/// The two points where a connection is admitted: once accepted (the peer is known) and once its origin is
-/// known (the real client and the destination). Checks run in order; the first refusal wins, and it takes
-/// the one refusal path of the stage (the listener's or the session's) with its reply from `ProxyReplies`.
+/// The points where a connection is admitted: once accepted (the peer is known), once its origin is known
+/// (the real client and the destination), and before the MTA's greeting reaches the client. Checks run in
+/// order; the first refusal wins, and it takes the one refusal path of the stage (the listener's or the
+/// session's) with its reply from `ProxyReplies`.
 enum AdmissionStage: Sendable {
     case accepted
     case originKnown
+    /// Started as the upstream connection is made, so what they wait for (DNS) overlaps the connect;
+    /// the greeting is held until they answer.
+    case beforeGreeting
 }
 
 /// What admission knows of a connection: the session (not started yet at `.accepted`) and, from

@@ -13,19 +13,28 @@ import SMTPGateCore
 /// `maxInFlight` run at once, more are answered `.busy` at once. Every lookup is answered exactly once.
 public final class Resolver: @unchecked Sendable {
     public struct Settings: Sendable, Equatable {
-        /// `ADDRESS` or `ADDRESS@PORT` to forward every question to; nil reads `resolvConf`.
-        public var server: String?
+        /// `ADDRESS` or `ADDRESS@PORT`s to forward every question to; none reads `resolvConf`.
+        public var servers: [String]
         public var resolvConf: String
         public var timeout: Double
         public var maxInFlight: Int
 
-        public init(server: String? = nil, resolvConf: String = "/etc/resolv.conf", timeout: Double = 5, maxInFlight: Int = 1000) {
-            self.server = server
+        public init(servers: [String] = [], resolvConf: String = "/etc/resolv.conf", timeout: Double = 5, maxInFlight: Int = 1000) {
+            self.servers = servers
             self.resolvConf = resolvConf
             self.timeout = timeout
             self.maxInFlight = maxInFlight
         }
+
+        public init(config: Config) {
+            self.init(servers: config.dnsServers.map(\.description), timeout: config.timeoutDNS)
+        }
     }
+
+    /// How long an answer is kept: a listing at most an hour, "not listed" at most 5 minutes, whatever
+    /// TTL the zone gives (some give a day, and a delisted client would wait that long).
+    static let cacheMaxTTL = 3600
+    static let cacheMaxNegativeTTL = 300
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
@@ -92,8 +101,12 @@ public final class Resolver: @unchecked Sendable {
             try check(c("do-not-query-localhost:") { o in c("no") { ub_ctx_set_option(ctx, o, $0) } }, "do-not-query-localhost")
             // An ISP's own servers answer for its private ranges (PTR of 10.x customers): ask them.
             try check(c("unblock-lan-zones:") { o in c("yes") { ub_ctx_set_option(ctx, o, $0) } }, "unblock-lan-zones")
-            if let server = settings.server {
-                try check(c(server) { ub_ctx_set_fwd(ctx, $0) }, "dns_server \(server)")
+            try check(c("cache-max-ttl:") { o in c(String(cacheMaxTTL)) { ub_ctx_set_option(ctx, o, $0) } }, "cache-max-ttl")
+            try check(c("cache-max-negative-ttl:") { o in c(String(cacheMaxNegativeTTL)) { ub_ctx_set_option(ctx, o, $0) } }, "cache-max-negative-ttl")
+            if !settings.servers.isEmpty {
+                for server in settings.servers {
+                    try check(c(server) { ub_ctx_set_fwd(ctx, $0) }, "dns_server \(server)")
+                }
             } else {
                 try check(c(settings.resolvConf) { ub_ctx_resolvconf(ctx, $0) }, "reading \(settings.resolvConf)")
             }

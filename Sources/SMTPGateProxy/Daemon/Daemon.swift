@@ -40,6 +40,8 @@ public final class Daemon: @unchecked Sendable {
     /// Locks and rate limits with their state store, when configured.
     private var abuse: AbuseService?
     private var control: Channel?
+    /// The DNS resolver and the `dnsbl` check of the running configuration, when it has blocklists.
+    private let dns = NIOLockedValueBox<(resolver: Resolver, check: DNSBLCheck)?>(nil)
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
         let config = loaded.config
@@ -61,6 +63,7 @@ public final class Daemon: @unchecked Sendable {
         Privileges.raiseFileLimit()
         let hostName = Privileges.hostName()
         do {
+            try prepareDNS(initial)
             abuse = try AbuseService.start(initial, source: "\(hostName):\(initial.controlPath)", events: events,
                                            queue: signalQueue)
         } catch {
@@ -117,6 +120,7 @@ public final class Daemon: @unchecked Sendable {
         try? control?.close().wait()
         if control != nil { unlink(initial.controlPath) }
         abuse?.stop()
+        dns.withLockedValue { $0?.resolver }?.shutdown()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
         log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
         try? group.syncShutdownGracefully()
@@ -150,6 +154,7 @@ public final class Daemon: @unchecked Sendable {
             var new = loaded.config
             do {
                 try Self.prepareSpool(new)
+                try prepareDNS(new)
             } catch {
                 log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
                 return
@@ -251,12 +256,13 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// The spool and action script a session under `config` uses; one action runner per script setting.
-    private func extras(for config: Config) -> (Scanning?, ActionRunner?) {
+    private func extras(for config: Config) -> SessionExtras {
         let scanning = ScanServices(config: config, limiter: scanLimiter).map {
             Scanning(services: $0, spoolPath: config.spoolPath, spoolMemory: config.spoolMemory,
                      leaveOn: config.spoolLeaveOn, pool: pool)
         }
-        guard let script = config.actionScript else { return (scanning, nil) }
+        let dnsbl = config.dnsbl.isEmpty ? nil : dns.withLockedValue { $0?.check }
+        guard let script = config.actionScript else { return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl) }
         let name = config.resolvedProxyName(hostName: Privileges.hostName())
         let key = "\(script)|\(config.timeoutAction)|\(config.maxActions)|\(name)"
         let runner = actions.withLockedValue { current -> ActionRunner in
@@ -266,7 +272,38 @@ public final class Daemon: @unchecked Sendable {
             current = (key, made)
             return made
         }
-        return (scanning, runner)
+        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl)
+    }
+
+    /// The resolver and blocklist check for `config`, made before the configuration takes effect (so a
+    /// resolver that cannot start fails the start or the reload). A resolver replaced or no longer needed
+    /// is shut down once the lookups it has in flight are past their deadline.
+    private func prepareDNS(_ config: Config) throws {
+        let settings = Resolver.Settings(config: config)
+        let current = dns.withLockedValue { $0 }
+        guard !config.dnsbl.isEmpty else {
+            dns.withLockedValue { $0 = nil }
+            if let old = current?.resolver { retire(old) }
+            return
+        }
+        let resolver: Resolver
+        if let current, current.resolver.settings == settings {
+            resolver = current.resolver
+        } else {
+            do {
+                resolver = try Resolver(settings)
+            } catch {
+                throw DaemonError("\(error)")
+            }
+        }
+        let check = DNSBLCheck(sites: config.dnsbl, threshold: config.dnsblThreshold, resolver: resolver,
+                               warn: { [events] in events.record($0) })
+        dns.withLockedValue { $0 = (resolver, check) }
+        if let old = current?.resolver, old !== resolver { retire(old) }
+    }
+
+    private func retire(_ resolver: Resolver) {
+        signalQueue.asyncAfter(deadline: .now() + resolver.settings.timeout + 1) { resolver.shutdown() }
     }
 
     /// With a scanner configured the spool directory must exist: made owner-only (for `set_user` when set).

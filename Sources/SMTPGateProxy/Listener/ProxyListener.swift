@@ -13,7 +13,7 @@ final class ProxyListener: @unchecked Sendable {
     private let events: EventLog
     private let registry: SessionRegistry
     private let makeFinder: (Config, EventLoop) -> OriginFinder
-    private let makeExtras: (Config) -> (Scanning?, ActionRunner?)
+    private let makeExtras: (Config) -> SessionExtras
     private let abuse: AbuseControl?
     private let loadAverage = LoadAverage()
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
@@ -21,7 +21,7 @@ final class ProxyListener: @unchecked Sendable {
 
     init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry,
          makeFinder: @escaping (Config, EventLoop) -> OriginFinder,
-         makeExtras: @escaping (Config) -> (Scanning?, ActionRunner?), abuse: AbuseControl?) {
+         makeExtras: @escaping (Config) -> SessionExtras, abuse: AbuseControl?) {
         self.abuse = abuse
         self.makeExtras = makeExtras
         self.name = name
@@ -86,14 +86,15 @@ final class ProxyListener: @unchecked Sendable {
         }
         var settings = SessionSettings(config: config, hostName: hostName)
         settings.decideAtEndOfData = abuse != nil
-        let (scanning, actions) = makeExtras(config)
+        let extras = makeExtras(config)
+        let (scanning, actions) = (extras.scanning, extras.actions)
         var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
         if let abuse { subscribers.append(AbuseSubscriber(abuse: abuse)) }
         if let actions {
             subscribers.append(ActionSubscriber(runner: actions, locking: abuse?.lockSettings ?? LockSettings(causes: [], duration: 0)))
         }
         let bus = ProxyEventBus(subscribers)
-        let admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config))
+        let admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config, dnsbl: extras.dnsbl))
         let env = SessionEnvironment(
             config: config, settings: settings, bus: bus,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
@@ -124,7 +125,7 @@ final class ProxyListener: @unchecked Sendable {
 
     /// In order: the cheap global limits, then what needs the client, then counting (a refused connection is
     /// not counted against a rate).
-    private func admissionChecks(_ config: Config) -> [AdmissionCheck<AdmissionRequest>] {
+    private func admissionChecks(_ config: Config, dnsbl: DNSBLCheck?) -> [AdmissionCheck<AdmissionRequest>] {
         var checks: [AdmissionCheck<AdmissionRequest>] = [.maxConnections(registry, config)]
         if config.maxLoad > 0 { checks.append(.maxLoad(config.maxLoad, loadAverage)) }
         if let abuse { checks.append(.lockAtAccept(abuse)) }
@@ -132,6 +133,7 @@ final class ProxyListener: @unchecked Sendable {
         if let abuse { checks.append(.lock(abuse)) }
         checks += [.maxPerHost(registry, config), .maxPerIdent(registry, config)]
         if let abuse { checks.append(.connectionRates(abuse)) }
+        if let dnsbl { checks.append(.dnsbl(dnsbl)) }
         return checks
     }
 

@@ -53,6 +53,13 @@ final class RelaySession {
     /// `preamble`: connected, but XCLIENT is still being negotiated; the client waits.
     private enum Upstream { case connecting, preamble, open, gone }
     private var upstream = Upstream.connecting
+    /// The `.beforeGreeting` checks have not all answered: nothing is read from the upstream, so its
+    /// greeting cannot reach a client they may still refuse.
+    private var greetingHeld = false
+    /// `earlytalker`: until the greeting has gone out the client is read, and anything it sends refuses it.
+    private var watchingEarlyTalk = false
+    /// `earlytalker_wait`: the upstream connect, delayed.
+    private var delayedConnect: Scheduled<Void>?
     private var xclient: XClientPreamble?
     private var origin: Origin?
     /// The message being received or scanned, when scanning.
@@ -125,12 +132,12 @@ final class RelaySession {
             if let refusal {
                 refuse(refusal)
             } else {
-                proceed(origin)
+                proceed(origin, keys: keys)
             }
         }
     }
 
-    private func proceed(_ origin: Origin) {
+    private func proceed(_ origin: Origin, keys: (lock: ClientKey, rate: ClientKey)?) {
         if let abuse = env.abuse {
             let policy = AbusePolicy(abuse: abuse, lockKey: context.facts.lockKey, rateKey: context.facts.rateKey,
                                      limited: { [unowned self] in env.bus.publish(.rateLimited(context, $0)) })
@@ -141,8 +148,37 @@ final class RelaySession {
         machine.natHeader = NatHeader.make(
             type: env.config.natHeaderType, name: env.config.natHeader, client: host, clientPort: origin.client.port,
             ident: origin.ident, proxyName: env.settings.proxyName, session: id, abuse: env.config.abuse)
+        greetingHeld = true
+        watchingEarlyTalk = env.config.earlyTalker
+        env.admission.run(.beforeGreeting, AdmissionRequest(session: self, origin: origin, keys: keys)) { [self] refusal in
+            greetingHeld = false
+            guard !finished else { return }
+            if let refusal {
+                refuse(refusal)
+            } else {
+                clientWritabilityChanged()
+            }
+        }
+        // Refused at once (a check that did not need to wait): no upstream connection is made.
+        guard !ended else { return }
+        if watchingEarlyTalk {
+            // Read now: what the client sent while its origin was looked up counts as early talk too.
+            clientMayReadChanged()
+            if env.config.earlyTalkerWait > 0 {
+                delayedConnect = client.eventLoop.scheduleTask(in: .nanoseconds(Int64(env.config.earlyTalkerWait * 1e9))) { [self] in
+                    delayedConnect = nil
+                    guard !ended else { return }
+                    connect(origin)
+                }
+                return
+            }
+        }
+        guard !ended else { return }
         connect(origin)
     }
+
+    /// The session is over, or its machine has closed it (a refusal whose close has not completed yet).
+    private var ended: Bool { finished || machine.phase == .closed }
 
     private func connect(_ origin: Origin) {
         let config = env.config
@@ -189,6 +225,10 @@ final class RelaySession {
             env.bus.publish(.found(context, Finding(kind: .maxHost(limit: limit), transaction: machine.transactions)))
         case .tooManyFromIdent(let limit):
             env.bus.publish(.found(context, Finding(kind: .maxIdent(limit: limit), transaction: machine.transactions)))
+        case .dnsblListed(let v):
+            env.bus.publish(.found(context, Finding(kind: .dnsbl(score: v.score, zones: v.zones), transaction: machine.transactions)))
+        case .earlyTalker(let bytes):
+            env.bus.publish(.found(context, Finding(kind: .earlyTalk(bytes: bytes), transaction: machine.transactions)))
         default:
             break
         }
@@ -234,6 +274,7 @@ final class RelaySession {
     /// Once the upstream is gone the client is still read: the takeover responder answers it.
     var clientMayRead: Bool {
         guard !clientPaused, !spoolPaused, !finished else { return false }
+        if watchingEarlyTalk, !machine.greeted { return true }
         switch upstream {
         case .connecting, .preamble: return false
         case .open: return server?.isWritable ?? false
@@ -241,9 +282,13 @@ final class RelaySession {
         }
     }
 
-    var serverMayRead: Bool { !finished && client.isWritable }
+    var serverMayRead: Bool { !finished && !greetingHeld && client.isWritable }
 
     func serverWritabilityChanged() {
+        clientMayReadChanged()
+    }
+
+    private func clientMayReadChanged() {
         if clientMayRead, let r = pendingClientRead {
             pendingClientRead = nil
             r()
@@ -263,6 +308,11 @@ final class RelaySession {
         guard !finished else { return }
         bytesIn += buffer.readableBytes
         lastActivity = .now()
+        if watchingEarlyTalk, !machine.greeted {
+            guard machine.phase != .closed else { return }
+            refuse(.earlyTalker(bytes: buffer.readableBytes))
+            return
+        }
         let out = buffer.withUnsafeReadableBytes { machine.clientBytes($0) }
         apply(out, input: buffer, fromClient: true)
     }
@@ -565,6 +615,7 @@ final class RelaySession {
         guard !finished else { return }
         finished = true
         timer?.cancel()
+        delayedConnect?.cancel()
         server?.close(promise: nil)
         let totals = SessionLog.Totals(
             helo: machine.helo, transactions: machine.transactions, bytesIn: bytesIn, bytesOut: bytesOut,

@@ -1,0 +1,7 @@
+/// What sessions under one configuration share, made by the daemon and kept while the settings behind
+/// each stay the same: the scanners and spool, the action script's runner, the blocklist check.
+struct SessionExtras {
+    var scanning: Scanning?
+    var actions: ActionRunner?
+    var dnsbl: DNSBLCheck?
+}
