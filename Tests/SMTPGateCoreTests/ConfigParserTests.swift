@@ -97,7 +97,7 @@ struct ConfigParserTests {
             "lock_on", "lock_duration", "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
             "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation", "ratelimit_clients", "ratelimit_override",
             "max_per_ident", "max_load", "state_store", "control_path",
-            "dnsbl", "dnsbl_threshold", "dns_server", "timeout_dns", "earlytalker", "earlytalker_wait",
+            "dnsbl", "dnsbl_threshold", "dns_server", "timeout_dns", "earlytalker", "earlytalker_wait", "auth_require", "auth_skip",
             "ratelimit_connections", "ratelimit_messages", "ratelimit_recipients", "ratelimit_bytes",
             "ratelimit_mailfrom_rejects", "ratelimit_rcptto_rejects", "ratelimit_auth_rejects", "ratelimit_destinations",
             "shutdown_timeout",

@@ -21,7 +21,7 @@ struct PolicyDecisionTests {
 
     func harness(_ script: Script, endOfData: Bool = false) -> Harness {
         let h = Harness { $0.decideAtEndOfData = endOfData }
-        h.m.policy = { script.decide($0) }
+        h.m.policy = { p, _ in script.decide(p) }
         return h
     }
 
@@ -145,7 +145,7 @@ struct PolicyDecisionTests {
 struct RefusedMailTests {
     @Test func pipelinedRcptAndDataAfterARefusedMailAreAnsweredHere() {
         let h = Harness()
-        h.m.policy = { p in
+        h.m.policy = { p, _ in
             if case .mail = p { return .reply(PolicyDecisionTests.limited, then: .carryOn) }
             return .relay
         }

@@ -117,6 +117,8 @@ public struct Config: Sendable, Equatable {
     public var earlyTalker = false
     /// How long the upstream connect waits (and the client with it) so that an early talker shows itself.
     public var earlyTalkerWait = 0.0
+    public var authRequire = AuthRequirement.no
+    public var authSkip: Set<AuthSkip> = []
 
     public init() {}
 

@@ -122,6 +122,12 @@ public enum ConfigParser {
         if !c.dnsbl.isEmpty, c.dnsbl.filter({ $0.weight > 0 }).reduce(0, { $0 + $1.weight }) < c.dnsblThreshold {
             out.append("dnsbl_threshold \(c.dnsblThreshold) is more than all positive dnsbl weights together: no client can ever be listed")
         }
+        if c.authSkip.contains(.dnsbl), c.dnsbl.isEmpty {
+            out.append("auth_skip names dnsbl but no dnsbl sites are set: it changes nothing")
+        }
+        for check in c.authSkip.sorted() where check != .dnsbl {
+            out.append("auth_skip \(check.rawValue) has no effect yet: SMTPGate has no \(check.rawValue) check")
+        }
         return out
     }
 

@@ -318,6 +318,15 @@ extension Option {
             }
             c.earlyTalkerWait = d
         }, show: { OptionValue.showSeconds($0.earlyTalkerWait) }),
+        Option(name: "auth_require", apply: { c, v throws(OptionValueError) in
+            guard let r = AuthRequirement(rawValue: v.lowercased()) else {
+                throw OptionValueError("expected no, ifsupported or mandatory, got '\(LogEscape.escape(v))'")
+            }
+            c.authRequire = r
+        }, show: { $0.authRequire.rawValue }),
+        Option(name: "auth_skip", apply: { c, v throws(OptionValueError) in c.authSkip = try AuthSkip.parseList(v) }, show: { c in
+            c.authSkip.isEmpty ? "none" : c.authSkip.sorted().map(\.rawValue).joined(separator: ",")
+        }),
     ] + RateKind.allCases.map { kind in
         Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
             // Read again by the parser once the file's `ratelimit_expiration` is known.

@@ -48,6 +48,7 @@ public enum SessionLog {
         case .scanned(let c, let trans, let report, let scanPolicy): return scan(c, transaction: trans, report, policy: scanPolicy)
         case .spoolFailed(let c, let error): return spoolFailed(c, error: error)
         case .found: return nil
+        case .commandRefused(let c, let r): return commandRefused(c, r, policy: policy)
         case .rateLimited(let c, let e):
             return LogRecord(.notice, "ratelimit", [("session", .text(c.id)), ("client", .text(c.client))]
                 + (c.facts.rateKey.map { [("key", LogRecord.Value.text($0.description))] } ?? []) + rateFields(e))
@@ -100,6 +101,27 @@ public enum SessionLog {
             ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),
             ("local", .text(c.local)), ("error", .text(LogEscape.escape(reason))),
         ])
+    }
+
+    static func commandRefused(_ c: SessionContext, _ r: CommandRefusal, policy: LogPolicy) -> LogRecord {
+        var fields = base(c)
+        switch r.point {
+        case .hello(let name):
+            fields.append(("command", .text("helo")))
+            if policy.helo { fields.append(("helo", .text(name))) }
+        case .mail(let from):
+            fields.append(("command", .text("mail")))
+            if policy.mailFrom.logs(code: r.reply.code) { fields.append(("from", .text(from))) }
+        case .rcpt(let to):
+            fields.append(("command", .text("rcpt")))
+            if policy.rcptTo.logs(code: r.reply.code) { fields.append(("to", .text(to))) }
+        case .data:
+            fields.append(("command", .text("data")))
+        case .endOfData(let size):
+            fields += [("command", .text("data_end")), ("size", .int(size))]
+        }
+        fields += [("code", .int(r.reply.code)), ("reason", .text(r.reply.why.rawValue))]
+        return LogRecord(.notice, "reject", fields)
     }
 
     public static func reject(_ c: SessionContext, reason: String, limit: Int) -> LogRecord {

@@ -4,6 +4,8 @@ struct EHLOFilter {
     struct Result {
         var bytes: [UInt8]
         var enhancedStatusCodes: Bool
+        /// AUTH is offered (`auth_require ifsupported`).
+        var auth: Bool
     }
 
     static let alwaysRemoved: Set<String> = ["CHUNKING", "BINARYMIME", "XEXCH50"]
@@ -11,6 +13,7 @@ struct EHLOFilter {
     static func filter(_ reply: Reply, forbidStartTLS: Bool) -> Result {
         var kept: [[UInt8]] = []
         var esc = false
+        var auth = false
         for (n, line) in reply.lines.enumerated() {
             if n == 0 {
                 kept.append(line)
@@ -18,6 +21,7 @@ struct EHLOFilter {
             }
             let keyword = Self.keyword(line)
             if keyword == "ENHANCEDSTATUSCODES" { esc = true }
+            if keyword == "AUTH" { auth = true }
             if alwaysRemoved.contains(keyword) || (forbidStartTLS && keyword == "STARTTLS") { continue }
             kept.append(line)
         }
@@ -26,7 +30,7 @@ struct EHLOFilter {
             if last, kept[n][3] == 0x0d || kept[n][3] == 0x0a { continue }
             kept[n][3] = last ? 0x20 : 0x2d
         }
-        return Result(bytes: kept.flatMap { $0 }, enhancedStatusCodes: esc)
+        return Result(bytes: kept.flatMap { $0 }, enhancedStatusCodes: esc, auth: auth)
     }
 
     static func keyword(_ line: [UInt8]) -> String {

@@ -24,6 +24,7 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     case rateLimit = "ratelimit"
     case dnsbl
     case earlyTalk = "earlytalk"
+    case authRequired = "auth_required"
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

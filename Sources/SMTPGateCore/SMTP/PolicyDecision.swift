@@ -34,13 +34,17 @@ public struct PolicyReply: Sendable, Equatable {
     public var enhanced: String?
     public var text: String
     public var why: EndReason
+    /// With the proxy's name before the text, as the proxy's own replies are; a reply that stands for
+    /// the site's (a blocklist's) is not.
+    public var named: Bool
 
-    public init(code: Int, enhanced: String?, text: String, why: EndReason) {
+    public init(code: Int, enhanced: String?, text: String, why: EndReason, named: Bool = true) {
         self.code = code
         self.enhanced = enhanced
         self.text = text
         self.why = why
+        self.named = named
     }
 
-    var proxyReply: ProxyReply { ProxyReply(code: code, enhanced: enhanced, text: text) }
+    var proxyReply: ProxyReply { ProxyReply(code: code, enhanced: enhanced, text: text, named: named) }
 }

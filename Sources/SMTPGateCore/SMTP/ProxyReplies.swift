@@ -73,6 +73,15 @@ public struct ProxyReplies: Sendable {
                    named: false)
     }
 
+    /// `auth_skip dnsbl`: the listed client's MAIL, since it has not authenticated. Permanent, as at connect.
+    public static func dnsblListedAtMail(_ v: DNSBLVerdict) -> PolicyReply {
+        let r = dnsblListed(v)
+        return PolicyReply(code: r.code, enhanced: r.enhanced, text: r.text, why: .dnsbl, named: false)
+    }
+
+    /// RFC 4954 §6's reply for a server policy that needs AUTH first.
+    public static let authRequired = PolicyReply(code: 530, enhanced: "5.7.0", text: "Authentication required", why: .authRequired)
+
     /// RFC 5321 §4.3.1: a client waits for the greeting; one that does not is a spambot's shortcut.
     static let earlyTalker = ProxyReply(code: 554, enhanced: "5.5.1", text: "protocol error: you talked before the greeting")
 

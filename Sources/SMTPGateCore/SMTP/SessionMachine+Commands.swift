@@ -49,7 +49,7 @@ extension SessionMachine {
             return
         }
         if let policy, let point = Self.policyPoint(verb, line, path: path) {
-            switch policy(point) {
+            switch policy(point, policyState) {
             case .relay:
                 break
             case .reply(let reply, let after):

@@ -28,7 +28,7 @@ extension SessionMachine {
             push(.dataEnd)
             if settings.holdsDot {
                 barrier = true
-                switch policy?(.endOfData(size: size)) ?? .relay {
+                switch policy?(.endOfData(size: size), policyState) ?? .relay {
                 case .relay: messageMayGo(size: size, &out)
                 case .ask:
                     waiting = .policy(size: size)

@@ -56,8 +56,10 @@ extension SessionMachine {
                     let filtered = EHLOFilter.filter(reply, forbidStartTLS: settings.forbidStartTLS)
                     bytes = filtered.bytes
                     replies.enhanced = filtered.enhancedStatusCodes
+                    authOffered = filtered.auth
                 } else {
                     replies.enhanced = false
+                    authOffered = false
                 }
             }
         case .mail(let from):
@@ -97,6 +99,7 @@ extension SessionMachine {
                 pop = false
             } else {
                 mode = .command
+                if reply.isPositive { authenticated = true }
                 out.events.append(.replied(.auth, code: reply.code))
             }
         case .startTLS:

@@ -96,7 +96,14 @@ public struct SessionMachine {
     }
 
     /// Asked at HELO/EHLO, MAIL, RCPT, DATA and the end of each message; nil relays everything.
-    public var policy: ((PolicyPoint) -> PolicyDecision)?
+    public var policy: ((PolicyPoint, PolicyState) -> PolicyDecision)?
+    public internal(set) var authenticated = false
+    public internal(set) var authOffered = false
+
+    public var policyState: PolicyState {
+        PolicyState(helo: helo, authenticated: authenticated, authOffered: authOffered, mailFrom: txn?.mailFrom,
+                    recipients: txn?.recipientCount ?? 0, transactions: transactions)
+    }
     public internal(set) var helo: String?
     /// The MTA's greeting has gone to the client.
     public internal(set) var greeted = false

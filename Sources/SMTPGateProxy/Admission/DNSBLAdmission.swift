@@ -1,14 +1,19 @@
 import SMTPGateCore
 
 extension AdmissionCheck where Request == AdmissionRequest {
-    /// `dnsbl`: a client scored at `dnsbl_threshold` or more is refused instead of greeted.
-    static func dnsbl(_ check: DNSBLCheck) -> Self {
+    /// `dnsbl`: a client scored at `dnsbl_threshold` or more is refused instead of greeted; with
+    /// `deferToMail` (`auth_skip dnsbl`) it is greeted and its listing waits for an unauthenticated MAIL.
+    static func dnsbl(_ check: DNSBLCheck, deferToMail: Bool) -> Self {
         Self(stage: .beforeGreeting) { request in
             guard let ip = request.origin?.client.ipAddress, let address = AddressBytes.parse(LocalAddresses.normalised(ip)) else {
                 return .pass
             }
-            return .wait(check.verdict(address, on: request.session.client.eventLoop).map { v in
-                v.listed ? .refuse(.dnsblListed(v)) : .pass
+            let session = request.session
+            return .wait(check.verdict(address, on: session.client.eventLoop).map { v in
+                guard v.listed else { return .pass }
+                guard deferToMail else { return .refuse(.dnsblListed(v)) }
+                session.holdListing(v)
+                return .pass
             })
         }
     }

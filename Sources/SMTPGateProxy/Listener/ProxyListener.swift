@@ -133,7 +133,7 @@ final class ProxyListener: @unchecked Sendable {
         if let abuse { checks.append(.lock(abuse)) }
         checks += [.maxPerHost(registry, config), .maxPerIdent(registry, config)]
         if let abuse { checks.append(.connectionRates(abuse)) }
-        if let dnsbl { checks.append(.dnsbl(dnsbl)) }
+        if let dnsbl { checks.append(.dnsbl(dnsbl, deferToMail: config.authSkip.contains(.dnsbl))) }
         return checks
     }
 

@@ -69,7 +69,9 @@ final class RelaySession {
     private var scanInFlight = false
     private var messages = 0
     /// Answers the machine's questions (`PolicyDecision.ask`) when its policy has something to wait for.
-    private var commandPolicy: CommandPolicy?
+    private var commandPolicy: SessionPolicy?
+    /// `auth_skip dnsbl`: the listing is reported (logged, locked for) the first time it refuses a MAIL.
+    private var listingReported = false
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
 
@@ -138,11 +140,16 @@ final class RelaySession {
     }
 
     private func proceed(_ origin: Origin, keys: (lock: ClientKey, rate: ClientKey)?) {
-        if let abuse = env.abuse {
-            let policy = AbusePolicy(abuse: abuse, lockKey: context.facts.lockKey, rateKey: context.facts.rateKey,
-                                     limited: { [unowned self] in env.bus.publish(.rateLimited(context, $0)) })
+        let abuse = env.abuse.map { abuse in
+            AbusePolicy(abuse: abuse, lockKey: context.facts.lockKey, rateKey: context.facts.rateKey,
+                        limited: { [unowned self] in env.bus.publish(.rateLimited(context, $0)) })
+        }
+        let policy = SessionPolicy(gate: AuthGate(requirement: env.config.authRequire), abuse: abuse,
+                                   listed: { [unowned self] in reportHeldListing($0, transactions: $1.transactions) },
+                                   refused: { [unowned self] in env.bus.publish(.commandRefused(context, $0)) })
+        if !policy.isEmpty || env.config.authSkip.contains(.dnsbl) {
             commandPolicy = policy
-            machine.policy = { policy.decide($0) }
+            machine.policy = { [unowned self] point, state in commandPolicy?.decide(point, state) ?? .relay }
         }
         let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
         machine.natHeader = NatHeader.make(
@@ -157,6 +164,7 @@ final class RelaySession {
                 refuse(refusal)
             } else {
                 clientWritabilityChanged()
+                clientMayReadChanged()
             }
         }
         // Refused at once (a check that did not need to wait): no upstream connection is made.
@@ -218,6 +226,18 @@ final class RelaySession {
     }
 
     /// The one way a session is turned away before its dialogue: the event, then the machine's reply.
+    /// Called by the `dnsbl` admission check before the greeting, on this loop.
+    func holdListing(_ v: DNSBLVerdict) {
+        commandPolicy?.gate.listing = v
+    }
+
+    private func reportHeldListing(_ v: DNSBLVerdict, transactions: Int) {
+        guard !listingReported else { return }
+        listingReported = true
+        env.bus.publish(.refused(context, .dnsblListed(v)))
+        env.bus.publish(.found(context, Finding(kind: .dnsbl(score: v.score, zones: v.zones), transaction: transactions)))
+    }
+
     private func refuse(_ refusal: Refusal) {
         env.bus.publish(.refused(context, refusal))
         switch refusal {
@@ -275,6 +295,8 @@ final class RelaySession {
     var clientMayRead: Bool {
         guard !clientPaused, !spoolPaused, !finished else { return false }
         if watchingEarlyTalk, !machine.greeted { return true }
+        // Nothing of a client that may yet be refused (a DNSBL listing) goes to the MTA.
+        if greetingHeld { return false }
         switch upstream {
         case .connecting, .preamble: return false
         case .open: return server?.isWritable ?? false
@@ -418,7 +440,7 @@ final class RelaySession {
 
     /// The machine holds the command (or the final dot) until the policy's answer comes back on this loop.
     private func ask(_ point: PolicyPoint) {
-        let answer = commandPolicy?.resolve(point, on: client.eventLoop) ?? client.eventLoop.makeSucceededFuture(.relay)
+        let answer = commandPolicy?.resolve(point, machine.policyState, on: client.eventLoop) ?? client.eventLoop.makeSucceededFuture(.relay)
         answer.whenComplete { [self] result in
             guard !finished else { return }
             // A policy that cannot answer lets the command through, as a missing policy would.

@@ -1,0 +1,23 @@
+/// What the session machine knows when it asks its policy: enough for a check that depends on the
+/// dialogue so far (authentication, the HELO name, the transaction's sender). Client text is escaped.
+public struct PolicyState: Sendable, Equatable {
+    public var helo: String?
+    /// The MTA accepted an AUTH (a 2xx reply).
+    public var authenticated: Bool
+    /// The MTA's last positive EHLO reply listed AUTH.
+    public var authOffered: Bool
+    public var mailFrom: String?
+    public var recipients: Int
+    /// Transactions the session has had (what a finding is numbered by).
+    public var transactions: Int
+
+    public init(helo: String? = nil, authenticated: Bool = false, authOffered: Bool = false, mailFrom: String? = nil,
+                recipients: Int = 0, transactions: Int = 0) {
+        self.helo = helo
+        self.authenticated = authenticated
+        self.authOffered = authOffered
+        self.mailFrom = mailFrom
+        self.recipients = recipients
+        self.transactions = transactions
+    }
+}
