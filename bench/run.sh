@@ -47,7 +47,22 @@
 #     lock check + rate check + rate update, keys uniform over all clients and from a hot set of 1,000,
 #     the ratio 1M / 1k against 1.5, and the resident set per tracked client.  Skipped with a message when
 #     swift is missing or the build fails (BENCH_POLICY=1 makes that an error).
-# BENCH_SECTIONS picks sections by name (loopback abuse policy scan lab), e.g.
+# Then the DNSBL section (bench/dnsbl_bench.py: the dnsbl check at connect), on 127.0.0.1 only: bench/slow_dns.py
+# (a stdlib DNS responder answering every query DNSBL_DELAY_MS late: NXDOMAIN with SOA TTL/MINIMUM 300 in
+# zones cached*, TTL 0 in zones fresh*), one smtp-sink and three smtpgate instances with the abuse section's
+# "off" configuration: without dnsbl, with `dnsbl cached1,cached2,cached3.bench.example` and with
+# `dnsbl fresh1,fresh2,fresh3.bench.example`, both with dns_server 127.0.0.1@PORT and timeout_dns 5 (every
+# session asks the fresh zones, and its greeting waits for the answers; the cached ones are asked once).
+# bench.py's main workload through each, interleaved, DNSBL_REPEAT times: T_off, T_cached, T_fresh, session
+# rates, rate_cached / rate_off and rate_fresh / rate_off against 0.90, each run's DNS queries from the
+# responder's counters (SIGUSR1) and the connect -> 220 latency of DNSBL_GREETING sequential sessions.  All
+# clients are 127.0.0.1, so every session asks the same names, and libunbound answers a question already in
+# flight from that one query: in the parallel runs the fresh instance sends about one query per zone per
+# DNSBL_DELAY_MS, not one per session (the sequential sessions send exactly one).  Sanity checks that fail
+# the section: one query per zone per sequential session and a resolver kept busy (>= 20% of back-to-back
+# queries) in the parallel runs from the fresh instance, a handful in all from the cached one, none from the
+# one without, every message at the sink, no dnsbl_error or reject line in any smtpgate log.
+# BENCH_SECTIONS picks sections by name (loopback abuse policy dnsbl scan lab), e.g.
 #   BENCH_SECTIONS="abuse policy" bench/run.sh
 # runs only the two abuse-control sections; a section named there is required (as BENCH_X=1).
 #
@@ -84,8 +99,8 @@
 #   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
 #   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
 #   BENCH_SECTIONS  the sections to run, names separated by spaces or commas: loopback (smtp-source, haproxy,
-#                   idle memory), abuse, policy, scan, lab (default: empty = all, each as its BENCH_X says);
-#                   when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE and BENCH_POLICY
+#                   idle memory), abuse, policy, dnsbl, scan, lab (default: empty = all, each as its BENCH_X
+#                   says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY and BENCH_DNSBL
 #   BENCH_ABUSE     auto (default: with the loopback sections), 1 or 0: the abuse-control session section
 #   ABUSE_REPEAT    runs of each smtpgate in it (default: REPEAT)
 #   BENCH_POLICY    auto (default: with the loopback sections, skipped if swift is missing or the build
@@ -93,6 +108,11 @@
 #   POLICY_OPS      timed operations per run (default: 2000000), POLICY_REPEAT runs (default: REPEAT),
 #   POLICY_SIZES    tracked-client counts (default: "1000 1000000"; the ratio is last / first)
 #   POLICY_BUILD_TIMEOUT  bound on bench/policy's build, seconds (default: 1800); SWIFT (default: swift)
+#   BENCH_DNSBL     auto (default: with the loopback sections), 1 or 0: the DNSBL section
+#   DNSBL_REPEAT    runs of each smtpgate in it (default: REPEAT)
+#   DNSBL_DELAY_MS  the DNS responder's delay per answer, milliseconds (default: 5)
+#   DNSBL_MESSAGES  messages (= sessions) per run (default: 3000, bench.py's main workload)
+#   DNSBL_GREETING  sequential sessions per smtpgate timed connect -> 220 (default: 50; 0 skips them)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -133,13 +153,19 @@ POLICY_REPEAT="${POLICY_REPEAT:-$REPEAT}"
 POLICY_SIZES="${POLICY_SIZES:-1000 1000000}"
 POLICY_BUILD_TIMEOUT="${POLICY_BUILD_TIMEOUT:-1800}"
 SWIFT="${SWIFT:-swift}"
+BENCH_DNSBL="${BENCH_DNSBL:-auto}"
+DNSBL_REPEAT="${DNSBL_REPEAT:-$REPEAT}"
+DNSBL_DELAY_MS="${DNSBL_DELAY_MS:-5}"
+DNSBL_MESSAGES="${DNSBL_MESSAGES:-3000}"
+DNSBL_GREETING="${DNSBL_GREETING:-50}"
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
          HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
-         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT; do
+         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT \
+         DNSBL_REPEAT DNSBL_DELAY_MS DNSBL_MESSAGES DNSBL_GREETING; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( REPEAT >= 1 && REPEAT <= 50 )) || die "REPEAT must be between 1 and 50"
@@ -167,23 +193,29 @@ done
 (( ABUSE_REPEAT >= 1 && ABUSE_REPEAT <= 50 && POLICY_REPEAT >= 1 && POLICY_REPEAT <= 50 \
    && POLICY_OPS >= 10000 && POLICY_OPS <= 100000000 )) \
     || die "ABUSE_REPEAT and POLICY_REPEAT must be 1-50, POLICY_OPS 10000-100000000"
+[[ "$BENCH_DNSBL" =~ ^(auto|0|1)$ ]] || die "BENCH_DNSBL must be auto, 0 or 1 (got '$BENCH_DNSBL')"
+(( DNSBL_REPEAT >= 1 && DNSBL_REPEAT <= 50 && DNSBL_DELAY_MS <= 1000 && DNSBL_MESSAGES >= 100 \
+   && DNSBL_MESSAGES <= 100000 && DNSBL_GREETING <= 10000 )) \
+    || die "DNSBL_REPEAT must be 1-50, DNSBL_DELAY_MS 0-1000 (timeout_dns is 5 s), DNSBL_MESSAGES 100-100000,
+       DNSBL_GREETING 0-10000"
 [[ "$POLICY_SIZES" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "POLICY_SIZES must be numbers separated by spaces"
 for n in $POLICY_SIZES; do
     (( n >= 1000 && n <= 10000000 )) || die "POLICY_SIZES: $n is not between 1000 and 10000000"
 done
-# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB, BENCH_SCAN, BENCH_ABUSE and
-# BENCH_POLICY end up 0 or 1 (BENCH_POLICY may stay auto: skipped with a message if it cannot be built).
+# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_DNSBL
+# and BENCH_POLICY end up 0 or 1 (BENCH_POLICY may stay auto: skipped with a message if it cannot be built).
 LOOPBACK=1
 if [[ -n "$BENCH_SECTIONS" ]]; then
-    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_SCAN=0 BENCH_LAB=0
+    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_DNSBL=0 BENCH_SCAN=0 BENCH_LAB=0
     for sec in ${BENCH_SECTIONS//,/ }; do
         case "$sec" in
             loopback) LOOPBACK=1 ;;
             abuse) BENCH_ABUSE=1 ;;
             policy) BENCH_POLICY=1 ;;
+            dnsbl) BENCH_DNSBL=1 ;;
             scan) BENCH_SCAN=1 ;;
             lab) BENCH_LAB=1 ;;
-            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy scan lab)" ;;
+            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy dnsbl scan lab)" ;;
         esac
     done
 elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
@@ -195,6 +227,7 @@ elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
 fi
 # with the loopback sections unless asked for by name (BENCH_LAB=only / BENCH_SCAN=only skip them)
 [[ "$BENCH_ABUSE" == auto ]] && BENCH_ABUSE=$LOOPBACK
+[[ "$BENCH_DNSBL" == auto ]] && BENCH_DNSBL=$LOOPBACK
 [[ "$BENCH_POLICY" == auto ]] && (( LOOPBACK == 0 )) && BENCH_POLICY=0
 if [[ "$BENCH_LAB" == auto ]]; then
     if [[ "$(id -u)" == 0 ]]; then BENCH_LAB=1; else
@@ -293,7 +326,8 @@ cleanup() {
     if (( rc != 0 || STATUS_OK == 0 )) || [[ "$BENCH_KEEP" == 1 ]]; then
         say "work directory kept: $WORK"
         if (( rc != 0 )); then
-            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/abuse-*.log "$WORK"/policy-build.log \
+            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/abuse-*.log "$WORK"/dnsbl-*.log \
+                     "$WORK"/policy-build.log \
                      "$WORK"/lab-*/reason; do
                 [[ -s "$f" ]] || continue
                 say "--- last lines of $f"
@@ -708,9 +742,74 @@ run_policy() {
     (( rc == 0 )) || die "per-client tables run failed (policy-bench exit $rc)"
 }
 
+# ---------------------------------------------------------------- DNSBL (definitions)
+# The same smtp-source workload through smtpgate without dnsbl, with three cached zones and with three
+# never-cached ones, all asking one slow DNS responder (bench/slow_dns.py); one smtp-sink behind all three.
+run_dnsbl() {
+    local sink_port off_port cached_port fresh_port dns_port sink_pid dns_pid off_pid cached_pid fresh_pid rc
+    local cached_zones="cached1.bench.example,cached2.bench.example,cached3.bench.example"
+    local fresh_zones="fresh1.bench.example,fresh2.bench.example,fresh3.bench.example"
+    local dns_stats="$WORK/dnsbl-dns-stats.json"
+    read -r sink_port off_port cached_port fresh_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 4)
+    [[ -n "$fresh_port" ]] || die "could not pick free ports"
+    # UDP for the responder: a port free for UDP on 127.0.0.1 (bound and released here)
+    dns_port="$("$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    [[ -n "$dns_port" ]] || die "could not pick a free UDP port"
+    say "DNSBL: slow DNS responder 127.0.0.1:$dns_port (UDP, ${DNSBL_DELAY_MS} ms), smtp-sink $sink_port," \
+        "smtpgate without dnsbl $off_port, cached zones $cached_port, fresh zones $fresh_port"
+    start dnsbl-dns "$WORK/dnsbl-dns.out" "$WORK/dnsbl-dns.err" \
+        "$PYTHON" "$BENCH_DIR/slow_dns.py" --port "$dns_port" --delay-ms "$DNSBL_DELAY_MS" --stats "$dns_stats"
+    dns_pid=$LAST_PID
+    # a name outside the zones (REFUSED): the server answers, and no zone's count moves
+    "$PYTHON" "$BENCH_DIR/slow_dns.py" --probe ready.probe.invalid --port "$dns_port" --wait 10 >"$WORK/dnsbl-probe.out" \
+        2>&1 || die "bench/slow_dns.py did not answer on 127.0.0.1:$dns_port (see $WORK/dnsbl-dns.err)"
+    kill -0 "$dns_pid" 2>/dev/null || die "bench/slow_dns.py exited (see $WORK/dnsbl-dns.err)"
+    local zone
+    for zone in cached1 fresh1; do  # the zones answer as the section expects (NXDOMAIN, its SOA's TTL)
+        say "  probe 1.0.0.127.$zone.bench.example: $("$PYTHON" "$BENCH_DIR/slow_dns.py" \
+            --probe "1.0.0.127.$zone.bench.example" --port "$dns_port" 2>&1)"
+    done
+    local sink_flags=(-c -m 1000 -t 300)
+    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
+    start dnsbl-sink "$WORK/dnsbl-sink.out" "$WORK/dnsbl-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 5000
+    sink_pid=$LAST_PID
+    wait_listen smtp-sink "$sink_port" "$sink_pid"
+    local dns_conf=("dns_server 127.0.0.1@$dns_port" "timeout_dns 5")
+    gate_conf "$WORK/dnsbl-gate-off.conf" "$off_port" "$sink_port"
+    gate_conf "$WORK/dnsbl-gate-cached.conf" "$cached_port" "$sink_port" \
+        "# DNSBL: three zones whose \"not listed\" answers are cached for 300 s" "dnsbl $cached_zones" "${dns_conf[@]}"
+    gate_conf "$WORK/dnsbl-gate-fresh.conf" "$fresh_port" "$sink_port" \
+        "# DNSBL: three zones answered with TTL 0: every session asks all three" "dnsbl $fresh_zones" "${dns_conf[@]}"
+    gate_start dnsbl-gate-off "$WORK/dnsbl-gate-off.conf" "$WORK/dnsbl-gate-off.log" "$off_port"
+    off_pid=$LAST_PID
+    gate_start dnsbl-gate-cached "$WORK/dnsbl-gate-cached.conf" "$WORK/dnsbl-gate-cached.log" "$cached_port"
+    cached_pid=$LAST_PID
+    gate_start dnsbl-gate-fresh "$WORK/dnsbl-gate-fresh.conf" "$WORK/dnsbl-gate-fresh.log" "$fresh_port"
+    fresh_pid=$LAST_PID
+    say "running: DNSBL_REPEAT=$DNSBL_REPEAT, DNSBL_MESSAGES=$DNSBL_MESSAGES, DNSBL_GREETING=$DNSBL_GREETING"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/dnsbl_bench.py" \
+        --gate "off:$off_port:$off_pid:$WORK/dnsbl-gate-off.log" \
+        --gate "cached:$cached_port:$cached_pid:$WORK/dnsbl-gate-cached.log" \
+        --gate "fresh:$fresh_port:$fresh_pid:$WORK/dnsbl-gate-fresh.log" \
+        --zones "cached:$cached_zones" --zones "fresh:$fresh_zones" \
+        --sink-out "$WORK/dnsbl-sink.out" --sink-pid "$sink_pid" \
+        --dns-pid "$dns_pid" --dns-stats "$dns_stats" --dns-port "$dns_port" --delay-ms "$DNSBL_DELAY_MS" \
+        --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
+        --messages "$DNSBL_MESSAGES" --greeting "$DNSBL_GREETING" \
+        --repeat "$DNSBL_REPEAT" --run-timeout "$RUN_TIMEOUT" &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "bench/dnsbl_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    stop_servers   # slow_dns.py prints its totals when it stops
+    [[ -s "$WORK/dnsbl-dns.out" ]] && printf '   %s\n' "$(tail -n 1 "$WORK/dnsbl-dns.out")"
+    (( rc == 0 )) || die "DNSBL runs had failures (driver exit $rc)"
+}
+
 after_loopback() {  # the sections that want a quiet host, in order
     if [[ "$BENCH_ABUSE" == 1 ]]; then run_abuse; fi
     if [[ "$BENCH_POLICY" != 0 ]]; then run_policy; fi
+    if [[ "$BENCH_DNSBL" == 1 ]]; then run_dnsbl; fi
     if [[ "$BENCH_SCAN" == 1 ]]; then run_scan; fi
     if [[ "$BENCH_LAB" == 1 ]]; then run_lab; fi
 }
