@@ -42,6 +42,32 @@ import Testing
         #expect(r.inFlight == 0)
     }
 
+    /// Whether `lookup` answered before it returned: from the front cache, without the resolver's thread.
+    func answeredAtOnce(_ r: Resolver, _ name: String, _ type: DNSType) -> DNSAnswer? {
+        let got = NIOLockedValueBox<DNSAnswer?>(nil)
+        r.lookup(name, type) { a in got.withLockedValue { $0 = a } }
+        return got.withLockedValue { $0 }
+    }
+
+    @Test func aKeptAnswerIsGivenOnTheAskingThreadAndAFailureIsNeverKept() throws {
+        let dns = try DnsmasqTestServer(records: Self.records)
+        defer { dns.stop() }
+        let r = try Resolver(.init(servers: [dns.address], timeout: 5))
+        defer { r.shutdown() }
+        #expect(answeredAtOnce(r, "2.0.0.127.bl.example", .a) == nil, "the first answer comes from the server")
+        #expect(ask(r, "2.0.0.127.bl.example", .a)?.records == [.address([127, 0, 0, 2])])
+        #expect(answeredAtOnce(r, "2.0.0.127.BL.example", .a) == .records([.address([127, 0, 0, 2])], ttl: 300),
+                "kept for its TTL, names compared without case")
+        #expect(answeredAtOnce(r, "2.0.0.127.bl.example", .txt) == nil, "another type is another question")
+
+        let silent = try ScriptedDNS(.silent)
+        defer { silent.stop() }
+        let s = try Resolver(.init(servers: [silent.address], timeout: 0.3))
+        defer { s.shutdown() }
+        #expect(ask(s, "2.0.0.127.bl.example", .a) == .failure(.timeout))
+        #expect(answeredAtOnce(s, "2.0.0.127.bl.example", .a) == nil, "a timeout is asked again")
+    }
+
     @Test func manyLookupsAtOnceAreEachAnsweredOnce() throws {
         let dns = try DnsmasqTestServer(records: Self.records)
         defer { dns.stop() }

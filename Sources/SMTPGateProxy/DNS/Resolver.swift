@@ -40,6 +40,9 @@ public final class Resolver: @unchecked Sendable {
         public let description: String
     }
 
+    /// Answers kept in front of libunbound's cache; one per DNSBL zone per client asked within the TTL.
+    static let cacheEntries = 100_000
+
     /// Records kept per answer: a blocklist answers with one or two, an MX set rarely with more.
     static let maxRecords = 64
 
@@ -74,6 +77,9 @@ public final class Resolver: @unchecked Sendable {
 
     // Only on the resolver's thread.
     private var pending: [ObjectIdentifier: Query] = [:]
+    /// Under `cacheLock`: taken on the asking threads and the resolver's.
+    private var cache = AnswerCache(capacity: Resolver.cacheEntries)
+    private let cacheLock = NIOLock()
 
     public init(_ settings: Settings) throws {
         // Everything that can fail happens before the properties are set: a class whose init throws
@@ -129,6 +135,8 @@ public final class Resolver: @unchecked Sendable {
     /// a full resolver or one shut down).
     public func lookup(_ name: String, _ type: DNSType, done: @escaping @Sendable (DNSAnswer) -> Void) {
         guard DNSName.isValid(name) else { return done(.failure(.badName)) }
+        let key = AnswerCache.Key(name, type)
+        if let kept = cacheLock.withLock({ cache.answer(key, now: Self.now()) }) { return done(kept) }
         let query = Query(name: name, type: type, deadline: Self.now() + max(0.01, settings.timeout), done: done)
         let refusal: DNSFailure? = lock.withLock {
             if stopping { return .resolver("shut down") }
@@ -216,7 +224,22 @@ public final class Resolver: @unchecked Sendable {
         let q = Unmanaged<Query>.fromOpaque(data).takeRetainedValue()
         defer { if let result { ub_resolve_free(result) } }
         let answer = err != 0 ? DNSAnswer.failure(.resolver(String(cString: ub_strerror(err)))) : decode(result, type: q.type)
+        if let owner = q.owner, let result {
+            owner.keep(answer, q, ttl: Int(result.pointee.ttl))
+        }
         q.owner?.answered(q, answer)
+    }
+
+    /// libunbound gives a negative answer the TTL of its zone's SOA, as it caches it itself.
+    private func keep(_ answer: DNSAnswer, _ q: Query, ttl: Int) {
+        let limit: Int
+        switch answer {
+        case .records: limit = Self.cacheMaxTTL
+        case .nxdomain, .noData: limit = Self.cacheMaxNegativeTTL
+        case .failure: return
+        }
+        let key = AnswerCache.Key(q.name, q.type)
+        cacheLock.withLock { cache.keep(answer, for: key, ttl: min(max(0, ttl), limit), now: Self.now()) }
     }
 
     private func answered(_ q: Query, _ answer: DNSAnswer) {
