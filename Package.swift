@@ -19,7 +19,12 @@ let package = Package(
     targets: [
         .target(
             name: "SMTPGateCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CPCRE2", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .systemLibrary(
+            name: "CPCRE2",
+            pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"])]
         ),
         .target(
             name: "SMTPGateRuntime",

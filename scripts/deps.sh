@@ -30,6 +30,7 @@ have clamdscan || need_apt+=(clamdscan)
 have spamc || need_apt+=(spamc)
 pkg-config --exists libnetfilter_conntrack 2>/dev/null || need_apt+=(libnetfilter-conntrack-dev libmnl-dev pkg-config)
 pkg-config --exists sqlite3 2>/dev/null || need_apt+=(libsqlite3-dev pkg-config)   # state_store
+pkg-config --exists libpcre2-8 2>/dev/null || need_apt+=(libpcre2-dev pkg-config)   # regex_* (PCRE)
 # Not pkg-config: Debian's libunbound.pc requires libevent's, which libunbound-dev does not pull in.
 [ -f /usr/include/unbound.h ] || need_apt+=(libunbound-dev)   # the DNS resolver (DNSBL, SPF, restrictions)
 [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)   # the resolver tests' DNS server (the binary, no service)

@@ -98,6 +98,8 @@ struct ConfigParserTests {
             "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation", "ratelimit_clients", "ratelimit_override",
             "max_per_ident", "max_load", "state_store", "control_path",
             "dnsbl", "dnsbl_threshold", "dns_server", "timeout_dns", "earlytalker", "earlytalker_wait", "auth_require", "auth_skip",
+            "regex_reject_helo", "regex_reject_mail_from", "regex_reject_rcpt_to", "regex_enforce_helo",
+            "regex_enforce_mail_from", "regex_enforce_rcpt_to",
             "ratelimit_connections", "ratelimit_messages", "ratelimit_recipients", "ratelimit_bytes",
             "ratelimit_mailfrom_rejects", "ratelimit_rcptto_rejects", "ratelimit_auth_rejects", "ratelimit_destinations",
             "shutdown_timeout",

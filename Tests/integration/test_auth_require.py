@@ -40,7 +40,7 @@ def test_ifsupported_refuses_mail_until_auth_succeeds(proxy, mta):
     assert m.mail_from == "authed@x.test"
     raw = bytes(m.conn.raw)
     assert b"anon@x.test" not in raw, "the refused MAILs never reached the MTA"
-    rejects = p.events("reject", session=p.session_id(c.local))
+    rejects = p.wait_event("reject", count=2, session=p.session_id(c.local))
     assert [(e.get("command"), e.get("from"), e.get("code"), e.get("reason")) for e in rejects] == [
         ("mail", "<anon@x.test>", "530", "auth_required")] * 2, rejects
 

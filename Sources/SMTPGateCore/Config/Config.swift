@@ -119,6 +119,8 @@ public struct Config: Sendable, Equatable {
     public var earlyTalkerWait = 0.0
     public var authRequire = AuthRequirement.no
     public var authSkip: Set<AuthSkip> = []
+    /// `regex_reject_*` and `regex_enforce_*`, in the option table's order.
+    public var regexRules: [RegexRule] = []
 
     public init() {}
 

@@ -125,7 +125,13 @@ public enum ConfigParser {
         if c.authSkip.contains(.dnsbl), c.dnsbl.isEmpty {
             out.append("auth_skip names dnsbl but no dnsbl sites are set: it changes nothing")
         }
-        for check in c.authSkip.sorted() where check != .dnsbl {
+        if c.authSkip.contains(.regex), c.regexRules.isEmpty {
+            out.append("auth_skip names regex but no regex_* option is set: it changes nothing")
+        }
+        if c.lockOn.contains(.regex), c.regexRules.isEmpty {
+            out.append("lock_on names regex but no regex_* option is set: nobody is locked for a match")
+        }
+        for check in c.authSkip.sorted() where check == .spf {
             out.append("auth_skip \(check.rawValue) has no effect yet: SMTPGate has no \(check.rawValue) check")
         }
         return out

@@ -327,7 +327,14 @@ extension Option {
         Option(name: "auth_skip", apply: { c, v throws(OptionValueError) in c.authSkip = try AuthSkip.parseList(v) }, show: { c in
             c.authSkip.isEmpty ? "none" : c.authSkip.sorted().map(\.rawValue).joined(separator: ",")
         }),
-    ] + RateKind.allCases.map { kind in
+    ] + RegexRule.optionNames.map { action, field in
+        Option(name: "regex_\(action.rawValue)_\(field.rawValue)", apply: { c, v throws(OptionValueError) in
+            let regex = try RegexRule.compile(v)
+            c.regexRules.append(RegexRule(action: action, field: field, regex: regex))
+            c.regexRules.sort { RegexRule.order($0) < RegexRule.order($1) }
+        }, show: { c in c.regexRules.first { $0.action == action && $0.field == field }?.regex.pattern })
+    }
+    + RateKind.allCases.map { kind in
         Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
             // Read again by the parser once the file's `ratelimit_expiration` is known.
             let spec = try OptionValue.policy { () throws(PolicyValueError) in

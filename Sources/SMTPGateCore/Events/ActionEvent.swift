@@ -6,6 +6,7 @@ public struct ActionEvent: Sendable, Equatable {
         case rateLimit = "RATELIMIT"
         case dnsbl = "DNSBL"
         case earlyTalk = "EARLYTALK"
+        case regex = "REGEX"
     }
 
     public var found: Found

@@ -10,6 +10,8 @@ public struct Finding: Sendable, Equatable {
         case sizeLimit(limit: Int?)
         case dnsbl(score: Int, zones: [String])
         case earlyTalk(bytes: Int)
+        /// A `regex_*` option refused a command; `rule` is its name.
+        case regex(rule: String)
     }
 
     public var kind: Kind
@@ -46,6 +48,7 @@ extension Finding.Kind {
         case .sizeLimit: return nil
         case .dnsbl: return .dnsbl
         case .earlyTalk: return .earlytalk
+        case .regex: return .regex
         }
     }
 
@@ -60,6 +63,7 @@ extension Finding.Kind {
         case .sizeLimit: return "size_limit"
         case .dnsbl(let score, let zones): return "dnsbl score \(score) (\(zones.joined(separator: ",")))"
         case .earlyTalk(let n): return "talked before the greeting (\(n) bytes)"
+        case .regex(let rule): return rule
         }
     }
 }

@@ -121,6 +121,8 @@ public enum SessionLog {
             fields += [("command", .text("data_end")), ("size", .int(size))]
         }
         fields += [("code", .int(r.reply.code)), ("reason", .text(r.reply.why.rawValue))]
+        if let rule = r.rule { fields.append(("rule", .text(rule))) }
+        if let error = r.error { fields.append(("error", .text(LogEscape.escape(error)))) }
         return LogRecord(.notice, "reject", fields)
     }
 

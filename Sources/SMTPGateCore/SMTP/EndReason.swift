@@ -25,6 +25,8 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     case dnsbl
     case earlyTalk = "earlytalk"
     case authRequired = "auth_required"
+    case regex
+    case regexFailed = "regex_failed"
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

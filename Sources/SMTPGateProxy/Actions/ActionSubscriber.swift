@@ -37,6 +37,7 @@ struct ActionSubscriber: ProxyEventSubscriber {
         case .rateLimit: found = .rateLimit
         case .dnsbl: found = .dnsbl
         case .earlyTalk: found = .earlyTalk
+        case .regex: found = .regex
         }
         let p = c.facts
         return ActionEvent(

@@ -2,17 +2,23 @@ import NIOCore
 import SMTPGateCore
 
 /// The policies of one session in the order they are asked: the authentication gate first (a client
-/// refused for it has not used up a rate), then abuse control. The first that does not relay decides.
+/// refused for it has not used up a rate), then `regex_*`, then abuse control. The first that does not
+/// relay decides.
 struct SessionPolicy: CommandPolicy {
     var gate: AuthGate
+    var regex: RegexPolicy?
+    /// `auth_skip regex`: an authenticated client's commands are not matched.
+    var regexSkippedWhenAuthenticated = false
     var abuse: AbusePolicy?
     /// A listing held against an unauthenticated MAIL, for the event stream (the session reports it once).
     /// Called while the machine decides: it must not touch the machine (the state is what it may know).
     let listed: (DNSBLVerdict, PolicyState) -> Void
-    /// Every other refusal of the gate, for the event stream.
+    /// Every other refusal of the gate or of a rule, for the event stream.
     let refused: (CommandRefusal) -> Void
+    /// A rule refused a command: `lock_on regex`, `action_script` (called while the machine decides, like `listed`).
+    let found: (Finding.Kind, PolicyState) -> Void
 
-    var isEmpty: Bool { gate.isOpen && abuse == nil }
+    var isEmpty: Bool { gate.isOpen && regex == nil && abuse == nil }
 
     func decide(_ point: PolicyPoint, _ state: PolicyState) -> PolicyDecision {
         switch gate.verdict(point, state) {
@@ -24,6 +30,21 @@ struct SessionPolicy: CommandPolicy {
         case .listed(let v):
             listed(v, state)
             return .reply(ProxyReplies.dnsblListedAtMail(v), then: .carryOn)
+        }
+        if let regex, !(regexSkippedWhenAuthenticated && state.authenticated) {
+            let v = regex.verdict(point)
+            if let reply = RegexPolicy.reply(v) {
+                switch v {
+                case .refuse(let rule):
+                    refused(CommandRefusal(point: point, reply: reply, rule: rule.optionName))
+                    found(.regex(rule: rule.optionName), state)
+                case .failed(let rule, let why):
+                    refused(CommandRefusal(point: point, reply: reply, rule: rule.optionName, error: why))
+                case .pass:
+                    break
+                }
+                return .reply(reply, then: .carryOn)
+            }
         }
         return abuse?.decide(point) ?? .relay
     }

@@ -144,9 +144,16 @@ final class RelaySession {
             AbusePolicy(abuse: abuse, lockKey: context.facts.lockKey, rateKey: context.facts.rateKey,
                         limited: { [unowned self] in env.bus.publish(.rateLimited(context, $0)) })
         }
-        let policy = SessionPolicy(gate: AuthGate(requirement: env.config.authRequire), abuse: abuse,
+        let config = env.config
+        let policy = SessionPolicy(gate: AuthGate(requirement: config.authRequire),
+                                   regex: config.regexRules.isEmpty ? nil : RegexPolicy(rules: config.regexRules),
+                                   regexSkippedWhenAuthenticated: config.authSkip.contains(.regex), abuse: abuse,
                                    listed: { [unowned self] in reportHeldListing($0, transactions: $1.transactions) },
-                                   refused: { [unowned self] in env.bus.publish(.commandRefused(context, $0)) })
+                                   refused: { [unowned self] in env.bus.publish(.commandRefused(context, $0)) },
+                                   found: { [unowned self] kind, state in
+                                       env.bus.publish(.found(context, Finding(kind: kind, helo: state.helo, mailFrom: state.mailFrom,
+                                                                               recipients: state.recipients, transaction: state.transactions)))
+                                   })
         if !policy.isEmpty || env.config.authSkip.contains(.dnsbl) {
             commandPolicy = policy
             machine.policy = { [unowned self] point, state in commandPolicy?.decide(point, state) ?? .relay }
