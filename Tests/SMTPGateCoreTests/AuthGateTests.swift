@@ -47,16 +47,18 @@ struct AuthGateTests {
     }
 
     @Test(arguments: [
-        (AuthRequirement.no, false, false, AuthGate.Verdict.pass),
+        (AuthRequirement.no, Bool?.some(false), false, AuthGate.Verdict.pass),
         (.no, true, false, .pass),
+        (.no, nil, false, .pass),
         (.ifSupported, false, false, .pass),
         (.ifSupported, true, false, .authRequired),
+        (.ifSupported, nil, false, .authRequired),
         (.ifSupported, true, true, .pass),
         (.mandatory, false, false, .authRequired),
         (.mandatory, true, false, .authRequired),
         (.mandatory, false, true, .pass),
     ])
-    func requirementAtMail(_ r: AuthRequirement, offered: Bool, authenticated: Bool, expected: AuthGate.Verdict) {
+    func requirementAtMail(_ r: AuthRequirement, offered: Bool?, authenticated: Bool, expected: AuthGate.Verdict) {
         let state = PolicyState(authenticated: authenticated, authOffered: offered)
         #expect(AuthGate(requirement: r).verdict(.mail(from: "<a@x.test>"), state) == expected)
     }
@@ -89,8 +91,9 @@ struct AuthGateTests {
             if case .mail = p { seen.states.append(s) }
             return .relay
         }
+        #expect(h.m.authOffered == nil, "unknown before any EHLO reply")
         h.open(caps: ["PIPELINING", "AUTH PLAIN LOGIN"])
-        #expect(h.m.authOffered && !h.m.authenticated)
+        #expect(h.m.authOffered == true && !h.m.authenticated)
         h.client("MAIL FROM:<a@x.test>\r\n")
         h.server("250 ok\r\n")
         h.client("RSET\r\n")
@@ -102,11 +105,27 @@ struct AuthGateTests {
         h.server("235 2.7.0 ok\r\n")
         h.client("MAIL FROM:<b@x.test>\r\n")
         #expect(seen.states.map(\.authenticated) == [false, true])
-        #expect(seen.states.allSatisfy(\.authOffered) && seen.states.allSatisfy { $0.helo == "client.test" })
+        #expect(seen.states.allSatisfy { $0.authOffered == true && $0.helo == "client.test" })
 
         let plain = Harness()
         plain.open(caps: ["PIPELINING", "SIZE 100"])
-        #expect(!plain.m.authOffered)
+        #expect(plain.m.authOffered == false)
+        plain.client("HELO again.test\r\n")
+        plain.server("250 mx.test\r\n")
+        #expect(plain.m.authOffered == nil, "after HELO nothing is known of AUTH")
+    }
+
+    @Test func aMailPipelinedBehindItsEHLOIsAskedBeforeTheMTAHasSaidWhatItOffers() {
+        let seen = StateLog()
+        let h = Harness()
+        h.m.policy = { p, s in
+            if case .mail = p { seen.states.append(s) }
+            return .relay
+        }
+        h.server(Harness.greeting)
+        h.client("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\n")
+        #expect(seen.states.map(\.authOffered) == [nil])
+        #expect(AuthGate(requirement: .ifSupported).verdict(.mail(from: "<a@x.test>"), seen.states[0]) == .authRequired)
     }
 
     @Test func theMachineRefusesAGatedMailWithTheGatesReplyInPipelineOrder() {

@@ -70,3 +70,15 @@ def test_no_is_the_default_and_requires_nothing(proxy, mta):
     c, _ = ehlo(p, "127.0.0.84")
     assert send_message(c, harmless_message()).code == 250
     assert len(mta.wait_messages(1)) == 1
+
+
+def test_ifsupported_counts_a_helo_client_as_offered_auth(proxy, scripted_mta):
+    # After HELO nothing says the MTA offers no AUTH: the client is refused as under mandatory.
+    m = scripted_mta(ehlo=[l for l in DEFAULT_EHLO if not l.startswith("AUTH")])
+    p = proxy(m.port, auth_require="ifsupported")
+    c = Client(p.port, source="127.0.0.85")
+    assert c.greeting().code == 220
+    assert c.cmd("HELO old.test").code == 250
+    assert c.cmd("MAIL FROM:<a@x.test>").text == f"530 {PROXY_NAME}: Authentication required"
+    assert c.cmd("QUIT").code == 221
+    assert not any(l.startswith("MAIL") for l in m.conns[0].lines)

@@ -25,7 +25,9 @@ public struct AuthGate: Sendable, Equatable {
         if let listing { return .listed(listing) }
         switch requirement {
         case .no: return .pass
-        case .ifSupported: return state.authOffered ? .authRequired : .pass
+        // Only an EHLO reply without AUTH lets a client off: a MAIL pipelined behind its EHLO (which RFC 2920
+        // forbids) or after HELO cannot show that the MTA offers no AUTH.
+        case .ifSupported: return state.authOffered == false ? .pass : .authRequired
         case .mandatory: return .authRequired
         }
     }

@@ -4,14 +4,15 @@ public struct PolicyState: Sendable, Equatable {
     public var helo: String?
     /// The MTA accepted an AUTH (a 2xx reply).
     public var authenticated: Bool
-    /// The MTA's last positive EHLO reply listed AUTH.
-    public var authOffered: Bool
+    /// The MTA's last positive EHLO reply listed AUTH; nil when none has come (no EHLO yet, its reply
+    /// still on the way, or HELO).
+    public var authOffered: Bool?
     public var mailFrom: String?
     public var recipients: Int
     /// Transactions the session has had (what a finding is numbered by).
     public var transactions: Int
 
-    public init(helo: String? = nil, authenticated: Bool = false, authOffered: Bool = false, mailFrom: String? = nil,
+    public init(helo: String? = nil, authenticated: Bool = false, authOffered: Bool? = nil, mailFrom: String? = nil,
                 recipients: Int = 0, transactions: Int = 0) {
         self.helo = helo
         self.authenticated = authenticated

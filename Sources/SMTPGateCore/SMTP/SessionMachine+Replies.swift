@@ -59,7 +59,7 @@ extension SessionMachine {
                     authOffered = filtered.auth
                 } else {
                     replies.enhanced = false
-                    authOffered = false
+                    authOffered = nil
                 }
             }
         case .mail(let from):

@@ -98,7 +98,8 @@ public struct SessionMachine {
     /// Asked at HELO/EHLO, MAIL, RCPT, DATA and the end of each message; nil relays everything.
     public var policy: ((PolicyPoint, PolicyState) -> PolicyDecision)?
     public internal(set) var authenticated = false
-    public internal(set) var authOffered = false
+    /// Whether the MTA's last positive EHLO reply listed AUTH; nil before one came, or after HELO.
+    public internal(set) var authOffered: Bool?
 
     public var policyState: PolicyState {
         PolicyState(helo: helo, authenticated: authenticated, authOffered: authOffered, mailFrom: txn?.mailFrom,
