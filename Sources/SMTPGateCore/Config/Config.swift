@@ -121,8 +121,17 @@ public struct Config: Sendable, Equatable {
     public var authSkip: Set<AuthSkip> = []
     /// `regex_reject_*` and `regex_enforce_*`, in the option table's order.
     public var regexRules: [RegexRule] = []
+    /// Postfix-style restriction lists; a stage without a list has none (permit).
+    public var restrictions: [RestrictionStage: [Restriction]] = [:]
+    /// `permit_mynetworks`: Postfix's default `mynetworks_style host` on a proxy is the loopback networks.
+    public var mynetworks: [CIDR] = [try! CIDR(parsing: "127.0.0.0/8"), try! CIDR(parsing: "::1/128")]
+    /// `policy_mode warn`: every restriction's refusal is a `reject_warning` line, and nothing is refused.
+    public var policyMode = RestrictionEvaluation.Mode.enforce
 
     public init() {}
+
+    /// Whether anything asks DNS: the resolver is started for it.
+    public var usesDNS: Bool { !dnsbl.isEmpty || restrictions.values.contains { $0.contains(where: \.usesDNS) } }
 
     /// Whether anything needs the per-client state (locks or rate limits).
     public var abuseControl: Bool { stateStoreSet || (!lockOn.isEmpty && lockDuration != 0) || !rateLimits.isEmpty }

@@ -334,6 +334,7 @@ extension Option {
             c.regexRules.sort { RegexRule.order($0) < RegexRule.order($1) }
         }, show: { c in c.regexRules.first { $0.action == action && $0.field == field }?.regex.pattern })
     }
+    + Option.restrictionOptions
     + RateKind.allCases.map { kind in
         Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
             // Read again by the parser once the file's `ratelimit_expiration` is known.

@@ -7,11 +7,14 @@ public struct CommandRefusal: Sendable, Equatable {
     public var rule: String?
     /// Why the rule could not decide, for a temporary refusal (a PCRE limit).
     public var error: String?
+    /// Not made: `warn_if_reject` or `policy_mode warn` turned it into a `reject_warning` line.
+    public var warning: Bool
 
-    public init(point: PolicyPoint, reply: PolicyReply, rule: String? = nil, error: String? = nil) {
+    public init(point: PolicyPoint, reply: PolicyReply, rule: String? = nil, error: String? = nil, warning: Bool = false) {
         self.point = point
         self.reply = reply
         self.rule = rule
         self.error = error
+        self.warning = warning
     }
 }

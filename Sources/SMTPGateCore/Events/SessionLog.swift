@@ -121,9 +121,10 @@ public enum SessionLog {
             fields += [("command", .text("data_end")), ("size", .int(size))]
         }
         fields += [("code", .int(r.reply.code)), ("reason", .text(r.reply.why.rawValue))]
-        if let rule = r.rule { fields.append(("rule", .text(rule))) }
+        if let rule = r.rule { fields.append(("rule", .text(LogEscape.escape(rule)))) }
         if let error = r.error { fields.append(("error", .text(LogEscape.escape(error)))) }
-        return LogRecord(.notice, "reject", fields)
+        if r.warning { fields.append(("reply", .text(LogEscape.escape(r.reply.text)))) }
+        return LogRecord(.notice, r.warning ? "reject_warning" : "reject", fields)
     }
 
     public static func reject(_ c: SessionContext, reason: String, limit: Int) -> LogRecord {

@@ -49,7 +49,7 @@ public struct RegexRule: Sendable, Equatable {
         }
     }
 
-    static func unbracketed(_ path: String) -> String {
+    public static func unbracketed(_ path: String) -> String {
         guard path.hasPrefix("<"), path.hasSuffix(">"), path.count >= 2 else { return path }
         return String(path.dropFirst().dropLast())
     }

@@ -6,6 +6,8 @@ struct EHLOFilter {
         var enhancedStatusCodes: Bool
         /// AUTH is offered (`auth_require ifsupported`).
         var auth: Bool
+        /// PIPELINING is offered (`reject_unauth_pipelining`).
+        var pipelining: Bool
     }
 
     static let alwaysRemoved: Set<String> = ["CHUNKING", "BINARYMIME", "XEXCH50"]
@@ -14,6 +16,7 @@ struct EHLOFilter {
         var kept: [[UInt8]] = []
         var esc = false
         var auth = false
+        var pipelining = false
         for (n, line) in reply.lines.enumerated() {
             if n == 0 {
                 kept.append(line)
@@ -22,6 +25,7 @@ struct EHLOFilter {
             let keyword = Self.keyword(line)
             if keyword == "ENHANCEDSTATUSCODES" { esc = true }
             if keyword == "AUTH" { auth = true }
+            if keyword == "PIPELINING" { pipelining = true }
             if alwaysRemoved.contains(keyword) || (forbidStartTLS && keyword == "STARTTLS") { continue }
             kept.append(line)
         }
@@ -30,7 +34,7 @@ struct EHLOFilter {
             if last, kept[n][3] == 0x0d || kept[n][3] == 0x0a { continue }
             kept[n][3] = last ? 0x20 : 0x2d
         }
-        return Result(bytes: kept.flatMap { $0 }, enhancedStatusCodes: esc, auth: auth)
+        return Result(bytes: kept.flatMap { $0 }, enhancedStatusCodes: esc, auth: auth, pipelining: pipelining)
     }
 
     static func keyword(_ line: [UInt8]) -> String {

@@ -27,6 +27,8 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     case authRequired = "auth_required"
     case regex
     case regexFailed = "regex_failed"
+    /// A Postfix-style restriction list refused the command.
+    case restriction
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

@@ -11,14 +11,18 @@ public struct PolicyState: Sendable, Equatable {
     public var recipients: Int
     /// Transactions the session has had (what a finding is numbered by).
     public var transactions: Int
+    /// The command came while replies were still owed, and the MTA had not offered PIPELINING
+    /// (RFC 2920: the client may not send ahead then).
+    public var pipelinedAhead: Bool
 
     public init(helo: String? = nil, authenticated: Bool = false, authOffered: Bool? = nil, mailFrom: String? = nil,
-                recipients: Int = 0, transactions: Int = 0) {
+                recipients: Int = 0, transactions: Int = 0, pipelinedAhead: Bool = false) {
         self.helo = helo
         self.authenticated = authenticated
         self.authOffered = authOffered
         self.mailFrom = mailFrom
         self.recipients = recipients
         self.transactions = transactions
+        self.pipelinedAhead = pipelinedAhead
     }
 }

@@ -57,9 +57,11 @@ extension SessionMachine {
                     bytes = filtered.bytes
                     replies.enhanced = filtered.enhancedStatusCodes
                     authOffered = filtered.auth
+                    pipeliningOffered = filtered.pipelining
                 } else {
                     replies.enhanced = false
                     authOffered = nil
+                    pipeliningOffered = false
                 }
             }
         case .mail(let from):

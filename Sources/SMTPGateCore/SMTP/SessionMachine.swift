@@ -100,10 +100,13 @@ public struct SessionMachine {
     public internal(set) var authenticated = false
     /// Whether the MTA's last positive EHLO reply listed AUTH; nil before one came, or after HELO.
     public internal(set) var authOffered: Bool?
+    /// The MTA's last positive EHLO reply listed PIPELINING.
+    public internal(set) var pipeliningOffered = false
 
     public var policyState: PolicyState {
         PolicyState(helo: helo, authenticated: authenticated, authOffered: authOffered, mailFrom: txn?.mailFrom,
-                    recipients: txn?.recipientCount ?? 0, transactions: transactions)
+                    recipients: txn?.recipientCount ?? 0, transactions: transactions,
+                    pipelinedAhead: !pending.isEmpty && !pipeliningOffered)
     }
     public internal(set) var helo: String?
     /// The MTA's greeting has gone to the client.

@@ -40,7 +40,8 @@ public final class Daemon: @unchecked Sendable {
     /// Locks and rate limits with their state store, when configured.
     private var abuse: AbuseService?
     private var control: Channel?
-    /// The DNS resolver and the `dnsbl` check of the running configuration, when it has blocklists.
+    /// The DNS resolver and the `dnsbl` check of the running configuration, when it asks DNS (blocklists,
+    /// restrictions that look names up).
     private let dns = NIOLockedValueBox<(resolver: Resolver, check: DNSBLCheck)?>(nil)
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
@@ -261,8 +262,12 @@ public final class Daemon: @unchecked Sendable {
             Scanning(services: $0, spoolPath: config.spoolPath, spoolMemory: config.spoolMemory,
                      leaveOn: config.spoolLeaveOn, pool: pool)
         }
-        let dnsbl = config.dnsbl.isEmpty ? nil : dns.withLockedValue { $0?.check }
-        guard let script = config.actionScript else { return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl) }
+        let current = dns.withLockedValue { $0 }
+        let dnsbl = config.dnsbl.isEmpty ? nil : current?.check
+        let resolver = config.usesDNS ? current?.resolver : nil
+        guard let script = config.actionScript else {
+            return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl, resolver: resolver)
+        }
         let name = config.resolvedProxyName(hostName: Privileges.hostName())
         let key = "\(script)|\(config.timeoutAction)|\(config.maxActions)|\(name)"
         let runner = actions.withLockedValue { current -> ActionRunner in
@@ -272,7 +277,7 @@ public final class Daemon: @unchecked Sendable {
             current = (key, made)
             return made
         }
-        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl)
+        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl, resolver: resolver)
     }
 
     /// The resolver and blocklist check for `config`, made before the configuration takes effect (so a
@@ -281,7 +286,7 @@ public final class Daemon: @unchecked Sendable {
     private func prepareDNS(_ config: Config) throws {
         let settings = Resolver.Settings(config: config)
         let current = dns.withLockedValue { $0 }
-        guard !config.dnsbl.isEmpty else {
+        guard config.usesDNS else {
             dns.withLockedValue { $0 = nil }
             if let old = current?.resolver { retire(old) }
             return

@@ -21,6 +21,8 @@ struct SessionEnvironment {
     let abuse: AbuseControl?
     /// Set when a scanner is configured.
     let scanning: Scanning?
+    /// Set when a restriction asks DNS.
+    var resolver: Resolver? = nil
 }
 
 /// What a scanning session needs besides the scanners: where and how messages are spooled.
@@ -147,7 +149,10 @@ final class RelaySession {
         let config = env.config
         let policy = SessionPolicy(gate: AuthGate(requirement: config.authRequire),
                                    regex: config.regexRules.isEmpty ? nil : RegexPolicy(rules: config.regexRules),
-                                   regexSkippedWhenAuthenticated: config.authSkip.contains(.regex), abuse: abuse,
+                                   regexSkippedWhenAuthenticated: config.authSkip.contains(.regex),
+                                   restrictions: RestrictionRunner(config: config, resolver: env.resolver,
+                                                                   clientIP: origin.client.ipAddress),
+                                   abuse: abuse,
                                    listed: { [unowned self] in reportHeldListing($0, transactions: $1.transactions) },
                                    refused: { [unowned self] in env.bus.publish(.commandRefused(context, $0)) },
                                    found: { [unowned self] kind, state in

@@ -1,0 +1,32 @@
+/// The restriction lists, `mynetworks` and `policy_mode`: a table of their own, for the type checker's sake.
+extension Option {
+    static let restrictionOptions: [Option] = RestrictionStage.allCases.map(restrictionList) + [
+        Option(name: "mynetworks", apply: { c, v throws(OptionValueError) in c.mynetworks = try OptionValue.prefixes(v) },
+               show: { OptionValue.showPrefixes($0.mynetworks) }),
+        Option(name: "policy_mode", apply: { c, v throws(OptionValueError) in c.policyMode = try policyMode(v) },
+               show: { $0.policyMode.rawValue }),
+    ]
+
+    private static func restrictionList(_ stage: RestrictionStage) -> Option {
+        Option(name: stage.optionName, apply: { c, v throws(OptionValueError) in
+            c.restrictions[stage] = try parseList(v)
+        }, show: { c in
+            c.restrictions[stage].map { list in list.map(\.text).joined(separator: ", ") }
+        })
+    }
+
+    private static func parseList(_ v: String) throws(OptionValueError) -> [Restriction] {
+        do {
+            return try RestrictionList.parse(v)
+        } catch {
+            throw OptionValueError(error.description)
+        }
+    }
+
+    private static func policyMode(_ v: String) throws(OptionValueError) -> RestrictionEvaluation.Mode {
+        guard let m = RestrictionEvaluation.Mode(rawValue: v.lowercased()) else {
+            throw OptionValueError("expected enforce or warn, got '\(LogEscape.escape(v))'")
+        }
+        return m
+    }
+}

@@ -1,0 +1,233 @@
+/// Postfix's restriction lists evaluated for one command, as a step machine: `run` goes as far as it can
+/// and either finishes or names the DNS question it needs; the shell asks the resolver, `provide`s the
+/// answer and runs again. Each list ends at its first permit (the next list still runs) or refusal;
+/// `defer_if_permit` is remembered and made at the end if nothing refused.
+public struct RestrictionEvaluation: Sendable {
+    public struct Question: Hashable, Sendable {
+        public var name: String
+        public var type: DNSType
+    }
+
+    public enum Step: Sendable, Equatable {
+        case lookup(Question)
+        case done(RestrictionOutcome)
+    }
+
+    /// Whether a refusal is made (`enforce`) or only logged (`warn`).
+    public enum Mode: String, Sendable, CaseIterable {
+        case enforce, warn
+    }
+
+    private let lists: [(stage: RestrictionStage, entries: [Restriction])]
+    private let facts: RestrictionFacts
+    private let mode: Mode
+    private var list = 0
+    private var entry = 0
+    private var warnNext = false
+    private var deferIfPermit: RestrictionHit?
+    private var deferIfReject = false
+    private var warnings: [RestrictionHit] = []
+    private var answers: [Question: DNSAnswer] = [:]
+    /// Questions asked at most: a list of 256 entries needs three each at most (MX, A, AAAA).
+    static let maxQuestions = 1024
+
+    public init(_ lists: [(RestrictionStage, [Restriction])], facts: RestrictionFacts, mode: Mode = .enforce) {
+        self.lists = lists.map { (stage: $0.0, entries: $0.1) }
+        self.facts = facts
+        self.mode = mode
+    }
+
+    public mutating func provide(_ q: Question, _ a: DNSAnswer) {
+        guard answers.count < Self.maxQuestions else { return }
+        answers[q] = a
+    }
+
+    public mutating func run() -> Step {
+        while list < lists.count {
+            let (stage, entries) = lists[list]
+            guard entry < entries.count else {
+                next(list: true)
+                continue
+            }
+            let r = entries[entry]
+            switch evaluate(r, stage) {
+            case .need(let q):
+                if answers.count >= Self.maxQuestions { return .done(finish(refusal: nil)) }
+                return .lookup(q)
+            case .dunno:
+                warnNext = false
+                next(list: false)
+            case .warnNext:
+                warnNext = true
+                next(list: false)
+            case .permit:
+                warnNext = false
+                next(list: true)
+            case .deferIfPermit(let hit):
+                if deferIfPermit == nil { deferIfPermit = hit }
+                warnNext = false
+                next(list: false)
+            case .deferIfReject:
+                deferIfReject = true
+                warnNext = false
+                next(list: false)
+            case .refuse(var hit):
+                if deferIfReject, hit.reply.code >= 500 {
+                    hit.reply = Self.temporary(hit.reply)
+                }
+                if warnNext || mode == .warn {
+                    warnings.append(hit)
+                    warnNext = false
+                    next(list: false)
+                } else {
+                    return .done(finish(refusal: hit))
+                }
+            }
+        }
+        if let hit = deferIfPermit {
+            if mode == .warn {
+                warnings.append(hit)
+            } else {
+                return .done(finish(refusal: hit))
+            }
+        }
+        return .done(finish(refusal: nil))
+    }
+
+    private mutating func next(list nextList: Bool) {
+        if nextList {
+            list += 1
+            entry = 0
+        } else {
+            entry += 1
+        }
+    }
+
+    private func finish(refusal: RestrictionHit?) -> RestrictionOutcome {
+        RestrictionOutcome(refusal: refusal, warnings: warnings)
+    }
+
+    private enum Result {
+        case dunno, permit, warnNext, deferIfReject
+        case deferIfPermit(RestrictionHit)
+        case refuse(RestrictionHit)
+        case need(Question)
+    }
+
+    private func evaluate(_ r: Restriction, _ stage: RestrictionStage) -> Result {
+        func hit(_ code: Int, _ enhanced: String, _ text: String) -> RestrictionHit {
+            RestrictionHit(stage: stage, restriction: r.text,
+                           reply: PolicyReply(code: code, enhanced: enhanced, text: text, why: .restriction, named: false))
+        }
+        let subject = "<\(subjectText(stage))>: \(stage.subject)"
+        switch r {
+        case .permit:
+            return .permit
+        case .reject:
+            return .refuse(hit(554, "5.7.1", "\(subject): Access denied"))
+        case .deferAlways:
+            return .refuse(hit(450, "4.7.1", "\(subject): Try again later"))
+        case .deferIfPermit:
+            return .deferIfPermit(hit(450, "4.7.1", "\(subject): Try again later"))
+        case .deferIfReject:
+            return .deferIfReject
+        case .warnIfReject:
+            return .warnNext
+        case .permitMynetworks:
+            return facts.inMynetworks ? .permit : .dunno
+        case .permitSaslAuthenticated:
+            return facts.authenticated ? .permit : .dunno
+        case .rejectInvalidHeloHostname:
+            guard let helo = facts.helo else { return .dunno }
+            return HostNames.isValidHelo(helo) ? .dunno
+                : .refuse(hit(501, "5.5.2", "<\(helo)>: Helo command rejected: Invalid name"))
+        case .rejectNonFqdnHeloHostname:
+            guard let helo = facts.helo, HostNames.isValidHelo(helo) else { return .dunno }
+            return HostNames.isFullyQualified(helo) ? .dunno
+                : .refuse(hit(504, "5.5.2", "<\(helo)>: Helo command rejected: need fully-qualified hostname"))
+        case .rejectNonFqdnSender:
+            guard let s = facts.sender, !s.isEmpty else { return .dunno }
+            return HostNames.isFullyQualifiedAddress(s) ? .dunno
+                : .refuse(hit(504, "5.5.2", "<\(s)>: Sender address rejected: need fully-qualified address"))
+        case .rejectNonFqdnRecipient:
+            guard let rcpt = facts.recipient else { return .dunno }
+            return HostNames.isFullyQualifiedAddress(rcpt) ? .dunno
+                : .refuse(hit(504, "5.5.2", "<\(rcpt)>: Recipient address rejected: need fully-qualified address"))
+        case .rejectUnknownSenderDomain:
+            guard let s = facts.sender, let domain = HostNames.domain(of: s) else { return .dunno }
+            return unknownDomain(domain, hit: { temporary in
+                hit(450, "4.1.8", "<\(s)>: Sender address rejected: " + (temporary ? "Domain lookup failed" : "Domain not found"))
+            })
+        case .rejectUnknownRecipientDomain:
+            guard let rcpt = facts.recipient, let domain = HostNames.domain(of: rcpt) else { return .dunno }
+            return unknownDomain(domain, hit: { temporary in
+                hit(450, "4.1.2", "<\(rcpt)>: Recipient address rejected: " + (temporary ? "Domain lookup failed" : "Domain not found"))
+            })
+        case .rejectUnauthPipelining:
+            return facts.pipelinedAhead
+                ? .refuse(hit(503, "5.5.0", "\(subject): Improper use of SMTP command pipelining")) : .dunno
+        case .rejectRblClient(let site):
+            guard let name = DNSName.reversed(facts.clientAddress, zone: site.zone) else { return .dunno }
+            return listed(name, site) { hit(554, "5.7.1", "Service unavailable; Client host [\(facts.clientText)] blocked using \(site.zone)") }
+        case .rejectRhsblSender(let site):
+            guard let s = facts.sender, let domain = HostNames.domain(of: s) else { return .dunno }
+            return listed(domain + "." + site.zone, site) {
+                hit(554, "5.7.1", "Service unavailable; Sender address [\(s)] blocked using \(site.zone)")
+            }
+        case .rejectRhsblRecipient(let site):
+            guard let rcpt = facts.recipient, let domain = HostNames.domain(of: rcpt) else { return .dunno }
+            return listed(domain + "." + site.zone, site) {
+                hit(554, "5.7.1", "Service unavailable; Recipient address [\(rcpt)] blocked using \(site.zone)")
+            }
+        }
+    }
+
+    /// A blocklist's answer counts if the site's filter takes one of its addresses; a failed lookup counts
+    /// nothing, as Postfix's.
+    private func listed(_ name: String, _ site: DNSBLSite, _ hit: () -> RestrictionHit) -> Result {
+        guard DNSName.isValid(name) else { return .dunno }
+        let q = Question(name: name, type: .a)
+        guard let a = answers[q] else { return .need(q) }
+        let addresses = a.records.compactMap { rec -> [UInt8]? in
+            if case .address(let b) = rec, b.count == 4 { return b }
+            return nil
+        }
+        return addresses.contains(where: site.counts) ? .refuse(hit()) : .dunno
+    }
+
+    /// Postfix's test: a domain with an MX, A or AAAA record exists; one with none of them (or NXDOMAIN) is
+    /// unknown; a lookup that failed is a `defer_if_permit`.
+    private func unknownDomain(_ domain: String, hit: (_ temporary: Bool) -> RestrictionHit) -> Result {
+        guard DNSName.isValid(domain) else { return .refuse(hit(false)) }
+        var failed = false
+        for type in [DNSType.mx, .a, .aaaa] {
+            let q = Question(name: domain, type: type)
+            guard let a = answers[q] else { return .need(q) }
+            switch a {
+            case .records: return .dunno
+            case .nxdomain: return .refuse(hit(false))
+            case .noData: continue
+            case .failure: failed = true
+            }
+        }
+        return failed ? .deferIfPermit(hit(true)) : .refuse(hit(false))
+    }
+
+    private func subjectText(_ stage: RestrictionStage) -> String {
+        switch stage {
+        case .client: return "unknown[\(facts.clientText)]"
+        case .helo: return facts.helo ?? ""
+        case .sender: return facts.sender ?? ""
+        case .recipient: return facts.recipient ?? ""
+        case .data: return "DATA"
+        }
+    }
+
+    /// `defer_if_reject`: the refusal, made temporary.
+    static func temporary(_ r: PolicyReply) -> PolicyReply {
+        var t = r
+        t.code = 450
+        t.enhanced = r.enhanced.map { "4" + $0.dropFirst() }
+        return t
+    }
+}

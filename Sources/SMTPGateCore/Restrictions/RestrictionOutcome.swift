@@ -1,0 +1,6 @@
+/// The end of an evaluation: the command goes on, or this hit refuses it. `warnings` are the refusals
+/// `warn_if_reject` or `policy_mode warn` turned into `reject_warning` lines, in order.
+public struct RestrictionOutcome: Sendable, Equatable {
+    public var refusal: RestrictionHit?
+    public var warnings: [RestrictionHit]
+}

@@ -1,0 +1,186 @@
+import Testing
+@testable import SMTPGateCore
+
+/// Postfix-style restriction lists: parsing, each restriction's answer and reply, list semantics
+/// (permit ends a list, not the evaluation), defer_if_permit, warn_if_reject, policy_mode warn, DNS steps.
+@Suite("Restriction lists")
+struct RestrictionTests {
+    static let client: [UInt8] = [192, 0, 2, 7]
+
+    func facts(helo: String? = "mail.customer.example", sender: String? = "alice@customer.example",
+               recipient: String? = "bob@example.net", authenticated: Bool = false, mynetworks: Bool = false,
+               pipelined: Bool = false) -> RestrictionFacts {
+        RestrictionFacts(clientAddress: Self.client, clientText: "192.0.2.7", helo: helo, sender: sender,
+                         recipient: recipient, authenticated: authenticated, inMynetworks: mynetworks,
+                         pipelinedAhead: pipelined)
+    }
+
+    func list(_ text: String) throws -> [Restriction] { try RestrictionList.parse(text) }
+
+    /// Runs to the end, answering DNS questions from `dns` (NXDOMAIN for anything else).
+    func outcome(_ lists: [(RestrictionStage, String)], _ f: RestrictionFacts, mode: RestrictionEvaluation.Mode = .enforce,
+                 dns: [RestrictionEvaluation.Question: DNSAnswer] = [:], asked: UnsafeMutablePointer<[String]>? = nil) throws -> RestrictionOutcome {
+        var e = RestrictionEvaluation(try lists.map { ($0.0, try list($0.1)) }, facts: f, mode: mode)
+        for _ in 0..<100 {
+            switch e.run() {
+            case .done(let o): return o
+            case .lookup(let q):
+                asked?.pointee.append("\(q.name)/\(q.type)")
+                e.provide(q, dns[q] ?? .nxdomain)
+            }
+        }
+        Issue.record("did not finish")
+        return RestrictionOutcome(refusal: nil, warnings: [])
+    }
+
+    func text(_ o: RestrictionOutcome) -> String? {
+        o.refusal.map { "\($0.reply.code) \($0.reply.enhanced ?? "-") \($0.reply.text)" }
+    }
+
+    @Test func listsParseWithCommasAndSpacesAndShowBack() throws {
+        let l = try list("permit_mynetworks,  permit_sasl_authenticated reject_rbl_client zen.example=127.0.0.[2..11], reject")
+        #expect(l.map(\.text) == ["permit_mynetworks", "permit_sasl_authenticated", "reject_rbl_client zen.example=127.0.0.[2..11]", "reject"])
+        #expect(try list("reject_invalid_hostname, reject_non_fqdn_hostname") == [.rejectInvalidHeloHostname, .rejectNonFqdnHeloHostname],
+                "Postfix's old names")
+    }
+
+    @Test(arguments: [
+        ("reject_unauth_destination", "is not supported: the proxy does not know"),
+        ("reject_unverified_sender", "is not supported: address verification"),
+        ("permit_nothing", "unknown restriction 'permit_nothing'"),
+        ("reject_rbl_client", "needs a DNS zone"),
+        ("reject_rbl_client zen.example*2", "takes no weight"),
+        ("smtpd_recipient_restrictions = permit", "main.cf syntax"),
+        ("check_sender_access", "is not supported"),
+    ])
+    func badListsSayWhy(_ text: String, _ words: String) {
+        #expect {
+            try RestrictionList.parse(text)
+        } throws: { e in String(describing: e).contains(words) }
+    }
+
+    @Test func aHostileListIsBoundedAndEscaped() {
+        #expect(throws: RestrictionList.ParseError.self) { try RestrictionList.parse(String(repeating: "permit ", count: 300)) }
+        #expect {
+            try RestrictionList.parse("reject\u{1b}[2J")
+        } throws: { e in !String(describing: e).contains("\u{1b}") }
+    }
+
+    @Test func optionsReadEveryListAndMynetworksAndPolicyMode() throws {
+        let c = try ConfigParser.parse("mode fixed\nfixed_server 192.0.2.25\nhelo_restrictions reject_invalid_helo_hostname, permit\n"
+            + "recipient_restrictions permit_mynetworks reject_unknown_recipient_domain\nmynetworks 10.0.0.0/8\npolicy_mode warn\n",
+            file: "t.conf")
+        #expect(c.restrictions[.helo] == [.rejectInvalidHeloHostname, .permit])
+        #expect(c.restrictions[.recipient] == [.permitMynetworks, .rejectUnknownRecipientDomain])
+        #expect(c.restrictions[.client] == nil && c.mynetworks.map(\.description) == ["10.0.0.0/8"] && c.policyMode == .warn)
+        #expect(c.usesDNS, "reject_unknown_recipient_domain asks DNS")
+        let shown = ConfigParser.render(c)
+        #expect(shown.contains("\nhelo_restrictions reject_invalid_helo_hostname, permit\n") && shown.contains("\npolicy_mode warn\n"))
+        #expect(throws: (any Error).self) { try ConfigParser.parse("mode fixed\nfixed_server 192.0.2.25\npolicy_mode maybe\n", file: "t.conf") }
+        let d = try ConfigParser.parse("mode fixed\nfixed_server 192.0.2.25\n", file: "t.conf")
+        #expect(d.mynetworks.map(\.description) == ["127.0.0.0/8", "::1/128"] && d.policyMode == .enforce && !d.usesDNS)
+    }
+
+    @Test func permitEndsItsListButTheNextListStillRuns() throws {
+        let o = try outcome([(.client, "permit, reject"), (.recipient, "reject")], facts())
+        #expect(text(o) == "554 5.7.1 <bob@example.net>: Recipient address rejected: Access denied")
+        #expect(try outcome([(.client, "permit_mynetworks, reject")], facts(mynetworks: true)).refusal == nil)
+        #expect(text(try outcome([(.client, "permit_mynetworks, reject")], facts()))
+            == "554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied")
+        #expect(try outcome([(.recipient, "permit_sasl_authenticated, reject")], facts(authenticated: true)).refusal == nil)
+        #expect(try outcome([(.recipient, "")], facts()).refusal == nil, "an empty list permits")
+    }
+
+    @Test func heloAndAddressChecksGivePostfixsReplies() throws {
+        #expect(text(try outcome([(.helo, "reject_invalid_helo_hostname")], facts(helo: "bad_host!name")))
+            == "501 5.5.2 <bad_host!name>: Helo command rejected: Invalid name")
+        #expect(try outcome([(.helo, "reject_invalid_helo_hostname")], facts(helo: "[192.0.2.7]")).refusal == nil)
+        #expect(text(try outcome([(.helo, "reject_non_fqdn_helo_hostname")], facts(helo: "pc1")))
+            == "504 5.5.2 <pc1>: Helo command rejected: need fully-qualified hostname")
+        #expect(try outcome([(.helo, "reject_non_fqdn_helo_hostname")], facts(helo: nil)).refusal == nil, "no HELO, nothing to judge")
+        #expect(text(try outcome([(.sender, "reject_non_fqdn_sender")], facts(sender: "alice@localhost")))
+            == "504 5.5.2 <alice@localhost>: Sender address rejected: need fully-qualified address")
+        #expect(try outcome([(.sender, "reject_non_fqdn_sender")], facts(sender: "")).refusal == nil, "the null sender is never refused for it")
+        #expect(text(try outcome([(.recipient, "reject_non_fqdn_recipient")], facts(recipient: "postmaster")))
+            == "504 5.5.2 <postmaster>: Recipient address rejected: need fully-qualified address")
+        #expect(text(try outcome([(.recipient, "reject_unauth_pipelining")], facts(pipelined: true)))
+            == "503 5.5.0 <bob@example.net>: Recipient address rejected: Improper use of SMTP command pipelining")
+        #expect(try outcome([(.recipient, "reject_unauth_pipelining")], facts()).refusal == nil)
+    }
+
+    @Test func unknownDomainsAskMXThenAThenAAAA() throws {
+        var asked: [String] = []
+        let q = { (n: String, t: DNSType) in RestrictionEvaluation.Question(name: n, type: t) }
+        let o = try outcome([(.sender, "reject_unknown_sender_domain")], facts(),
+                            dns: [q("customer.example", .mx): .noData, q("customer.example", .a): .records([.address([192, 0, 2, 1])], ttl: 60)],
+                            asked: &asked)
+        #expect(o.refusal == nil && asked == ["customer.example/mx", "customer.example/a"])
+        #expect(text(try outcome([(.sender, "reject_unknown_sender_domain")], facts()))
+            == "450 4.1.8 <alice@customer.example>: Sender address rejected: Domain not found")
+        let none: [RestrictionEvaluation.Question: DNSAnswer] = [q("example.net", .mx): .noData, q("example.net", .a): .noData,
+                                                                  q("example.net", .aaaa): .noData]
+        #expect(text(try outcome([(.recipient, "reject_unknown_recipient_domain")], facts(), dns: none))
+            == "450 4.1.2 <bob@example.net>: Recipient address rejected: Domain not found")
+        let failing: [RestrictionEvaluation.Question: DNSAnswer] = [q("example.net", .mx): .failure(.timeout),
+                                                                     q("example.net", .a): .failure(.timeout), q("example.net", .aaaa): .noData]
+        let f = try outcome([(.recipient, "reject_unknown_recipient_domain, permit")], facts(), dns: failing)
+        #expect(text(f) == "450 4.1.2 <bob@example.net>: Recipient address rejected: Domain lookup failed",
+                "a failed lookup is defer_if_permit: made when the rest permits")
+        #expect(try outcome([(.sender, "reject_unknown_sender_domain")], facts(sender: "")).refusal == nil)
+    }
+
+    @Test func blocklistsAskTheReversedAddressOrTheDomain() throws {
+        var asked: [String] = []
+        let listed = DNSAnswer.records([.address([127, 0, 0, 2])], ttl: 60)
+        let o = try outcome([(.client, "reject_rbl_client bl.example, reject_rhsbl_sender rhs.example")], facts(),
+                            dns: [.init(name: "7.2.0.192.bl.example", type: .a): listed], asked: &asked)
+        #expect(text(o) == "554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using bl.example")
+        #expect(asked == ["7.2.0.192.bl.example/a"])
+        let s = try outcome([(.sender, "reject_rhsbl_sender rhs.example")], facts(),
+                            dns: [.init(name: "customer.example.rhs.example", type: .a): listed])
+        #expect(text(s) == "554 5.7.1 Service unavailable; Sender address [alice@customer.example] blocked using rhs.example")
+        let r = try outcome([(.recipient, "reject_rhsbl_recipient rhs.example=127.0.0.3")], facts(),
+                            dns: [.init(name: "example.net.rhs.example", type: .a): listed])
+        #expect(r.refusal == nil, "an answer outside the filter is no listing")
+        let quiet = try outcome([(.client, "reject_rbl_client bl.example")], facts(),
+                                dns: [.init(name: "7.2.0.192.bl.example", type: .a): .failure(.timeout)])
+        #expect(quiet.refusal == nil, "a failed lookup counts nothing")
+    }
+
+    @Test func deferIfPermitWaitsForTheEndAndARejectStillWins() throws {
+        #expect(text(try outcome([(.client, "defer_if_permit"), (.recipient, "permit")], facts()))
+            == "450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: Try again later")
+        #expect(text(try outcome([(.client, "defer_if_permit"), (.recipient, "reject_non_fqdn_recipient")], facts(recipient: "x")))?
+            .hasPrefix("504") == true)
+        #expect(text(try outcome([(.client, "defer_if_reject, reject")], facts()))
+            == "450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied")
+        #expect(text(try outcome([(.client, "defer")], facts())) == "450 4.7.1 <unknown[192.0.2.7]>: Client host rejected: Try again later")
+    }
+
+    @Test func warnIfRejectTurnsOnlyTheNextRefusalIntoAWarning() throws {
+        let o = try outcome([(.recipient, "warn_if_reject reject_non_fqdn_recipient, reject_unauth_pipelining, warn_if_reject permit, reject")],
+                            facts(recipient: "x", pipelined: true))
+        #expect(o.warnings.map(\.restriction) == ["reject_non_fqdn_recipient"])
+        #expect(o.warnings.first?.reply.code == 504)
+        #expect(o.refusal?.restriction == "reject_unauth_pipelining", "the one after it is enforced")
+        let p = try outcome([(.recipient, "warn_if_reject permit_mynetworks, reject")], facts())
+        #expect(p.refusal?.restriction == "reject" && p.warnings.isEmpty, "a warn_if_reject on a restriction that did not refuse lapses")
+    }
+
+    @Test func policyModeWarnRefusesNothingAndWarnsOfEverything() throws {
+        let o = try outcome([(.client, "reject"), (.helo, "reject_non_fqdn_helo_hostname"), (.recipient, "defer_if_permit, permit")],
+                            facts(helo: "pc1"), mode: .warn)
+        #expect(o.refusal == nil)
+        #expect(o.warnings.map(\.rule) == ["client_restrictions reject", "helo_restrictions reject_non_fqdn_helo_hostname",
+                                           "recipient_restrictions defer_if_permit"])
+    }
+
+    @Test func hostileFactsNeverAskBadNames() throws {
+        var asked: [String] = []
+        let long = String(repeating: "a", count: 300) + ".example"
+        let o = try outcome([(.sender, "reject_unknown_sender_domain, reject_rhsbl_sender rhs.example")],
+                            facts(sender: "x@" + long), asked: &asked)
+        #expect(asked.isEmpty && o.refusal?.reply.code == 450, "an impossible domain is unknown without asking")
+        #expect(try outcome([(.sender, "reject_rhsbl_sender rhs.example")], facts(sender: "x@[192.0.2.1]")).refusal == nil)
+    }
+}
