@@ -49,6 +49,32 @@ struct AdmissionPipelineTests {
         #expect(t.ran == ["a", "b"], "a check after a refusal must not count the session")
     }
 
+    @Test func inWarnModeAPolicyRefusalIsReportedAndTheNextCheckRuns() throws {
+        let t = Trace()
+        var warned: [Refusal] = []
+        let loop = EmbeddedEventLoop()
+        let promise = loop.makePromise(of: AdmissionAnswer.self)
+        var p = AdmissionPipeline(checks: [
+            Self.check("early", .beforeGreeting, t) { .refuse(.earlyTalker(bytes: 3)) },
+            Self.check("dns", .beforeGreeting, t) { .wait(promise.futureResult) },
+            Self.check("limit", .beforeGreeting, t) { .refuse(.tooManyFromHost(limit: 2)) },
+        ])
+        p.warn = { _, r in warned.append(r) }
+        var decided = false
+        var refusal: Refusal?
+        p.run(.beforeGreeting, "client") {
+            decided = true
+            refusal = $0
+        }
+        #expect(!decided && warned == [.earlyTalker(bytes: 3)])
+        let v = DNSBLVerdict(client: "192.0.2.7", score: 1, threshold: 1, zones: ["bl.example"], heaviest: "bl.example", failed: [])
+        promise.succeed(.refuse(.dnsblListed(v)))
+        #expect(warned == [.earlyTalker(bytes: 3), .dnsblListed(v)])
+        #expect(decided && refusal == .tooManyFromHost(limit: 2), "a limit of capacity is enforced in warn mode too")
+        #expect(t.ran == ["early", "dns", "limit"])
+        try loop.syncShutdownGracefully()
+    }
+
     @Test func onlyTheStagesChecksRun() {
         let t = Trace()
         let p = AdmissionPipeline(checks: [

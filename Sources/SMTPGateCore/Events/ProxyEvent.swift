@@ -12,6 +12,8 @@ public enum ProxyEvent: Sendable {
     /// The spool could not hold a message (it got 451 4.3.0) or could not be kept.
     case spoolFailed(SessionContext, error: String)
     case found(SessionContext, Finding)
+    /// `policy_mode warn`: this refusal would have been made; the connection goes on.
+    case warned(SessionContext, Refusal)
     /// The proxy's policy refused a command (the session goes on).
     case commandRefused(SessionContext, CommandRefusal)
     /// A rate limit refused a command (at connect it is a `refused`).

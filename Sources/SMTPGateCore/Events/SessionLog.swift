@@ -21,6 +21,10 @@ public enum SessionLog {
     public static func record(for event: ProxyEvent, policy: LogPolicy) -> LogRecord? {
         switch event {
         case .opened(let c): return open(c)
+        case .warned(let c, let r):
+            guard var line = record(for: .refused(c, r), policy: policy) else { return nil }
+            line.event = "reject_warning"
+            return line
         case .refused(let c, let r):
             switch r {
             case .tooManyConnections(let n), .tooManyFromHost(let n): return reject(c, reason: r.why.rawValue, limit: n)

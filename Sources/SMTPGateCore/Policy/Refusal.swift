@@ -18,6 +18,14 @@ public enum Refusal: Sendable, Equatable {
     /// `earlytalker`: the client sent `bytes` before the MTA's greeting reached it.
     case earlyTalker(bytes: Int)
 
+    /// A refusal of policy (not of capacity or of a failure): `policy_mode warn` logs it instead.
+    public var isPolicy: Bool {
+        switch self {
+        case .locked, .rateLimited, .dnsblListed, .earlyTalker: return true
+        default: return false
+        }
+    }
+
     var reply: ProxyReply {
         switch self {
         case .tooManyConnections(let n): return ProxyReplies.tooManyConnections(limit: n)

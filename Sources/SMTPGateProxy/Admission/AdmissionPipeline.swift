@@ -40,6 +40,8 @@ struct AdmissionCheck<Request> {
 
 struct AdmissionPipeline<Request> {
     let checks: [AdmissionCheck<Request>]
+    /// `policy_mode warn`: a policy refusal is reported here and the next check runs, as if it had passed.
+    var warn: ((Request, Refusal) -> Void)? = nil
 
     /// Calls `done` with the refusal, or nil to admit; synchronously when no check had to wait.
     func run(_ stage: AdmissionStage, _ request: Request, done: @escaping (Refusal?) -> Void) {
@@ -57,13 +59,19 @@ struct AdmissionPipeline<Request> {
             case .pass:
                 continue
             case .refuse(let refusal):
+                if let warn, refusal.isPolicy {
+                    warn(request, refusal)
+                    continue
+                }
                 done(refusal)
                 return
             case .wait(let answer):
                 let next = i
-                answer.whenComplete { result in
+                answer.whenComplete { [warn] result in
                     if case .success(.refuse(let refusal)) = result {
-                        done(refusal)
+                        guard let warn, refusal.isPolicy else { return done(refusal) }
+                        warn(request, refusal)
+                        run(stage, request, from: next, done: done)
                     } else {
                         run(stage, request, from: next, done: done)
                     }

@@ -89,12 +89,15 @@ final class ProxyListener: @unchecked Sendable {
         let extras = makeExtras(config)
         let (scanning, actions) = (extras.scanning, extras.actions)
         var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
-        if let abuse { subscribers.append(AbuseSubscriber(abuse: abuse)) }
+        if let abuse { subscribers.append(AbuseSubscriber(abuse: abuse, locking: config.policyMode == .enforce)) }
         if let actions {
             subscribers.append(ActionSubscriber(runner: actions, locking: abuse?.lockSettings ?? LockSettings(causes: [], duration: 0)))
         }
         let bus = ProxyEventBus(subscribers)
-        let admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config, dnsbl: extras.dnsbl))
+        var admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config, dnsbl: extras.dnsbl))
+        if config.policyMode == .warn {
+            admission.warn = { request, refusal in bus.publish(.warned(request.session.reportContext, refusal)) }
+        }
         let env = SessionEnvironment(
             config: config, settings: settings, bus: bus,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),

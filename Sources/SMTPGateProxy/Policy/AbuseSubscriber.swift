@@ -3,6 +3,8 @@ import SMTPGateCore
 /// Turns what sessions report into locks (`lock_on`) and reject counts (`ratelimit_*_rejects`, `ratelimit_bytes`).
 struct AbuseSubscriber: ProxyEventSubscriber {
     let abuse: AbuseControl
+    /// Off in `policy_mode warn`: nothing is locked.
+    var locking = true
 
     func receive(_ event: ProxyEvent) -> ProxyEvent? {
         switch event {
@@ -28,7 +30,7 @@ struct AbuseSubscriber: ProxyEventSubscriber {
     }
 
     private func lock(_ c: SessionContext, _ f: Finding) -> ProxyEvent? {
-        guard let key = c.facts.lockKey, let lock = abuse.lock(key, for: f.kind) else { return nil }
+        guard locking, let key = c.facts.lockKey, let lock = abuse.lock(key, for: f.kind) else { return nil }
         return .locked(c, lock, source: abuse.source, finding: f)
     }
 }

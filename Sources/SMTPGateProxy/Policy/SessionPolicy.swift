@@ -19,6 +19,10 @@ struct SessionPolicy: CommandPolicy {
     /// A rule refused a command: `lock_on regex`, `action_script` (called while the machine decides, like `listed`).
     let found: (Finding.Kind, PolicyState) -> Void
 
+    /// `policy_mode warn`: every refusal is published as a warning and the command goes on; nothing is
+    /// reported as found (so nothing is locked).
+    var warnOnly = false
+
     var isEmpty: Bool { gate.isOpen && regex == nil && restrictions == nil && abuse == nil }
 
     func decide(_ point: PolicyPoint, _ state: PolicyState) -> PolicyDecision {
@@ -26,25 +30,30 @@ struct SessionPolicy: CommandPolicy {
         case .pass:
             break
         case .authRequired:
-            refused(CommandRefusal(point: point, reply: ProxyReplies.authRequired))
-            return .reply(ProxyReplies.authRequired, then: .carryOn)
+            if let d = refuse(CommandRefusal(point: point, reply: ProxyReplies.authRequired)) { return d }
         case .listed(let v):
-            listed(v, state)
-            return .reply(ProxyReplies.dnsblListedAtMail(v), then: .carryOn)
+            let reply = ProxyReplies.dnsblListedAtMail(v)
+            if warnOnly {
+                refused(CommandRefusal(point: point, reply: reply, rule: "dnsbl", warning: true))
+            } else {
+                listed(v, state)
+                return .reply(reply, then: .carryOn)
+            }
         }
         if let regex, !(regexSkippedWhenAuthenticated && state.authenticated) {
             let v = regex.verdict(point)
             if let reply = RegexPolicy.reply(v) {
                 switch v {
                 case .refuse(let rule):
-                    refused(CommandRefusal(point: point, reply: reply, rule: rule.optionName))
-                    found(.regex(rule: rule.optionName), state)
+                    if let d = refuse(CommandRefusal(point: point, reply: reply, rule: rule.optionName)) {
+                        found(.regex(rule: rule.optionName), state)
+                        return d
+                    }
                 case .failed(let rule, let why):
-                    refused(CommandRefusal(point: point, reply: reply, rule: rule.optionName, error: why))
+                    if let d = refuse(CommandRefusal(point: point, reply: reply, rule: rule.optionName, error: why)) { return d }
                 case .pass:
                     break
                 }
-                return .reply(reply, then: .carryOn)
             }
         }
         if let restrictions, var evaluation = restrictions.evaluation(point, state) {
@@ -52,16 +61,33 @@ struct SessionPolicy: CommandPolicy {
             guard case .done(let outcome) = evaluation.run() else { return .ask }
             if let refusal = report(outcome, point) { return refusal }
         }
-        return abuse?.decide(point) ?? .relay
+        return abuseDecision(point)
+    }
+
+    /// Publishes `r`; the decision that makes it, or nil in `policy_mode warn` (the command goes on).
+    private func refuse(_ r: CommandRefusal) -> PolicyDecision? {
+        var r = r
+        r.warning = warnOnly
+        refused(r)
+        return warnOnly ? nil : .reply(r.reply, then: .carryOn)
+    }
+
+    /// Rate limits and the lock at the end of a message; in `policy_mode warn` their refusals are warnings.
+    private func abuseDecision(_ point: PolicyPoint) -> PolicyDecision {
+        guard let abuse else { return .relay }
+        let d = abuse.decide(point)
+        guard warnOnly, case .reply(let reply, _) = d else { return d }
+        refused(CommandRefusal(point: point, reply: reply, rule: reply.why.rawValue, warning: true))
+        return .relay
     }
 
     /// Only a restriction that needed DNS asks: everything before it in `decide` let the command through.
     func resolve(_ point: PolicyPoint, _ state: PolicyState, on loop: EventLoop) -> EventLoopFuture<PolicyDecision> {
         guard let restrictions, let evaluation = restrictions.evaluation(point, state) else {
-            return loop.makeSucceededFuture(abuse?.decide(point) ?? .relay)
+            return loop.makeSucceededFuture(abuseDecision(point))
         }
         return restrictions.finish(evaluation, on: loop).map { outcome in
-            report(outcome, point) ?? abuse?.decide(point) ?? .relay
+            report(outcome, point) ?? abuseDecision(point)
         }
     }
 

@@ -60,6 +60,8 @@ final class RelaySession {
     private var greetingHeld = false
     /// `earlytalker`: until the greeting has gone out the client is read, and anything it sends refuses it.
     private var watchingEarlyTalk = false
+    /// `policy_mode warn`: what an early talker sent, held until the client would have been read.
+    private var earlyBytes: ByteBuffer?
     /// `earlytalker_wait`: the upstream connect, delayed.
     private var delayedConnect: Scheduled<Void>?
     private var xclient: XClientPreamble?
@@ -142,12 +144,13 @@ final class RelaySession {
     }
 
     private func proceed(_ origin: Origin, keys: (lock: ClientKey, rate: ClientKey)?) {
+        let warnOnly = env.config.policyMode == .warn
         let abuse = env.abuse.map { abuse in
             AbusePolicy(abuse: abuse, lockKey: context.facts.lockKey, rateKey: context.facts.rateKey,
-                        limited: { [unowned self] in env.bus.publish(.rateLimited(context, $0)) })
+                        limited: { [unowned self] in if !warnOnly { env.bus.publish(.rateLimited(context, $0)) } })
         }
         let config = env.config
-        let policy = SessionPolicy(gate: AuthGate(requirement: config.authRequire),
+        var policy = SessionPolicy(gate: AuthGate(requirement: config.authRequire),
                                    regex: config.regexRules.isEmpty ? nil : RegexPolicy(rules: config.regexRules),
                                    regexSkippedWhenAuthenticated: config.authSkip.contains(.regex),
                                    restrictions: RestrictionRunner(config: config, resolver: env.resolver,
@@ -159,6 +162,7 @@ final class RelaySession {
                                        env.bus.publish(.found(context, Finding(kind: kind, helo: state.helo, mailFrom: state.mailFrom,
                                                                                recipients: state.recipients, transaction: state.transactions)))
                                    })
+        policy.warnOnly = warnOnly
         if !policy.isEmpty || env.config.authSkip.contains(.dnsbl) {
             commandPolicy = policy
             machine.policy = { [unowned self] point, state in commandPolicy?.decide(point, state) ?? .relay }
@@ -238,6 +242,9 @@ final class RelaySession {
     }
 
     /// The one way a session is turned away before its dialogue: the event, then the machine's reply.
+    /// What a warning about this connection is reported with (`policy_mode warn`), at any stage.
+    var reportContext: SessionContext { context }
+
     /// Called by the `dnsbl` admission check before the greeting, on this loop.
     func holdListing(_ v: DNSBLVerdict) {
         commandPolicy?.gate.listing = v
@@ -323,6 +330,11 @@ final class RelaySession {
     }
 
     private func clientMayReadChanged() {
+        if clientMayRead, let early = earlyBytes {
+            earlyBytes = nil
+            let out = early.withUnsafeReadableBytes { machine.clientBytes($0) }
+            apply(out, input: early, fromClient: true)
+        }
         if clientMayRead, let r = pendingClientRead {
             pendingClientRead = nil
             r()
@@ -344,7 +356,14 @@ final class RelaySession {
         lastActivity = .now()
         if watchingEarlyTalk, !machine.greeted {
             guard machine.phase != .closed else { return }
-            refuse(.earlyTalker(bytes: buffer.readableBytes))
+            guard env.config.policyMode == .warn else {
+                refuse(.earlyTalker(bytes: buffer.readableBytes))
+                return
+            }
+            // Warned only: the bytes wait, unread by the machine, until the session would have read them.
+            env.bus.publish(.warned(context, .earlyTalker(bytes: buffer.readableBytes)))
+            watchingEarlyTalk = false
+            earlyBytes = buffer
             return
         }
         let out = buffer.withUnsafeReadableBytes { machine.clientBytes($0) }
