@@ -68,6 +68,20 @@ struct PolicyDecisionTests {
         #expect(r.client == "250 mail\r\n451 4.7.1 \(PN): rate limit: 3 recipients in 60 s (limit 3)\r\n250 c\r\n")
     }
 
+    @Test func prependedHeadersGoAtTheTopOfThisTransactionsMessageOnly() {
+        let script = Script()
+        script.answers[.rcpt(to: "<b@x.test>")] = .prepend(["X-Greylist: delayed 2 seconds", "Bad: a\r\nInjected: yes", ""])
+        let h = harness(script)
+        h.open()
+        h.client("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n")
+        let r = h.server("250 ok\r\n250 ok\r\n354 go\r\n")
+        #expect(r.server == "X-Greylist: delayed 2 seconds\r\n", "a header with CR or LF in it, or empty, is dropped")
+        h.client("Subject: t\r\n\r\nbody\r\n.\r\n")
+        h.server("250 queued\r\n")
+        h.client("MAIL FROM:<a@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n")
+        #expect(h.server("250 ok\r\n250 ok\r\n354 go\r\n").server.isEmpty, "the next message gets none")
+    }
+
     @Test func anAnswerNobodyWaitsForChangesNothing() {
         let h = harness(Script())
         h.open()

@@ -17,6 +17,9 @@ public enum PolicyDecision: Sendable, Equatable {
     case reply(PolicyReply, then: AfterReply)
     /// Wait: the command (or the final dot) and everything after it are held until `SessionMachine.answer`.
     case ask
+    /// Relay, and add these header lines (`Name: value`, without CRLF) at the top of this transaction's
+    /// message (access(5)'s PREPEND, postgrey's `X-Greylist`). At the end of a message it is too late: relay.
+    case prepend([String])
 }
 
 public enum AfterReply: Sendable, Equatable {

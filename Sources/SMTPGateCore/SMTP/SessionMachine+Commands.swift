@@ -52,6 +52,8 @@ extension SessionMachine {
             switch policy(point, policyState) {
             case .relay:
                 break
+            case .prepend(let headers):
+                addPrepended(headers)
             case .reply(let reply, let after):
                 if verb == .mail { mailRefusedHere = true }
                 answerForPolicy(reply, after, &out)
@@ -77,6 +79,15 @@ extension SessionMachine {
         case .rcpt: return .rcpt(to: LogEscape.escape(path))
         case .data: return .data
         default: return nil
+        }
+    }
+
+    /// Bounded: a header is one line of at most 998 bytes (RFC 5322), and a message gets at most 32 of them.
+    mutating func addPrepended(_ headers: [String]) {
+        for h in headers where prepended.count < Self.maxPrepended {
+            let b = Array(h.utf8)
+            guard !b.isEmpty, b.count <= 998, !b.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 }) else { continue }
+            prepended.append(b + [0x0d, 0x0a])
         }
     }
 

@@ -254,6 +254,7 @@ extension SessionMachine {
     mutating func endTransaction(result: Int?, abort: EndReason?, _ out: inout MachineOutput) {
         guard var t = txn else { return }
         txn = nil
+        prepended = []
         t.resultCode = result
         t.abort = result == nil ? abort : nil
         out.events.append(.transaction(t))

@@ -29,7 +29,7 @@ extension SessionMachine {
             if settings.holdsDot {
                 barrier = true
                 switch policy?(.endOfData(size: size), policyState) ?? .relay {
-                case .relay: messageMayGo(size: size, &out)
+                case .relay, .prepend: messageMayGo(size: size, &out)
                 case .ask:
                     waiting = .policy(size: size)
                     out.questions.append(.endOfData(size: size))
@@ -69,6 +69,9 @@ extension SessionMachine {
             barrier = false
             switch decision {
             case .relay, .ask: relay(verb, line, path: path, complete: true, &out)
+            case .prepend(let headers):
+                addPrepended(headers)
+                relay(verb, line, path: path, complete: true, &out)
             case .reply(let reply, let after):
                 if verb == .mail { mailRefusedHere = true }
                 answerForPolicy(reply, after, &out)
@@ -76,7 +79,7 @@ extension SessionMachine {
             releaseHeld(&out)
         case .policy(let size)?:
             switch decision {
-            case .relay, .ask: messageMayGo(size: size, &out)
+            case .relay, .ask, .prepend: messageMayGo(size: size, &out)
             case .reply(let reply, let after): refuseHeldMessage(reply.proxyReply, why: reply.why, after: after, &out)
             }
         case .scan?, nil:

@@ -89,6 +89,8 @@ extension SessionMachine {
                 bareDot = BareNewlineDot()
                 out.messageStart = settings.holdFinalDot
                 if let natHeader { out.server(natHeader) }
+                for h in prepended { out.server(h) }
+                prepended = []
             }
         case .dataEnd:
             out.events.append(.replied(.dataEnd, code: reply.code))

@@ -45,6 +45,9 @@ public struct SessionMachine {
     public internal(set) var replies: ProxyReplies
     /// Sent to the MTA right after its 354, ahead of the client's message (`nat_header`).
     public var natHeader: [UInt8]?
+    /// Header lines (with CRLF) a policy asked for, written after `natHeader` when DATA is answered 354.
+    var prepended: [[UInt8]] = []
+    static let maxPrepended = 32
     var mode = ClientMode.command
     var pending: [Expect] = [.greeting]
     var serverPending = 1
