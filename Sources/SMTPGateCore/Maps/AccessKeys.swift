@@ -50,10 +50,11 @@ public enum AccessKeys {
     /// says: "1.2.3.4", "1.2.3", "1.2", "1"; "2001:db8::1", "2001:db8:", "2001:db8", "2001";
     /// "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7", ..., "1". So an IPv6 network key must be written as a
     /// prefix of the compressed form ("2001:db8" matches 2001:db8::1, "2001:db8:0" never does). Use
-    /// cidr: for real network/prefix patterns.
+    /// cidr: for real network/prefix patterns. Text that is no IP address is its own only key.
     public static func client(name: String?, address: String) -> [String] {
         var keys = name.map(hostname) ?? []
-        var a = Substring(canonicalAddress(address))
+        guard let canonical = canonicalAddress(address) else { return unique(address.isEmpty ? keys : keys + [address]) }
+        var a = Substring(canonical)
         let delimiter: Character = a.contains(":") ? ":" : "."
         while !a.isEmpty {
             keys.append(String(a))
@@ -63,11 +64,11 @@ public enum AccessKeys {
         return unique(keys)
     }
 
-    /// An address as Postfix shows a client's; text that is no address is returned as it is.
-    static func canonicalAddress(_ address: String) -> String {
+    /// An address as Postfix shows a client's; nil for text that is no IP address.
+    static func canonicalAddress(_ address: String) -> String? {
         var a = Substring(address)
         if a.hasPrefix("["), a.hasSuffix("]"), a.count >= 2 { a = a.dropFirst().dropLast() }
-        guard let bytes = AddressBytes.parse(String(a)) else { return address }
+        guard let bytes = AddressBytes.parse(String(a)) else { return nil }
         return AddressBytes.format(AddressBytes.unmapped(bytes))
     }
 

@@ -76,7 +76,7 @@ public enum AccessMaps {
     /// full keys Postfix gives it, the client name (when there is one) and then the address.
     public static func lookupClient(_ table: any AccessTable, name: String?, address: String) -> AccessTableResult {
         guard table.kind != .texthash else { return lookup(table, keys: AccessKeys.client(name: name, address: address)) }
-        for key in [name ?? "", AccessKeys.canonicalAddress(address)] where !key.isEmpty {
+        for key in [name ?? "", AccessKeys.canonicalAddress(address) ?? address] where !key.isEmpty {
             let result = table.find(key)
             if result != .notFound { return result }
         }
