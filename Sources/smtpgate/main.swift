@@ -74,6 +74,7 @@ struct CheckConfig: ParsableCommand {
         switch Daemon.load(file) {
         case .success(let loaded):
             for w in ConfigParser.warnings(loaded.config) { FileHandleErr.print("\(file): warning: \(w)") }
+            for w in loaded.maps.warnings { FileHandleErr.print("warning: \(w)") }
             print(ConfigParser.render(loaded.config), terminator: "")
         case .failure(let e):
             FileHandleErr.print("\(e)")

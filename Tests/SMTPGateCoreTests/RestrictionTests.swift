@@ -51,7 +51,8 @@ struct RestrictionTests {
         ("reject_rbl_client", "needs a DNS zone"),
         ("reject_rbl_client zen.example*2", "takes no weight"),
         ("smtpd_recipient_restrictions = permit", "main.cf syntax"),
-        ("check_sender_access", "is not supported"),
+        ("check_sender_access", "needs a map after it"),
+        ("check_policy_service", "is not supported"),
     ])
     func badListsSayWhy(_ text: String, _ words: String) {
         #expect {
@@ -182,5 +183,52 @@ struct RestrictionTests {
                             facts(sender: "x@" + long), asked: &asked)
         #expect(asked.isEmpty && o.refusal?.reply.code == 450, "an impossible domain is unknown without asking")
         #expect(try outcome([(.sender, "reject_rhsbl_sender rhs.example")], facts(sender: "x@[192.0.2.1]")).refusal == nil)
+    }
+
+    func maps(_ files: [String: String]) throws -> AccessMapSet {
+        var tables: [String: any AccessTable] = [:]
+        for (spec, text) in files {
+            tables[spec] = try AccessMaps.load(spec) { _ in Array(text.utf8) }
+        }
+        return AccessMapSet(tables: tables)
+    }
+
+    func mapped(_ lists: [(RestrictionStage, String)], _ f: RestrictionFacts, _ m: AccessMapSet) throws -> RestrictionOutcome {
+        var e = RestrictionEvaluation(try lists.map { ($0.0, try list($0.1)) }, facts: f, maps: m)
+        guard case .done(let o) = e.run() else {
+            Issue.record("a map needs no DNS")
+            return RestrictionOutcome(refusal: nil, warnings: [])
+        }
+        return o
+    }
+
+    @Test func accessMapActionsAreActedOnAsPostfixDoes() throws {
+        let m = try maps([
+            "texthash:/s": "customer.example OK\nspam.example REJECT go away\nslow.example 451 4.7.1 later\n"
+                + "tagged.example PREPEND X-Tag: yes\nwatched.example WARN watch this\nbye.example 421 closing\n"
+                + "neutral.example DUNNO\n",
+            "cidr:/c": "192.0.2.0/24 REJECT\n",
+        ])
+        let s = "sender_restrictions"
+        func sender(_ a: String) throws -> RestrictionOutcome {
+            try mapped([(.sender, "check_sender_access texthash:/s, reject")], facts(sender: a), m)
+        }
+        #expect(try sender("a@mail.customer.example").refusal == nil, "OK permits, a parent domain matching")
+        #expect(text(try sender("a@spam.example")) == "554 5.7.1 <a@spam.example>: Sender address rejected: go away")
+        #expect(text(try sender("a@slow.example")) == "451 4.7.1 <a@slow.example>: Sender address rejected: later")
+        #expect(try sender("a@neutral.example").refusal?.restriction == "reject", "DUNNO goes on to the next restriction")
+        let tagged = try mapped([(.sender, "check_sender_access texthash:/s")], facts(sender: "a@tagged.example"), m)
+        #expect(tagged.refusal == nil && tagged.prepend == ["X-Tag: yes"])
+        let watched = try mapped([(.sender, "check_sender_access texthash:/s")], facts(sender: "a@watched.example"), m)
+        #expect(watched.notes == [RestrictionNote(kind: .warn, rule: "\(s) check_sender_access texthash:/s", text: "watch this")])
+        let bye = try sender("a@bye.example")
+        #expect(bye.refusal?.closes == true && bye.refusal?.reply.code == 421)
+        let client = try mapped([(.client, "check_client_access cidr:/c")], facts(), m)
+        #expect(text(client) == "554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied")
+        #expect(try mapped([(.client, "check_client_access cidr:/missing")], facts(), m).refusal == nil,
+                "a map the set does not hold is never consulted (the daemon loads every map it names)")
+        let c = try ConfigParser.parse("mode fixed\nfixed_server 192.0.2.25\nsender_restrictions check_sender_access texthash:/s, "
+            + "check_sender_access texthash:/s\nrecipient_restrictions check_recipient_access cidr:/c\n", file: "t.conf")
+        #expect(AccessMapSet.specs(c) == ["texthash:/s", "cidr:/c"], "each map once, in list order")
     }
 }

@@ -14,6 +14,8 @@ public enum ProxyEvent: Sendable {
     case found(SessionContext, Finding)
     /// `policy_mode warn`: this refusal would have been made; the connection goes on.
     case warned(SessionContext, Refusal)
+    /// An access map's WARN or INFO action matched at this command.
+    case policyNote(SessionContext, PolicyPoint, RestrictionNote)
     /// The proxy's policy refused a command (the session goes on).
     case commandRefused(SessionContext, CommandRefusal)
     /// A rate limit refused a command (at connect it is a `refused`).

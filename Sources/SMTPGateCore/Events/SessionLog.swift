@@ -53,6 +53,13 @@ public enum SessionLog {
         case .spoolFailed(let c, let error): return spoolFailed(c, error: error)
         case .found: return nil
         case .commandRefused(let c, let r): return commandRefused(c, r, policy: policy)
+        case .policyNote(let c, let point, let n):
+            var line = commandRefused(c, CommandRefusal(point: point, reply: PolicyReply(code: 0, enhanced: nil, text: "", why: .restriction)),
+                                      policy: policy)
+            line.event = n.kind == .warn ? "map_warn" : "map_info"
+            line.fields.removeAll { $0.0 == "code" || $0.0 == "reason" }
+            line.fields += [("rule", .text(LogEscape.escape(n.rule))), ("text", .text(LogEscape.escape(n.text)))]
+            return line
         case .rateLimited(let c, let e):
             return LogRecord(.notice, "ratelimit", [("session", .text(c.id)), ("client", .text(c.client))]
                 + (c.facts.rateKey.map { [("key", LogRecord.Value.text($0.description))] } ?? []) + rateFields(e))

@@ -14,6 +14,13 @@ public enum Restriction: Sendable, Equatable {
     case rejectRhsblSender(DNSBLSite), rejectRhsblRecipient(DNSBLSite)
     /// The next restriction's refusal is logged (`reject_warning`) instead of made.
     case warnIfReject
+    /// `check_client_access TYPE:FILE` and the others: the map as configured (loaded by `AccessMapSet`).
+    case checkAccess(AccessCheck, map: String)
+
+    public enum AccessCheck: String, Sendable, CaseIterable {
+        case client, helo, sender, recipient
+        public var name: String { "check_\(rawValue)_access" }
+    }
 
     /// Whether evaluating it asks DNS.
     public var usesDNS: Bool {
@@ -46,6 +53,7 @@ public enum Restriction: Sendable, Equatable {
         case .rejectRhsblSender: return "reject_rhsbl_sender"
         case .rejectRhsblRecipient: return "reject_rhsbl_recipient"
         case .warnIfReject: return "warn_if_reject"
+        case .checkAccess(let c, _): return c.name
         }
     }
 
@@ -53,6 +61,7 @@ public enum Restriction: Sendable, Equatable {
     public var text: String {
         switch self {
         case .rejectRblClient(let s), .rejectRhsblSender(let s), .rejectRhsblRecipient(let s): return "\(name) \(s)"
+        case .checkAccess(let c, let map): return "\(c.name) \(map)"
         default: return name
         }
     }

@@ -27,14 +27,19 @@ public struct RestrictionEvaluation: Sendable {
     private var deferIfPermit: RestrictionHit?
     private var deferIfReject = false
     private var warnings: [RestrictionHit] = []
+    private var notes: [RestrictionNote] = []
+    private var prepend: [String] = []
+    private let maps: AccessMapSet
     private var answers: [Question: DNSAnswer] = [:]
     /// Questions asked at most: a list of 256 entries needs three each at most (MX, A, AAAA).
     static let maxQuestions = 1024
 
-    public init(_ lists: [(RestrictionStage, [Restriction])], facts: RestrictionFacts, mode: Mode = .enforce) {
+    public init(_ lists: [(RestrictionStage, [Restriction])], facts: RestrictionFacts, mode: Mode = .enforce,
+                maps: AccessMapSet = AccessMapSet()) {
         self.lists = lists.map { (stage: $0.0, entries: $0.1) }
         self.facts = facts
         self.mode = mode
+        self.maps = maps
     }
 
     public mutating func provide(_ q: Question, _ a: DNSAnswer) {
@@ -71,6 +76,12 @@ public struct RestrictionEvaluation: Sendable {
                 deferIfReject = true
                 warnNext = false
                 next(list: false)
+            case .note(let n):
+                notes.append(n)
+                next(list: false)
+            case .prepend(let header):
+                if prepend.count < 32 { prepend.append(header) }
+                next(list: false)
             case .refuse(var hit):
                 if deferIfReject, hit.reply.code >= 500 {
                     hit.reply = Self.temporary(hit.reply)
@@ -104,12 +115,14 @@ public struct RestrictionEvaluation: Sendable {
     }
 
     private func finish(refusal: RestrictionHit?) -> RestrictionOutcome {
-        RestrictionOutcome(refusal: refusal, warnings: warnings)
+        RestrictionOutcome(refusal: refusal, warnings: warnings, notes: notes, prepend: prepend)
     }
 
     private enum Result {
         case dunno, permit, warnNext, deferIfReject
         case deferIfPermit(RestrictionHit)
+        case note(RestrictionNote)
+        case prepend(String)
         case refuse(RestrictionHit)
         case need(Question)
     }
@@ -174,11 +187,70 @@ public struct RestrictionEvaluation: Sendable {
             return listed(domain + "." + site.zone, site) {
                 hit(554, "5.7.1", "Service unavailable; Sender address [\(s)] blocked using \(site.zone)")
             }
+        case .checkAccess(let check, let map):
+            return access(check, map, stage, r)
         case .rejectRhsblRecipient(let site):
             guard let rcpt = facts.recipient, let domain = HostNames.domain(of: rcpt) else { return .dunno }
             return listed(domain + "." + site.zone, site) {
                 hit(554, "5.7.1", "Service unavailable; Recipient address [\(rcpt)] blocked using \(site.zone)")
             }
+        }
+    }
+
+    /// check_*_access: the map's answer for the subject's keys, in access(5)'s order, as Postfix acts on it.
+    private func access(_ check: Restriction.AccessCheck, _ map: String, _ stage: RestrictionStage, _ r: Restriction) -> Result {
+        guard let table = maps.tables[map] else { return .dunno }
+        let found: AccessTableResult
+        let subject: String
+        let what: String
+        switch check {
+        case .client:
+            found = AccessMaps.lookupClient(table, name: "unknown", address: facts.clientText)
+            (subject, what) = ("unknown[\(facts.clientText)]", "Client host rejected")
+        case .helo:
+            guard let helo = facts.helo else { return .dunno }
+            found = AccessMaps.lookup(table, keys: AccessKeys.hostname(helo))
+            (subject, what) = (helo, "Helo command rejected")
+        case .sender:
+            guard let s = facts.sender else { return .dunno }
+            found = AccessMaps.lookup(table, keys: AccessKeys.address(s))
+            (subject, what) = (s, "Sender address rejected")
+        case .recipient:
+            guard let rcpt = facts.recipient else { return .dunno }
+            found = AccessMaps.lookup(table, keys: AccessKeys.address(rcpt))
+            (subject, what) = (rcpt, "Recipient address rejected")
+        }
+        func hit(_ reply: AccessReply, _ fallback: String, closes: Bool = false) -> RestrictionHit {
+            let enhanced = reply.enhanced ?? (reply.code >= 500 ? "5.7.1" : "4.7.1")
+            var h = RestrictionHit(stage: stage, restriction: r.text,
+                                   reply: PolicyReply(code: reply.code, enhanced: enhanced,
+                                                      text: "<\(subject)>: \(what): \(reply.text ?? fallback)", why: .restriction, named: false))
+            h.closes = closes
+            return h
+        }
+        switch found {
+        case .notFound, .found(.dunno):
+            return .dunno
+        case .found(.ok):
+            return .permit
+        case .found(.reject(let reply)), .found(.deferred(let reply)):
+            return .refuse(hit(reply, "Access denied"))
+        case .found(.deferIfPermit(let reply)):
+            return .deferIfPermit(hit(reply, "Service unavailable"))
+        case .found(.deferIfReject):
+            return .deferIfReject
+        case .found(.disconnect(let reply)):
+            return .refuse(hit(reply, "Access denied", closes: true))
+        case .found(.warn(let text)):
+            return .note(RestrictionNote(kind: .warn, rule: "\(stage.optionName) \(r.text)", text: text))
+        case .found(.info(let text)):
+            return .note(RestrictionNote(kind: .info, rule: "\(stage.optionName) \(r.text)", text: text))
+        case .found(.prepend(let header)):
+            return .prepend(header)
+        case .failed(let why):
+            var h = hit(AccessReply(code: 451, enhanced: "4.3.5", text: "Server configuration error"), "")
+            h.restriction += " (\(why))"
+            return .refuse(h)
         }
     }
 

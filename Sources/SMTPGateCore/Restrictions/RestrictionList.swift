@@ -35,10 +35,6 @@ public enum RestrictionList {
         "reject_unknown_client_hostname": "not implemented yet; use check_client_access or reject_rbl_client",
         "reject_unknown_reverse_client_hostname": "not implemented yet; use check_client_access or reject_rbl_client",
         "reject_unknown_helo_hostname": "not implemented yet; use reject_non_fqdn_helo_hostname",
-        "check_client_access": "access maps are not implemented yet",
-        "check_helo_access": "access maps are not implemented yet",
-        "check_sender_access": "access maps are not implemented yet",
-        "check_recipient_access": "access maps are not implemented yet",
         "check_policy_service": "the policy service client is not implemented yet",
     ]
 
@@ -68,6 +64,12 @@ public enum RestrictionList {
                 } catch {
                     throw ParseError(description: "\(word): \(error)")
                 }
+            } else if let check = Restriction.AccessCheck.allCases.first(where: { $0.name == word }) {
+                guard i < words.count, words[i].contains(":") else {
+                    throw ParseError(description: "\(word) needs a map after it (texthash:/path, cidr:/path, regexp:/path, pcre:/path)")
+                }
+                out.append(.checkAccess(check, map: words[i]))
+                i += 1
             } else if let why = outOfScope[word] {
                 throw ParseError(description: "\(word) is not supported: \(why)")
             } else if word.hasPrefix("$") {

@@ -29,6 +29,7 @@ public final class Daemon: @unchecked Sendable {
     private var listener: ProxyListener?
     /// The v2 key for remote-udp queries, read with the configuration (start-up and reload).
     private let helperKey: NIOLockedValueBox<HelperKey?>
+    private let maps: NIOLockedValueBox<AccessMapSet>
     private let helperClients = NIOLockedValueBox<[ObjectIdentifier: HelperClient]>([:])
     /// Spool files and action scripts are handled here, off the event loops.
     private let pool = NIOThreadPool(numberOfThreads: 2)
@@ -47,6 +48,7 @@ public final class Daemon: @unchecked Sendable {
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
         let config = loaded.config
         self.helperKey = NIOLockedValueBox(loaded.helperKey)
+        self.maps = NIOLockedValueBox(loaded.maps)
         self.configPath = configPath
         self.startup = config
         self.config = NIOLockedValueBox(config)
@@ -113,6 +115,7 @@ public final class Daemon: @unchecked Sendable {
         ])
         warnAboutBlindMessages(initial)
         for w in ConfigParser.warnings(initial) { log.warning("config", metadata: ["warning": "\(w)"]) }
+        for w in maps.withLockedValue({ $0 }).warnings { log.warning("map", metadata: ["warning": "\(w)"]) }
         descriptorsAtStart = OpenFiles.inUse()
         warnAboutDescriptors(initial)
         pool.start()
@@ -168,6 +171,7 @@ public final class Daemon: @unchecked Sendable {
                 return current.maxConnections
             }
             helperKey.withLockedValue { $0 = loaded.helperKey }
+            maps.withLockedValue { $0 = loaded.maps }
             abuse?.control.reconfigure(new)
             listener?.refreshLocalAddresses()
             if !restartOnly.isEmpty {
@@ -265,8 +269,9 @@ public final class Daemon: @unchecked Sendable {
         let current = dns.withLockedValue { $0 }
         let dnsbl = config.dnsbl.isEmpty ? nil : current?.check
         let resolver = config.usesDNS ? current?.resolver : nil
+        let maps = maps.withLockedValue { $0 }
         guard let script = config.actionScript else {
-            return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl, resolver: resolver)
+            return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl, resolver: resolver, maps: maps)
         }
         let name = config.resolvedProxyName(hostName: Privileges.hostName())
         let key = "\(script)|\(config.timeoutAction)|\(config.maxActions)|\(name)"
@@ -277,7 +282,7 @@ public final class Daemon: @unchecked Sendable {
             current = (key, made)
             return made
         }
-        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl, resolver: resolver)
+        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl, resolver: resolver, maps: maps)
     }
 
     /// The resolver and blocklist check for `config`, made before the configuration takes effect (so a
@@ -342,10 +347,12 @@ public final class Daemon: @unchecked Sendable {
     public struct LoadedConfig: Sendable {
         public var config: Config
         var helperKey: HelperKey?
+        /// The restriction lists' access maps, read with the configuration.
+        public var maps = AccessMapSet()
     }
 
     public static func load(_ path: String) -> Result<LoadedConfig, ConfigError> {
-        parse(path).flatMap(withOverrides).flatMap { config in
+        parse(path).flatMap(withOverrides).flatMap { config -> Result<LoadedConfig, ConfigError> in
             guard config.mode == .remoteUDP, let keyPath = config.remoteUDPKeyFile else {
                 return .success(LoadedConfig(config: config))
             }
@@ -354,6 +361,19 @@ public final class Daemon: @unchecked Sendable {
             } catch {
                 return .failure(ConfigError(file: path, line: nil, message: "remote_udp_key_file \(error)"))
             }
+        }.flatMap(withMaps)
+    }
+
+    /// Every map a restriction names, so a broken one fails the load (a reload keeps the running maps).
+    static func withMaps(_ loaded: LoadedConfig) -> Result<LoadedConfig, ConfigError> {
+        do throws(AccessMapError) {
+            var l = loaded
+            l.maps = try AccessMapSet.load(loaded.config) { path in
+                try readFile(path, limit: AccessMaps.maxFileBytes).get()
+            }
+            return .success(l)
+        } catch {
+            return .failure(ConfigError(file: error.file, line: error.line, message: error.message))
         }
     }
 

@@ -8,6 +8,7 @@ struct RestrictionRunner {
     let restrictions: [RestrictionStage: [Restriction]]
     let mode: RestrictionEvaluation.Mode
     let resolver: Resolver?
+    let maps: AccessMapSet
     let clientAddress: [UInt8]
     let clientText: String
     let inMynetworks: Bool
@@ -15,13 +16,14 @@ struct RestrictionRunner {
     /// Questions one command may ask at most before it is let through unchecked.
     static let maxLookups = 64
 
-    init?(config: Config, resolver: Resolver?, clientIP: String?) {
+    init?(config: Config, resolver: Resolver?, maps: AccessMapSet, clientIP: String?) {
         guard !config.restrictions.isEmpty, let ip = clientIP, let address = AddressBytes.parse(LocalAddresses.normalised(ip)) else {
             return nil
         }
         restrictions = config.restrictions
         mode = config.policyMode
         self.resolver = resolver
+        self.maps = maps
         let client = AddressBytes.unmapped(address)
         clientAddress = client
         clientText = AddressBytes.format(client)
@@ -46,7 +48,7 @@ struct RestrictionRunner {
                                      sender: state.mailFrom.map(RegexRule.unbracketed), recipient: recipient,
                                      authenticated: state.authenticated, inMynetworks: inMynetworks,
                                      pipelinedAhead: state.pipelinedAhead)
-        return RestrictionEvaluation(lists, facts: facts, mode: mode)
+        return RestrictionEvaluation(lists, facts: facts, mode: mode, maps: maps)
     }
 
     /// Runs the evaluation to its end on `loop`, asking the resolver whatever it needs; never fails.

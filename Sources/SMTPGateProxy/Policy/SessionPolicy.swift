@@ -16,6 +16,8 @@ struct SessionPolicy: CommandPolicy {
     let listed: (DNSBLVerdict, PolicyState) -> Void
     /// Every other refusal of the gate or of a rule, for the event stream.
     let refused: (CommandRefusal) -> Void
+    /// An access map's WARN or INFO, for the log.
+    var noted: (PolicyPoint, RestrictionNote) -> Void = { _, _ in }
     /// A rule refused a command: `lock_on regex`, `action_script` (called while the machine decides, like `listed`).
     let found: (Finding.Kind, PolicyState) -> Void
 
@@ -59,9 +61,15 @@ struct SessionPolicy: CommandPolicy {
         if let restrictions, var evaluation = restrictions.evaluation(point, state) {
             // Run as far as memory goes; a DNS question makes the machine ask, and `resolve` goes on.
             guard case .done(let outcome) = evaluation.run() else { return .ask }
-            if let refusal = report(outcome, point) { return refusal }
+            return report(outcome, point) ?? prepending(outcome, abuseDecision(point))
         }
         return abuseDecision(point)
+    }
+
+    /// A map's PREPEND goes with a command that is relayed.
+    private func prepending(_ outcome: RestrictionOutcome, _ d: PolicyDecision) -> PolicyDecision {
+        guard !outcome.prepend.isEmpty, d == .relay else { return d }
+        return .prepend(outcome.prepend)
     }
 
     /// Publishes `r`; the decision that makes it, or nil in `policy_mode warn` (the command goes on).
@@ -87,17 +95,18 @@ struct SessionPolicy: CommandPolicy {
             return loop.makeSucceededFuture(abuseDecision(point))
         }
         return restrictions.finish(evaluation, on: loop).map { outcome in
-            report(outcome, point) ?? abuseDecision(point)
+            report(outcome, point) ?? prepending(outcome, abuseDecision(point))
         }
     }
 
     /// Publishes the warnings and the refusal; the decision for a refusal.
     private func report(_ outcome: RestrictionOutcome, _ point: PolicyPoint) -> PolicyDecision? {
+        for n in outcome.notes { noted(point, n) }
         for w in outcome.warnings {
             refused(CommandRefusal(point: point, reply: w.reply, rule: w.rule, warning: true))
         }
         guard let hit = outcome.refusal else { return nil }
         refused(CommandRefusal(point: point, reply: hit.reply, rule: hit.rule))
-        return .reply(hit.reply, then: .carryOn)
+        return .reply(hit.reply, then: hit.closes ? .close : .carryOn)
     }
 }

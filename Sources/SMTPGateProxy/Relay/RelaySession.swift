@@ -23,6 +23,7 @@ struct SessionEnvironment {
     let scanning: Scanning?
     /// Set when a restriction asks DNS.
     var resolver: Resolver? = nil
+    var maps = AccessMapSet()
 }
 
 /// What a scanning session needs besides the scanners: where and how messages are spooled.
@@ -153,7 +154,7 @@ final class RelaySession {
         var policy = SessionPolicy(gate: AuthGate(requirement: config.authRequire),
                                    regex: config.regexRules.isEmpty ? nil : RegexPolicy(rules: config.regexRules),
                                    regexSkippedWhenAuthenticated: config.authSkip.contains(.regex),
-                                   restrictions: RestrictionRunner(config: config, resolver: env.resolver,
+                                   restrictions: RestrictionRunner(config: config, resolver: env.resolver, maps: env.maps,
                                                                    clientIP: origin.client.ipAddress),
                                    abuse: abuse,
                                    listed: { [unowned self] in reportHeldListing($0, transactions: $1.transactions) },
@@ -163,6 +164,7 @@ final class RelaySession {
                                                                                recipients: state.recipients, transaction: state.transactions)))
                                    })
         policy.warnOnly = warnOnly
+        policy.noted = { [unowned self] point, note in env.bus.publish(.policyNote(context, point, note)) }
         if !policy.isEmpty || env.config.authSkip.contains(.dnsbl) {
             commandPolicy = policy
             machine.policy = { [unowned self] point, state in commandPolicy?.decide(point, state) ?? .relay }

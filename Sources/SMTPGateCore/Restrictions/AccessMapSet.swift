@@ -1,0 +1,30 @@
+/// The access maps a configuration's restriction lists name, each loaded once, shared by every session.
+/// Loaded before a configuration takes effect, so a broken map fails the start or the reload (the running
+/// maps stay) with its file and line.
+public struct AccessMapSet: Sendable {
+    public let tables: [String: any AccessTable]
+
+    public init(tables: [String: any AccessTable] = [:]) {
+        self.tables = tables
+    }
+
+    /// Every map of `config`'s lists, by the name it is written with.
+    public static func specs(_ config: Config) -> [String] {
+        var out: [String] = []
+        for stage in RestrictionStage.allCases {
+            for case .checkAccess(_, let map) in config.restrictions[stage] ?? [] where !out.contains(map) { out.append(map) }
+        }
+        return out
+    }
+
+    public static func load(_ config: Config, read: (String) throws -> [UInt8]) throws(AccessMapError) -> AccessMapSet {
+        var tables: [String: any AccessTable] = [:]
+        for spec in specs(config) {
+            tables[spec] = try AccessMaps.load(spec, read: read)
+        }
+        return AccessMapSet(tables: tables)
+    }
+
+    /// What the maps warned of while loading ("FILE:LINE: ...").
+    public var warnings: [String] { tables.keys.sorted().flatMap { tables[$0]!.warnings } }
+}
