@@ -300,9 +300,9 @@ final class PolicyServiceClientTests {
     }
 
     @Test func refusedConnection() async throws {
-        let ch = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = ch.localAddress!.port!
-        try await ch.close().get()
+        // Bound and never listening: refused, and the port cannot go to a server another test starts meanwhile.
+        let (fd, port) = try boundNotListening()
+        defer { close(fd) }
         let client = PolicyServiceClient(settings: PolicyServiceSettings(endpoint: .inet(IPAddress("127.0.0.1")!, port),
                                                                          timeout: 2, retryDelay: 0.05))
         defer { client.shutdown() }
@@ -349,6 +349,23 @@ final class PolicyServiceClientTests {
         #expect(try await eventually { server.closedConnections == 1 })
         #expect(try await client.query(request, on: loop).get() == .failed(reason: "shutting down"))
     }
+}
+
+/// A TCP socket bound to 127.0.0.1 without `listen`: connecting to its port is refused.
+private func boundNotListening() throws -> (Int32, Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else {
+        close(fd)
+        throw IOError(errnoCode: errno, reason: "bind 127.0.0.1:0")
+    }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
 
 private func latin1Lines(_ bytes: [UInt8]) -> [String] {
