@@ -35,6 +35,7 @@ pkg-config --exists libpcre2-8 2>/dev/null || need_apt+=(libpcre2-dev pkg-config
 [ -f /usr/include/unbound.h ] || need_apt+=(libunbound-dev)   # the DNS resolver (DNSBL, SPF, restrictions)
 [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)   # the resolver tests' DNS server (the binary, no service)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)   # the PostgreSQL store's tests (a throw-away server)
+[ -x /usr/sbin/postgrey ] || need_apt+=(postgrey)   # the policy service tests' greylisting server (run as a child)
 [ -x "$PYTHON" ] || need_apt+=(python3)
 python_has aiosmtpd || need_apt+=(python3-aiosmtpd)
 python_has pytest || need_apt+=(python3-pytest)
@@ -45,6 +46,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # postgrey's package starts and enables its own daemon (on 10023); the tests start theirs.
+    if [[ " ${need_apt[*]} " == *" postgrey "* ]]; then
+        { systemctl disable --now postgrey.service || { invoke-rc.d postgrey stop; update-rc.d postgrey disable; }; } >/dev/null 2>&1 || true
+    fi
 fi
 
 missing=()

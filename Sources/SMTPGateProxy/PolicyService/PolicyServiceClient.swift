@@ -1,0 +1,53 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import SMTPGateCore
+
+/// Asks one Postfix-protocol policy server (postgrey, policyd-spf, ...), as Postfix's
+/// `check_policy_service` does: each query gets up to `try_limit` attempts `retry_delay` apart, each bounded
+/// by `timeout`, and the answer is the server's action or the reason there is none, never an error; the
+/// caller then applies `settings.defaultAction`. Connections are kept per event loop (a pool each, touched
+/// only on its loop) and reused one request at a time, so no loop ever waits on another or on the server.
+public final class PolicyServiceClient: @unchecked Sendable {
+    public let settings: PolicyServiceSettings
+    // Under the lock: which pool serves which loop. Each pool is then used only on its own loop.
+    private let pools = NIOLockedValueBox<[ObjectIdentifier: PolicyServicePool]>([:])
+
+    public init(settings: PolicyServiceSettings) {
+        self.settings = settings
+    }
+
+    /// The answer to `request`, completed on `loop`. The settings' `policy_context`, when set, replaces the
+    /// request's.
+    public func query(_ request: PolicyRequest, on loop: EventLoop) -> EventLoopFuture<PolicyServiceAnswer> {
+        var request = request
+        if !settings.policyContext.isEmpty { request.policyContext = settings.policyContext }
+        let bytes = request.encode()
+        let pool = self.pool(for: loop)
+        if loop.inEventLoop { return pool.query(bytes) }
+        return loop.flatSubmit { pool.query(bytes) }.recover { _ in .failed(reason: "shutting down") }
+    }
+
+    /// Closes every connection; queries after it fail at once.
+    public func shutdown() {
+        let all = pools.withLockedValue { pools -> [PolicyServicePool] in Array(pools.values) }
+        for pool in all {
+            pool.loop.execute { pool.stop() }
+        }
+    }
+
+    /// Open connections (connecting, busy or idle) and idle ones on `loop`, for tests and the status view.
+    func connections(on loop: EventLoop) -> EventLoopFuture<(open: Int, idle: Int)> {
+        let pool = self.pool(for: loop)
+        return loop.submit { (pool.open, pool.idleCount) }
+    }
+
+    private func pool(for loop: EventLoop) -> PolicyServicePool {
+        pools.withLockedValue { pools in
+            let key = ObjectIdentifier(loop)
+            if let pool = pools[key] { return pool }
+            let pool = PolicyServicePool(settings: settings, loop: loop)
+            pools[key] = pool
+            return pool
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import NIOCore
+import SMTPGateCore
+
+/// One event loop's connections to one policy service, touched only on that loop. Idle connections are
+/// reused (the most recently used first) and closed after `max_idle`, at `max_ttl` age or after
+/// `request_limit` requests; at most `maxConnections` are open, and queries beyond them wait (at most
+/// `maxWaiting`, each within its attempt's timeout) for one to come free.
+final class PolicyServicePool {
+    static let maxIdleConnections = 16
+    static let maxConnections = 64
+    static let maxWaiting = 1024
+
+    /// One try at one query: a request and, within the timeout, its answer or the reason there is none.
+    final class Attempt {
+        let request: [UInt8]
+        private let promise: EventLoopPromise<PolicyServiceAnswer>
+        var timer: Scheduled<Void>?
+        private(set) var finished = false
+        /// The connection carrying (or opened for) it, if any.
+        var connection: PolicyServiceConnection?
+
+        init(request: [UInt8], promise: EventLoopPromise<PolicyServiceAnswer>) {
+            self.request = request
+            self.promise = promise
+        }
+
+        var futureResult: EventLoopFuture<PolicyServiceAnswer> { promise.futureResult }
+
+        /// The first outcome wins; later ones (a timer racing an answer, the close after a timeout) are dropped.
+        func finish(_ answer: PolicyServiceAnswer) {
+            guard !finished else { return }
+            finished = true
+            timer?.cancel()
+            timer = nil
+            connection = nil
+            promise.succeed(answer)
+        }
+    }
+
+    let loop: EventLoop
+    let settings: PolicyServiceSettings
+    private let timeout: TimeAmount
+    private var idle: [PolicyServiceConnection] = []
+    private var waiting = CircularBuffer<Attempt>()
+    /// Connections connecting, busy or idle.
+    private(set) var open = 0
+    private var stopped = false
+
+    init(settings: PolicyServiceSettings, loop: EventLoop) {
+        self.settings = settings
+        self.loop = loop
+        self.timeout = .nanoseconds(Int64(settings.timeout * 1e9))
+    }
+
+    var idleCount: Int { idle.count }
+
+    /// The answer after up to `try_limit` attempts, `retry_delay` apart; never fails.
+    func query(_ request: [UInt8]) -> EventLoopFuture<PolicyServiceAnswer> {
+        loop.preconditionInEventLoop()
+        return attempt(request, number: 1)
+    }
+
+    private func attempt(_ request: [UInt8], number: Int) -> EventLoopFuture<PolicyServiceAnswer> {
+        exchange(request, fresh: number > 1).flatMap { [self] answer in
+            guard case .failed(let reason) = answer else { return loop.makeSucceededFuture(answer) }
+            guard number < settings.tryLimit, !stopped else {
+                return loop.makeSucceededFuture(number == 1 ? answer : .failed(reason: "\(number) attempts failed, the last: \(reason)"))
+            }
+            let delay = TimeAmount.nanoseconds(Int64(settings.retryDelay * 1e9))
+            return loop.scheduleTask(in: delay) {}.futureResult
+                .flatMap { [self] in attempt(request, number: number + 1) }
+                .recover { _ in .failed(reason: "shutting down") }
+        }
+    }
+
+    /// One attempt, bounded by the timeout; a retry (`fresh`) does not trust an idle connection.
+    private func exchange(_ request: [UInt8], fresh: Bool) -> EventLoopFuture<PolicyServiceAnswer> {
+        let attempt = Attempt(request: request, promise: loop.makePromise())
+        guard !stopped else {
+            attempt.finish(.failed(reason: "shutting down"))
+            return attempt.futureResult
+        }
+        let timer = loop.scheduleTask(in: timeout) { [timeout] in
+            let connection = attempt.connection
+            attempt.finish(.failed(reason: "timed out after \(ScannerConnection.describe(timeout))"))
+            // A late answer would be taken for the next request's.
+            connection?.close()
+        }
+        // Also when the loop shuts down first: the attempt must never be left pending.
+        timer.futureResult.whenFailure { _ in attempt.finish(.failed(reason: "shutting down")) }
+        attempt.timer = timer
+        if fresh {
+            // A retry after a failure: the server may have restarted, and its old connections with it.
+            for connection in idle { connection.close() }
+        }
+        if let connection = takeIdle() {
+            connection.start(attempt)
+        } else if open < Self.maxConnections {
+            connect(attempt)
+        } else if waiting.count < Self.maxWaiting {
+            waiting.append(attempt)
+        } else {
+            attempt.finish(.failed(reason: "more than \(Self.maxWaiting) policy queries waiting for a connection"))
+        }
+        return attempt.futureResult
+    }
+
+    private func takeIdle() -> PolicyServiceConnection? {
+        while let connection = idle.popLast() {
+            if connection.isClosed { continue }
+            if usable(connection) { return connection }
+            connection.close()
+        }
+        return nil
+    }
+
+    private func usable(_ connection: PolicyServiceConnection) -> Bool {
+        if settings.requestLimit > 0, connection.requests >= settings.requestLimit { return false }
+        return Double((NIODeadline.now() - connection.born).nanoseconds) / 1e9 < settings.maxTTL
+    }
+
+    private func connect(_ attempt: Attempt) {
+        open += 1
+        _ = PolicyServiceConnection.open(for: attempt, pool: self, settings: settings, on: loop)
+    }
+
+    /// A connection answered and is free: the next waiting query gets it, or it waits idle.
+    func released(_ connection: PolicyServiceConnection) {
+        guard !stopped, !connection.isClosed, usable(connection) else {
+            connection.close()
+            return
+        }
+        while let next = waiting.popFirst() {
+            if next.finished { continue }
+            connection.start(next)
+            return
+        }
+        if idle.count >= Self.maxIdleConnections {
+            idle.removeFirst().close()
+        }
+        idle.append(connection)
+        connection.armIdleTimer(.nanoseconds(Int64(settings.maxIdle * 1e9)))
+    }
+
+    /// A connection closed or never opened: it no longer counts, and a waiting query may open one.
+    func forget(_ connection: PolicyServiceConnection) {
+        guard !connection.forgotten else { return }
+        connection.forgotten = true
+        open -= 1
+        idle.removeAll { $0 === connection }
+        while open < Self.maxConnections, !stopped, let next = waiting.popFirst() {
+            if next.finished { continue }
+            connect(next)
+        }
+    }
+
+    /// Closes every connection; queries after it fail at once, waiting ones with "shutting down".
+    func stop() {
+        stopped = true
+        while let next = waiting.popFirst() { next.finish(.failed(reason: "shutting down")) }
+        for connection in idle { connection.close() }
+        idle = []
+    }
+}
