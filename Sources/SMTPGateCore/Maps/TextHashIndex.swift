@@ -19,7 +19,7 @@ struct TextHashIndex: Sendable {
     /// duplicate can name the first), and its bytes.
     private var keys: [UInt8] = []
     private let mask: Int
-    private(set) var count = 0
+    private var count = 0
 
     /// Linear probing, kept at most two-thirds full.
     init(capacity: Int) {
