@@ -191,6 +191,12 @@ struct AccessMapPatternTests {
         }
     }
 
+    @Test func patternCountIsBoundedBeforeAnythingCompiles() {
+        let e = error(repeated("not compiled\n", AccessMaps.maxPatternRules + 1), "pcre")
+        #expect(e?.line == AccessMaps.maxPatternRules + 1)
+        #expect(e?.message.contains("more than 100000 patterns") == true)
+    }
+
     @Test func hostileKeysAndFiles() throws {
         let t = try load("/^a\\x00b$/ OK\n/./ REJECT\n", "pcre")
         #expect(t.find("a\u{0}b") == .found(.ok), "keys are matched as bytes")

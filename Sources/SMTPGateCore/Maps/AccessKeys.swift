@@ -19,7 +19,7 @@ public enum AccessKeys {
     /// looked up as "user@domain" and "user@" (SMTPGate has no recipient_delimiter setting).
     public static func address(_ address: String) -> [String] {
         var a = Substring(address)
-        if a.hasPrefix("<"), a.hasSuffix(">"), a.count >= 2 { a = a.dropFirst().dropLast() }
+        if a.hasPrefix("<"), a.hasSuffix(">"), a.utf8.count >= 2 { a = a.dropFirst().dropLast() }
         if a.hasPrefix("@"), let colon = a.firstIndex(of: ":") { a = a[a.index(after: colon)...] }
         guard !a.isEmpty else { return ["<>"] }
         guard let at = a.lastIndex(of: "@") else { return unique([String(a), a + "@"]) }
@@ -67,7 +67,7 @@ public enum AccessKeys {
     /// An address as Postfix shows a client's; nil for text that is no IP address.
     static func canonicalAddress(_ address: String) -> String? {
         var a = Substring(address)
-        if a.hasPrefix("["), a.hasSuffix("]"), a.count >= 2 { a = a.dropFirst().dropLast() }
+        if a.hasPrefix("["), a.hasSuffix("]"), a.utf8.count >= 2 { a = a.dropFirst().dropLast() }
         guard let bytes = AddressBytes.parse(String(a)) else { return nil }
         return AddressBytes.format(AddressBytes.unmapped(bytes))
     }
@@ -85,8 +85,11 @@ public enum AccessKeys {
         return keys
     }
 
+    /// Keys in order, each once (a list is at most a few dozen keys, so a linear search beats hashing).
     private static func unique(_ keys: [String]) -> [String] {
-        var seen = Set<String>()
-        return keys.filter { seen.insert($0).inserted }
+        var out = [String]()
+        out.reserveCapacity(keys.count)
+        for key in keys where !out.contains(key) { out.append(key) }
+        return out
     }
 }

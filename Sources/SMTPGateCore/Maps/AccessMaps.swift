@@ -4,6 +4,9 @@ public enum AccessMaps {
     /// A physical line, and a logical one with its continuation lines.
     public static let maxLineBytes = 4_096
     public static let maxEntries = 2_000_000
+    /// regexp: and pcre: lines: every lookup may try each pattern in turn, and each is a compiled PCRE2
+    /// program, so far fewer than a texthash file's entries.
+    public static let maxPatternRules = 100_000
     /// `if` ... `endif` blocks inside one another in cidr:, regexp: and pcre: tables.
     public static let maxNesting = 32
 

@@ -23,7 +23,12 @@ struct PatternTable: AccessTable {
     init(bytes: [UInt8], file: String, source: String, kind: AccessTableKind) throws(AccessMapError) {
         var rules = [PatternRule]()
         var open = [(index: Int, line: Int)]()
-        for line in try MapSource.lines(bytes, file: file) {
+        let lines = try MapSource.lines(bytes, file: file)
+        if lines.count > AccessMaps.maxPatternRules {
+            throw AccessMapError(file: file, line: lines[AccessMaps.maxPatternRules].number,
+                                 message: "more than \(AccessMaps.maxPatternRules) patterns (each lookup tries them in turn): use texthash: or cidr: for long lists")
+        }
+        for line in lines {
             do throws(AccessValueError) {
                 let text = Substring(line.text)
                 if let rest = Self.keyword("endif", text) {

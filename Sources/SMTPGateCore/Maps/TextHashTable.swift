@@ -1,12 +1,15 @@
-/// A postmap(1) source file held in memory (Postfix's texthash:): one dictionary, so a lookup costs
-/// the same in a 100-entry map and a 2,000,000-entry one.
+/// A postmap(1) source file held in memory (Postfix's texthash:): a hash index of the folded keys
+/// (`TextHashIndex`), so a lookup costs about the same in a 100-entry map and a 2,000,000-entry one,
+/// and each distinct value parsed once into the actions the index points at (maps repeat a few
+/// values many times).
 struct TextHashTable: AccessTable {
     /// Warnings kept at most; a generated file with thousands of duplicates says so in one more line.
     static let maxWarnings = 100
 
     let source: String
     let warnings: [String]
-    private let entries: [String: AccessAction]
+    private let index: TextHashIndex
+    private let actions: [AccessAction]
 
     var kind: AccessTableKind { .texthash }
 
@@ -18,42 +21,50 @@ struct TextHashTable: AccessTable {
     /// hole in a policy.
     init(bytes: [UInt8], file: String, source: String) throws(AccessMapError) {
         let lines = try MapSource.lines(bytes, file: file)
-        var entries = [String: AccessAction](minimumCapacity: lines.count)
-        var firstLine = [String: Int](minimumCapacity: lines.count)
+        var index = TextHashIndex(capacity: lines.count)
+        var actions = [AccessAction]()
+        var actionIndex = [Substring: Int]()
+        var entryLines = [Int]()  // by insertion order, for naming a duplicate's first line
+        entryLines.reserveCapacity(lines.count)
         var warnings = [String]()
         var duplicates = 0
         for line in lines {
             let (key, value) = try Self.split(line, file: file)
-            let action: AccessAction
-            do {
-                action = try AccessAction(parsing: String(value))
-            } catch {
-                throw AccessMapError(file: file, line: line.number, message: error.message)
+            let valueIndex: Int
+            if let known = actionIndex[value] {
+                valueIndex = known
+            } else {
+                do {
+                    actions.append(try AccessAction(parsing: String(value)))
+                } catch {
+                    throw AccessMapError(file: file, line: line.number, message: error.message)
+                }
+                valueIndex = actions.count - 1
+                actionIndex[value] = valueIndex
             }
-            let folded = Self.fold(key)
-            if let first = firstLine[folded] {
+            if let first = index.insert(Self.fold(key), value: valueIndex) {
                 duplicates += 1
                 if warnings.count < Self.maxWarnings {
-                    warnings.append("\(file):\(line.number): duplicate entry \(AccessMapError.quote(key)) (first at line \(first)): the first is used")
+                    warnings.append("\(file):\(line.number): duplicate entry \(AccessMapError.quote(key)) (first at line \(entryLines[first])): the first is used")
                 }
                 continue
             }
             if key.hasSuffix(":"), warnings.count < Self.maxWarnings {
                 warnings.append("\(file):\(line.number): record is in \"key: value\" format; is this an alias file?")
             }
-            firstLine[folded] = line.number
-            entries[folded] = action
+            entryLines.append(line.number)
         }
         if duplicates > Self.maxWarnings {
             warnings.append("\(file): \(duplicates) duplicate entries in all")
         }
         self.source = source
         self.warnings = warnings
-        self.entries = entries
+        self.index = index
+        self.actions = actions
     }
 
     func find(_ key: String) -> AccessTableResult {
-        entries[Self.fold(key)].map { .found($0) } ?? .notFound
+        index.find(Self.fold(key)).map { .found(actions[$0]) } ?? .notFound
     }
 
     /// Keys are compared without case, as Postfix folds both the file's keys and the query. Most

@@ -98,21 +98,34 @@ public final class PCRERegex: @unchecked Sendable, Equatable, CustomStringConver
     }
 
     public func match(_ subject: some Collection<UInt8>) -> Result {
-        guard let data = pcre2_match_data_create_from_pattern_8(code, nil) else { return .failed("out of memory") }
-        defer { pcre2_match_data_free_8(data) }
-        var bytes = Array(subject)
-        let length = bytes.count
-        bytes.append(0)
-        let rc = bytes.withUnsafeBufferPointer { b in
-            pcre2_match_8(code, b.baseAddress, length, 0, 0, data, context)
-        }
-        if rc >= 0 { return .match }
-        if rc == PCRE2_ERROR_NOMATCH { return .noMatch }
-        return .failed(Self.message(rc))
+        execute(subject) { rc, _, _ -> Result in
+            if rc >= 0 { return .match }
+            if rc == PCRE2_ERROR_NOMATCH { return .noMatch }
+            return .failed(Self.message(rc))
+        } ?? .failed("out of memory")
     }
 
     public func groups(_ subject: some Collection<UInt8>) -> Groups {
-        guard let data = pcre2_match_data_create_from_pattern_8(code, nil) else { return .failed("out of memory") }
+        execute(subject) { rc, data, length -> Groups in
+            if rc == PCRE2_ERROR_NOMATCH { return .noMatch }
+            guard rc >= 0 else { return .failed(Self.message(rc)) }
+            guard let ovector = pcre2_get_ovector_pointer_8(data) else { return .failed("no match data") }
+            // rc is one more than the highest group that took part (match data sized from the pattern
+            // is never too small, so it is not 0); PCRE2_UNSET is all ones, negative as Swift's Int.
+            let used = Int(rc)
+            return .match((0..<captureCount).map { i -> Range<Int>? in
+                let group = i + 1
+                let start = ovector[2 * group], end = ovector[2 * group + 1]
+                guard group < used, start >= 0, start <= end, end <= length else { return nil }
+                return start..<end
+            })
+        } ?? .failed("out of memory")
+    }
+
+    /// One match with fresh match data; `answer` reads PCRE's return code and the data. nil when the
+    /// match data cannot be allocated.
+    private func execute<T>(_ subject: some Collection<UInt8>, _ answer: (Int32, OpaquePointer, Int) -> T) -> T? {
+        guard let data = pcre2_match_data_create_from_pattern_8(code, nil) else { return nil }
         defer { pcre2_match_data_free_8(data) }
         var bytes = Array(subject)
         let length = bytes.count
@@ -120,18 +133,7 @@ public final class PCRERegex: @unchecked Sendable, Equatable, CustomStringConver
         let rc = bytes.withUnsafeBufferPointer { b in
             pcre2_match_8(code, b.baseAddress, length, 0, 0, data, context)
         }
-        if rc == PCRE2_ERROR_NOMATCH { return .noMatch }
-        guard rc >= 0 else { return .failed(Self.message(rc)) }
-        guard let ovector = pcre2_get_ovector_pointer_8(data) else { return .failed("no match data") }
-        // rc is one more than the highest group that took part (match data sized from the pattern is
-        // never too small, so it is not 0); PCRE2_UNSET is all ones, negative as Swift's Int.
-        let used = Int(rc)
-        return .match((0..<captureCount).map { i -> Range<Int>? in
-            let group = i + 1
-            let start = ovector[2 * group], end = ovector[2 * group + 1]
-            guard group < used, start >= 0, start <= end, end <= length else { return nil }
-            return start..<end
-        })
+        return answer(rc, data, length)
     }
 
     public var description: String { pattern }
