@@ -12,8 +12,15 @@ public final class PolicyServiceClient: @unchecked Sendable {
     // Under the lock: which pool serves which loop. Each pool is then used only on its own loop.
     private let pools = NIOLockedValueBox<[ObjectIdentifier: PolicyServicePool]>([:])
 
-    public init(settings: PolicyServiceSettings) {
+    private let limits: PolicyServicePool.Limits
+
+    public convenience init(settings: PolicyServiceSettings) {
+        self.init(settings: settings, limits: PolicyServicePool.Limits())
+    }
+
+    init(settings: PolicyServiceSettings, limits: PolicyServicePool.Limits) {
         self.settings = settings
+        self.limits = limits
     }
 
     /// The answer to `request`, completed on `loop`. The settings' `policy_context`, when set, replaces the
@@ -45,7 +52,7 @@ public final class PolicyServiceClient: @unchecked Sendable {
         pools.withLockedValue { pools in
             let key = ObjectIdentifier(loop)
             if let pool = pools[key] { return pool }
-            let pool = PolicyServicePool(settings: settings, loop: loop)
+            let pool = PolicyServicePool(settings: settings, limits: limits, loop: loop)
             pools[key] = pool
             return pool
         }

@@ -3,12 +3,15 @@ import SMTPGateCore
 
 /// One event loop's connections to one policy service, touched only on that loop. Idle connections are
 /// reused (the most recently used first) and closed after `max_idle`, at `max_ttl` age or after
-/// `request_limit` requests; at most `maxConnections` are open, and queries beyond them wait (at most
-/// `maxWaiting`, each within its attempt's timeout) for one to come free.
+/// `request_limit` requests; at most `limits.open` are open (`limits.idle` of them idle), and queries beyond
+/// them wait (at most `limits.waiting`, each within its attempt's timeout) for one to come free.
 final class PolicyServicePool {
-    static let maxIdleConnections = 16
-    static let maxConnections = 64
-    static let maxWaiting = 1024
+    /// How many connections a pool keeps; fixed for the daemon, smaller in tests.
+    struct Limits: Sendable, Equatable {
+        var idle = 16
+        var open = 64
+        var waiting = 1024
+    }
 
     /// One try at one query: a request and, within the timeout, its answer or the reason there is none.
     final class Attempt {
@@ -39,6 +42,7 @@ final class PolicyServicePool {
 
     let loop: EventLoop
     let settings: PolicyServiceSettings
+    let limits: Limits
     private let timeout: TimeAmount
     private var idle: [PolicyServiceConnection] = []
     private var waiting = CircularBuffer<Attempt>()
@@ -46,8 +50,9 @@ final class PolicyServicePool {
     private(set) var open = 0
     private var stopped = false
 
-    init(settings: PolicyServiceSettings, loop: EventLoop) {
+    init(settings: PolicyServiceSettings, limits: Limits, loop: EventLoop) {
         self.settings = settings
+        self.limits = limits
         self.loop = loop
         self.timeout = .nanoseconds(Int64(settings.timeout * 1e9))
     }
@@ -95,12 +100,12 @@ final class PolicyServicePool {
         }
         if let connection = takeIdle() {
             connection.start(attempt)
-        } else if open < Self.maxConnections {
+        } else if open < limits.open {
             connect(attempt)
-        } else if waiting.count < Self.maxWaiting {
+        } else if waiting.count < limits.waiting {
             waiting.append(attempt)
         } else {
-            attempt.finish(.failed(reason: "more than \(Self.maxWaiting) policy queries waiting for a connection"))
+            attempt.finish(.failed(reason: "more than \(limits.waiting) policy queries waiting for a connection"))
         }
         return attempt.futureResult
     }
@@ -135,7 +140,7 @@ final class PolicyServicePool {
             connection.start(next)
             return
         }
-        if idle.count >= Self.maxIdleConnections {
+        if idle.count >= limits.idle {
             idle.removeFirst().close()
         }
         idle.append(connection)
@@ -148,7 +153,7 @@ final class PolicyServicePool {
         connection.forgotten = true
         open -= 1
         idle.removeAll { $0 === connection }
-        while open < Self.maxConnections, !stopped, let next = waiting.popFirst() {
+        while open < limits.open, !stopped, let next = waiting.popFirst() {
             if next.finished { continue }
             connect(next)
         }
