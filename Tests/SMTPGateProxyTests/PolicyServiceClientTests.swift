@@ -400,6 +400,27 @@ final class PolicyServiceClientTests {
         client.shutdown()
         #expect(try await eventually { server.closedConnections == 1 })
         #expect(try await client.query(request, on: loop).get() == .failed(reason: "shutting down"))
+        // A loop it never used is refused too.
+        let other = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        #expect(try await client.query(request, on: other.next()).get() == .failed(reason: "shutting down"))
+        try await other.shutdownGracefully()
+    }
+
+    @Test func aTimedOutWaiterGivesUpItsPlace() async throws {
+        let server = try FakePolicyServer(group: group, .silent)
+        defer { server.stop() }
+        let client = PolicyServiceClient(settings: PolicyServiceSettings(endpoint: server.endpoint, timeout: 0.3, tryLimit: 1),
+                                         limits: .init(idle: 1, open: 1, waiting: 2))
+        defer { client.shutdown() }
+        let loop = group.next()
+        let request = self.request
+        for _ in 0..<3 {
+            // One on the connection, two waiting: all time out, and the queue is empty again for the next round.
+            let answers = try await loop.flatSubmit {
+                EventLoopFuture.whenAllSucceed((0..<3).map { _ in client.query(request, on: loop) }, on: loop)
+            }.get()
+            #expect(answers == Array(repeating: .failed(reason: "timed out after 0.3s"), count: 3))
+        }
     }
 }
 

@@ -85,11 +85,8 @@ final class PolicyServicePool {
             attempt.finish(.failed(reason: "shutting down"))
             return attempt.futureResult
         }
-        let timer = loop.scheduleTask(in: timeout) { [timeout] in
-            let connection = attempt.connection
-            attempt.finish(.failed(reason: "timed out after \(ScannerConnection.describe(timeout))"))
-            // A late answer would be taken for the next request's.
-            connection?.close()
+        let timer = loop.scheduleTask(in: timeout) { [self] in
+            timedOut(attempt)
         }
         // Also when the loop shuts down first: the attempt must never be left pending.
         timer.futureResult.whenFailure { _ in attempt.finish(.failed(reason: "shutting down")) }
@@ -108,6 +105,18 @@ final class PolicyServicePool {
             attempt.finish(.failed(reason: "more than \(limits.waiting) policy queries waiting for a connection"))
         }
         return attempt.futureResult
+    }
+
+    private func timedOut(_ attempt: Attempt) {
+        let connection = attempt.connection
+        attempt.finish(.failed(reason: "timed out after \(ScannerConnection.describe(timeout))"))
+        if let connection {
+            // A late answer would be taken for the next request's.
+            connection.close()
+        } else {
+            // Still waiting for a connection: its place goes to a live query.
+            waiting.removeAll { $0 === attempt }
+        }
     }
 
     private func takeIdle() -> PolicyServiceConnection? {
