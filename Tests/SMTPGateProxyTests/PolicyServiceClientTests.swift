@@ -77,19 +77,27 @@ private final class FakePolicyServer: @unchecked Sendable {
         }
     }
 
-    init(group: EventLoopGroup, unixPath: String? = nil, _ behaviour: Behaviour) throws {
+    private init(channel: Channel) {
+        self.channel = channel
+    }
+
+    /// Bound and listening; awaited, not waited for, so no thread the test tasks share is held.
+    static func start(group: EventLoopGroup, unixPath: String? = nil, _ behaviour: Behaviour) async throws -> FakePolicyServer {
         let box = NIOLockedValueBox<FakePolicyServer?>(nil)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { ch in
                 ch.pipeline.addHandler(Handler(server: box.withLockedValue { $0! }, behaviour: behaviour))
             }
+        let channel: Channel
         if let unixPath {
-            channel = try bootstrap.bind(unixDomainSocketPath: unixPath).wait()
+            channel = try await bootstrap.bind(unixDomainSocketPath: unixPath).get()
         } else {
-            channel = try bootstrap.bind(host: "127.0.0.1", port: 0).wait()
+            channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
         }
-        box.withLockedValue { $0 = self }
+        let server = FakePolicyServer(channel: channel)
+        box.withLockedValue { $0 = server }
+        return server
     }
 
     var endpoint: PolicyServiceEndpoint {
@@ -104,7 +112,7 @@ private final class FakePolicyServer: @unchecked Sendable {
 
     func stop() {
         dropConnections()
-        try? channel.close().wait()
+        channel.close(promise: nil)
     }
 }
 
@@ -133,8 +141,9 @@ final class PolicyServiceClientTests {
                                                             requestLimit: requestLimit))
     }
 
-    /// Waits (bounded) until `condition` holds.
-    private func eventually(_ seconds: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
+    /// Waits (bounded) until `condition` holds. Generous: a loaded machine running the whole suite can take
+    /// seconds to schedule a test task, and a condition that holds returns at once anyway.
+    private func eventually(_ seconds: Double = 30, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while !(try await condition()) {
             if Date() > deadline { return false }
@@ -144,7 +153,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func answersAndKeepsOneConnection() async throws {
-        let server = try FakePolicyServer(group: group, .answer("DUNNO"))
+        let server = try await FakePolicyServer.start(group: group, .answer("DUNNO"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -161,7 +170,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func eachLoopHasItsOwnConnections() async throws {
-        let server = try FakePolicyServer(group: group, .answer("OK"))
+        let server = try await FakePolicyServer.start(group: group, .answer("OK"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -174,7 +183,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func concurrentQueriesUseOneConnectionEach() async throws {
-        let server = try FakePolicyServer(group: group, .answer("DUNNO"))
+        let server = try await FakePolicyServer.start(group: group, .answer("DUNNO"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -196,7 +205,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func queriesBeyondTheOpenLimitWaitForAConnection() async throws {
-        let server = try FakePolicyServer(group: group, .answer("DUNNO"))
+        let server = try await FakePolicyServer.start(group: group, .answer("DUNNO"))
         defer { server.stop() }
         let client = PolicyServiceClient(settings: PolicyServiceSettings(endpoint: server.endpoint, timeout: 5),
                                          limits: .init(idle: 2, open: 3, waiting: 100))
@@ -214,7 +223,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func waitingIsBoundedAndTimesOut() async throws {
-        let server = try FakePolicyServer(group: group, .silent)
+        let server = try await FakePolicyServer.start(group: group, .silent)
         defer { server.stop() }
         let client = PolicyServiceClient(settings: PolicyServiceSettings(endpoint: server.endpoint, timeout: 0.3, tryLimit: 1),
                                          limits: .init(idle: 2, open: 2, waiting: 3))
@@ -232,7 +241,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func maxTTLRetiresAConnection() async throws {
-        let server = try FakePolicyServer(group: group, .answer("DUNNO"))
+        let server = try await FakePolicyServer.start(group: group, .answer("DUNNO"))
         defer { server.stop() }
         let client = PolicyServiceClient(settings: PolicyServiceSettings(endpoint: server.endpoint, timeout: 5, maxTTL: 2))
         defer { client.shutdown() }
@@ -247,7 +256,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func silentServerTimesOutWithinTryLimitTimesTimeout() async throws {
-        let server = try FakePolicyServer(group: group, .silent)
+        let server = try await FakePolicyServer.start(group: group, .silent)
         defer { server.stop() }
         let client = client(server, timeout: 0.4, tryLimit: 2, retryDelay: 0.1)
         defer { client.shutdown() }
@@ -262,7 +271,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func oneTryMeansOneAttempt() async throws {
-        let server = try FakePolicyServer(group: group, .silent)
+        let server = try await FakePolicyServer.start(group: group, .silent)
         defer { server.stop() }
         let client = client(server, timeout: 0.3, tryLimit: 1)
         defer { client.shutdown() }
@@ -271,7 +280,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func serverClosingAfterEachAnswerReconnects() async throws {
-        let server = try FakePolicyServer(group: group, .answerAndClose("DEFER_IF_PERMIT Greylisted"))
+        let server = try await FakePolicyServer.start(group: group, .answerAndClose("DEFER_IF_PERMIT Greylisted"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -286,7 +295,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func restartedServerIsRetriedOnAFreshConnection() async throws {
-        let server = try FakePolicyServer(group: group, .answer("DUNNO"))
+        let server = try await FakePolicyServer.start(group: group, .answer("DUNNO"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -299,7 +308,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func garbageIsAProtocolError() async throws {
-        let server = try FakePolicyServer(group: group, .raw("HTTP/1.0 400 Bad Request\r\n\r\n"))
+        let server = try await FakePolicyServer.start(group: group, .raw("HTTP/1.0 400 Bad Request\r\n\r\n"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -309,12 +318,12 @@ final class PolicyServiceClientTests {
     }
 
     @Test func noActionAndOversizeAreErrors() async throws {
-        let noAction = try FakePolicyServer(group: group, .raw("reason=none\n\n"))
+        let noAction = try await FakePolicyServer.start(group: group, .raw("reason=none\n\n"))
         defer { noAction.stop() }
         let c1 = client(noAction, tryLimit: 1)
         defer { c1.shutdown() }
         #expect(try await c1.query(request, on: group.next()).get() == .failed(reason: "policy server sent a reply without an action attribute"))
-        let huge = try FakePolicyServer(group: group, .raw("action=" + String(repeating: "A", count: 100_000)))
+        let huge = try await FakePolicyServer.start(group: group, .raw("action=" + String(repeating: "A", count: 100_000)))
         defer { huge.stop() }
         let c2 = client(huge, tryLimit: 1)
         defer { c2.shutdown() }
@@ -322,7 +331,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func extraBytesAfterAnAnswerRetireTheConnection() async throws {
-        let server = try FakePolicyServer(group: group, .raw("action=DUNNO\n\naction=REJECT\n\n"))
+        let server = try await FakePolicyServer.start(group: group, .raw("action=DUNNO\n\naction=REJECT\n\n"))
         defer { server.stop() }
         let client = client(server)
         defer { client.shutdown() }
@@ -333,13 +342,13 @@ final class PolicyServiceClientTests {
     }
 
     @Test func closedWithoutAnAnswer() async throws {
-        let server = try FakePolicyServer(group: group, .answerAndClose(""))
+        let server = try await FakePolicyServer.start(group: group, .answerAndClose(""))
         defer { server.stop() }
         // `action=` then close: an empty action, a protocol error.
         let c = client(server, tryLimit: 1)
         defer { c.shutdown() }
         #expect(try await c.query(request, on: group.next()).get() == .failed(reason: "policy server sent an empty action"))
-        let cut = try FakePolicyServer(group: group, .raw(""))
+        let cut = try await FakePolicyServer.start(group: group, .raw(""))
         defer { cut.stop() }
         // A timeout long enough that only the close can end the query, however slowly the test runs.
         let c2 = client(cut, timeout: 20, tryLimit: 1)
@@ -364,7 +373,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func requestLimitAndMaxIdleCloseConnections() async throws {
-        let server = try FakePolicyServer(group: group, .answer("DUNNO"))
+        let server = try await FakePolicyServer.start(group: group, .answer("DUNNO"))
         defer { server.stop() }
         let limited = client(server, requestLimit: 2)
         defer { limited.shutdown() }
@@ -381,7 +390,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func unixSocketAndPolicyContext() async throws {
-        let server = try FakePolicyServer(group: group, unixPath: directory + "/policy.sock", .answer("OK"))
+        let server = try await FakePolicyServer.start(group: group, unixPath: directory + "/policy.sock", .answer("OK"))
         defer { server.stop() }
         var settings = PolicyServiceSettings(endpoint: server.endpoint)
         settings.policyContext = "submission"
@@ -392,7 +401,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func afterShutdownQueriesFailAtOnce() async throws {
-        let server = try FakePolicyServer(group: group, .answer("OK"))
+        let server = try await FakePolicyServer.start(group: group, .answer("OK"))
         defer { server.stop() }
         let client = client(server)
         let loop = group.next()
@@ -407,7 +416,7 @@ final class PolicyServiceClientTests {
     }
 
     @Test func aTimedOutWaiterGivesUpItsPlace() async throws {
-        let server = try FakePolicyServer(group: group, .silent)
+        let server = try await FakePolicyServer.start(group: group, .silent)
         defer { server.stop() }
         let client = PolicyServiceClient(settings: PolicyServiceSettings(endpoint: server.endpoint, timeout: 0.3, tryLimit: 1),
                                          limits: .init(idle: 1, open: 1, waiting: 2))

@@ -54,7 +54,13 @@ final class PolicyServicePool {
         self.settings = settings
         self.limits = limits
         self.loop = loop
-        self.timeout = .nanoseconds(Int64(settings.timeout * 1e9))
+        self.timeout = Self.amount(settings.timeout)
+    }
+
+    /// Seconds as a `TimeAmount`, held to 0...1 week whatever the settings say (they may be built in code).
+    static func amount(_ seconds: Double) -> TimeAmount {
+        guard seconds.isFinite, seconds > 0 else { return .zero }
+        return .nanoseconds(Int64(min(seconds, 7 * 86400) * 1e9))
     }
 
     var idleCount: Int { idle.count }
@@ -71,7 +77,7 @@ final class PolicyServicePool {
             guard number < settings.tryLimit, !stopped else {
                 return loop.makeSucceededFuture(number == 1 ? answer : .failed(reason: "\(number) attempts failed, the last: \(reason)"))
             }
-            let delay = TimeAmount.nanoseconds(Int64(settings.retryDelay * 1e9))
+            let delay = Self.amount(settings.retryDelay)
             return loop.scheduleTask(in: delay) {}.futureResult
                 .flatMap { [self] in attempt(request, number: number + 1) }
                 .recover { _ in .failed(reason: "shutting down") }
@@ -135,7 +141,7 @@ final class PolicyServicePool {
 
     private func connect(_ attempt: Attempt) {
         open += 1
-        _ = PolicyServiceConnection.open(for: attempt, pool: self, settings: settings, on: loop)
+        _ = PolicyServiceConnection.open(for: attempt, pool: self, endpoint: settings.endpoint, timeout: timeout, on: loop)
     }
 
     /// A connection answered and is free: the next waiting query gets it, or it waits idle.
@@ -153,7 +159,7 @@ final class PolicyServicePool {
             idle.removeFirst().close()
         }
         idle.append(connection)
-        connection.armIdleTimer(.nanoseconds(Int64(settings.maxIdle * 1e9)))
+        connection.armIdleTimer(Self.amount(settings.maxIdle))
     }
 
     /// A connection closed or never opened: it no longer counts, and a waiting query may open one.
