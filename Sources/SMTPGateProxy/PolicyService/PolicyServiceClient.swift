@@ -10,10 +10,17 @@ import SMTPGateCore
 public final class PolicyServiceClient: @unchecked Sendable {
     public let settings: PolicyServiceSettings
     // Under the lock: which pool serves which loop. Each pool is then used only on its own loop.
-    private let pools = NIOLockedValueBox<[ObjectIdentifier: PolicyServicePool]>([:])
+    private let pools = NIOLockedValueBox<(byLoop: [ObjectIdentifier: PolicyServicePool], stopped: Bool)>(([:], false))
 
-    public init(settings: PolicyServiceSettings) {
+    private let limits: PolicyServicePool.Limits
+
+    public convenience init(settings: PolicyServiceSettings) {
+        self.init(settings: settings, limits: PolicyServicePool.Limits())
+    }
+
+    init(settings: PolicyServiceSettings, limits: PolicyServicePool.Limits) {
         self.settings = settings
+        self.limits = limits
     }
 
     /// The answer to `request`, completed on `loop`. The settings' `policy_context`, when set, replaces the
@@ -22,14 +29,17 @@ public final class PolicyServiceClient: @unchecked Sendable {
         var request = request
         if !settings.policyContext.isEmpty { request.policyContext = settings.policyContext }
         let bytes = request.encode()
-        let pool = self.pool(for: loop)
+        guard let pool = self.pool(for: loop) else { return loop.makeSucceededFuture(.failed(reason: "shutting down")) }
         if loop.inEventLoop { return pool.query(bytes) }
         return loop.flatSubmit { pool.query(bytes) }.recover { _ in .failed(reason: "shutting down") }
     }
 
     /// Closes every connection; queries after it fail at once.
     public func shutdown() {
-        let all = pools.withLockedValue { pools -> [PolicyServicePool] in Array(pools.values) }
+        let all = pools.withLockedValue { pools -> [PolicyServicePool] in
+            pools.stopped = true
+            return Array(pools.byLoop.values)
+        }
         for pool in all {
             pool.loop.execute { pool.stop() }
         }
@@ -37,16 +47,20 @@ public final class PolicyServiceClient: @unchecked Sendable {
 
     /// Open connections (connecting, busy or idle) and idle ones on `loop`, for tests and the status view.
     func connections(on loop: EventLoop) -> EventLoopFuture<(open: Int, idle: Int)> {
-        let pool = self.pool(for: loop)
+        guard let pool = pools.withLockedValue({ $0.byLoop[ObjectIdentifier(loop)] }) else {
+            return loop.makeSucceededFuture((0, 0))
+        }
         return loop.submit { (pool.open, pool.idleCount) }
     }
 
-    private func pool(for loop: EventLoop) -> PolicyServicePool {
+    /// `loop`'s pool, made on first use; none once shut down.
+    private func pool(for loop: EventLoop) -> PolicyServicePool? {
         pools.withLockedValue { pools in
+            guard !pools.stopped else { return nil }
             let key = ObjectIdentifier(loop)
-            if let pool = pools[key] { return pool }
-            let pool = PolicyServicePool(settings: settings, loop: loop)
-            pools[key] = pool
+            if let pool = pools.byLoop[key] { return pool }
+            let pool = PolicyServicePool(settings: settings, limits: limits, loop: loop)
+            pools.byLoop[key] = pool
             return pool
         }
     }

@@ -40,22 +40,22 @@ final class PolicyServiceConnection {
     }
 
     /// A new connection that sends `attempt`'s request once connected (or fails it).
-    static func open(for attempt: PolicyServicePool.Attempt, pool: PolicyServicePool, settings: PolicyServiceSettings,
-                     on loop: EventLoop) -> PolicyServiceConnection {
+    static func open(for attempt: PolicyServicePool.Attempt, pool: PolicyServicePool, endpoint: PolicyServiceEndpoint,
+                     timeout: TimeAmount, on loop: EventLoop) -> PolicyServiceConnection {
         let connection = PolicyServiceConnection(pool: pool, loop: loop, attempt: attempt)
         attempt.connection = connection
-        connection.connect(settings, timeout: .nanoseconds(Int64(settings.timeout * 1e9)))
+        connection.connect(endpoint, timeout: timeout)
         return connection
     }
 
-    private func connect(_ settings: PolicyServiceSettings, timeout: TimeAmount) {
+    private func connect(_ endpoint: PolicyServiceEndpoint, timeout: TimeAmount) {
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelInitializer { [self] ch in
                 ch.pipeline.addHandler(PolicyServiceHandler(connection: self))
             }
         let connected: EventLoopFuture<Channel>
-        switch settings.endpoint {
+        switch endpoint {
         case .unix(let path):
             connected = bootstrap.connect(unixDomainSocketPath: path)
         case .inet(let ip, let port):
@@ -63,7 +63,7 @@ final class PolicyServiceConnection {
                 connected = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
                     .connect(to: try SocketAddress(ipAddress: ip.text, port: port))
             } catch {
-                fail("unusable address \(settings.endpoint)")
+                fail("unusable address \(endpoint)")
                 return
             }
         }

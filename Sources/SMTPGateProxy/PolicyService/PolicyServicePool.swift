@@ -3,12 +3,15 @@ import SMTPGateCore
 
 /// One event loop's connections to one policy service, touched only on that loop. Idle connections are
 /// reused (the most recently used first) and closed after `max_idle`, at `max_ttl` age or after
-/// `request_limit` requests; at most `maxConnections` are open, and queries beyond them wait (at most
-/// `maxWaiting`, each within its attempt's timeout) for one to come free.
+/// `request_limit` requests; at most `limits.open` are open (`limits.idle` of them idle), and queries beyond
+/// them wait (at most `limits.waiting`, each within its attempt's timeout) for one to come free.
 final class PolicyServicePool {
-    static let maxIdleConnections = 16
-    static let maxConnections = 64
-    static let maxWaiting = 1024
+    /// How many connections a pool keeps; fixed for the daemon, smaller in tests.
+    struct Limits: Sendable, Equatable {
+        var idle = 16
+        var open = 64
+        var waiting = 1024
+    }
 
     /// One try at one query: a request and, within the timeout, its answer or the reason there is none.
     final class Attempt {
@@ -39,6 +42,7 @@ final class PolicyServicePool {
 
     let loop: EventLoop
     let settings: PolicyServiceSettings
+    let limits: Limits
     private let timeout: TimeAmount
     private var idle: [PolicyServiceConnection] = []
     private var waiting = CircularBuffer<Attempt>()
@@ -46,10 +50,17 @@ final class PolicyServicePool {
     private(set) var open = 0
     private var stopped = false
 
-    init(settings: PolicyServiceSettings, loop: EventLoop) {
+    init(settings: PolicyServiceSettings, limits: Limits, loop: EventLoop) {
         self.settings = settings
+        self.limits = limits
         self.loop = loop
-        self.timeout = .nanoseconds(Int64(settings.timeout * 1e9))
+        self.timeout = Self.amount(settings.timeout)
+    }
+
+    /// Seconds as a `TimeAmount`, held to 0...1 week whatever the settings say (they may be built in code).
+    static func amount(_ seconds: Double) -> TimeAmount {
+        guard seconds.isFinite, seconds > 0 else { return .zero }
+        return .nanoseconds(Int64(min(seconds, 7 * 86400) * 1e9))
     }
 
     var idleCount: Int { idle.count }
@@ -66,7 +77,7 @@ final class PolicyServicePool {
             guard number < settings.tryLimit, !stopped else {
                 return loop.makeSucceededFuture(number == 1 ? answer : .failed(reason: "\(number) attempts failed, the last: \(reason)"))
             }
-            let delay = TimeAmount.nanoseconds(Int64(settings.retryDelay * 1e9))
+            let delay = Self.amount(settings.retryDelay)
             return loop.scheduleTask(in: delay) {}.futureResult
                 .flatMap { [self] in attempt(request, number: number + 1) }
                 .recover { _ in .failed(reason: "shutting down") }
@@ -80,11 +91,8 @@ final class PolicyServicePool {
             attempt.finish(.failed(reason: "shutting down"))
             return attempt.futureResult
         }
-        let timer = loop.scheduleTask(in: timeout) { [timeout] in
-            let connection = attempt.connection
-            attempt.finish(.failed(reason: "timed out after \(ScannerConnection.describe(timeout))"))
-            // A late answer would be taken for the next request's.
-            connection?.close()
+        let timer = loop.scheduleTask(in: timeout) { [self] in
+            timedOut(attempt)
         }
         // Also when the loop shuts down first: the attempt must never be left pending.
         timer.futureResult.whenFailure { _ in attempt.finish(.failed(reason: "shutting down")) }
@@ -95,14 +103,26 @@ final class PolicyServicePool {
         }
         if let connection = takeIdle() {
             connection.start(attempt)
-        } else if open < Self.maxConnections {
+        } else if open < limits.open {
             connect(attempt)
-        } else if waiting.count < Self.maxWaiting {
+        } else if waiting.count < limits.waiting {
             waiting.append(attempt)
         } else {
-            attempt.finish(.failed(reason: "more than \(Self.maxWaiting) policy queries waiting for a connection"))
+            attempt.finish(.failed(reason: "more than \(limits.waiting) policy queries waiting for a connection"))
         }
         return attempt.futureResult
+    }
+
+    private func timedOut(_ attempt: Attempt) {
+        let connection = attempt.connection
+        attempt.finish(.failed(reason: "timed out after \(ScannerConnection.describe(timeout))"))
+        if let connection {
+            // A late answer would be taken for the next request's.
+            connection.close()
+        } else {
+            // Still waiting for a connection: its place goes to a live query.
+            waiting.removeAll { $0 === attempt }
+        }
     }
 
     private func takeIdle() -> PolicyServiceConnection? {
@@ -121,7 +141,7 @@ final class PolicyServicePool {
 
     private func connect(_ attempt: Attempt) {
         open += 1
-        _ = PolicyServiceConnection.open(for: attempt, pool: self, settings: settings, on: loop)
+        _ = PolicyServiceConnection.open(for: attempt, pool: self, endpoint: settings.endpoint, timeout: timeout, on: loop)
     }
 
     /// A connection answered and is free: the next waiting query gets it, or it waits idle.
@@ -135,11 +155,11 @@ final class PolicyServicePool {
             connection.start(next)
             return
         }
-        if idle.count >= Self.maxIdleConnections {
+        if idle.count >= limits.idle {
             idle.removeFirst().close()
         }
         idle.append(connection)
-        connection.armIdleTimer(.nanoseconds(Int64(settings.maxIdle * 1e9)))
+        connection.armIdleTimer(Self.amount(settings.maxIdle))
     }
 
     /// A connection closed or never opened: it no longer counts, and a waiting query may open one.
@@ -148,7 +168,7 @@ final class PolicyServicePool {
         connection.forgotten = true
         open -= 1
         idle.removeAll { $0 === connection }
-        while open < Self.maxConnections, !stopped, let next = waiting.popFirst() {
+        while open < limits.open, !stopped, let next = waiting.popFirst() {
             if next.finished { continue }
             connect(next)
         }
