@@ -19,7 +19,9 @@ struct RestrictionTests {
 
     /// Runs to the end, answering DNS questions from `dns` (NXDOMAIN for anything else).
     func outcome(_ lists: [(RestrictionStage, String)], _ f: RestrictionFacts, mode: RestrictionEvaluation.Mode = .enforce,
-                 dns: [RestrictionEvaluation.Question: DNSAnswer] = [:], asked: UnsafeMutablePointer<[String]>? = nil) throws -> RestrictionOutcome {
+                 dns: [RestrictionEvaluation.Question: DNSAnswer] = [:], asked: UnsafeMutablePointer<[String]>? = nil,
+                 policy: [PolicyServiceAnswer] = [], requests: UnsafeMutablePointer<[PolicyRequest]>? = nil) throws -> RestrictionOutcome {
+        var answers = policy
         var e = RestrictionEvaluation(try lists.map { ($0.0, try list($0.1)) }, facts: f, mode: mode)
         for _ in 0..<100 {
             switch e.run() {
@@ -27,6 +29,9 @@ struct RestrictionTests {
             case .lookup(let q):
                 asked?.pointee.append("\(q.name)/\(q.type)")
                 e.provide(q, dns[q] ?? .nxdomain)
+            case .policy(let id, _, let request):
+                requests?.pointee.append(request)
+                e.provide(policy: id, answers.isEmpty ? .failed(reason: "no answer scripted") : answers.removeFirst())
             }
         }
         Issue.record("did not finish")
@@ -52,7 +57,7 @@ struct RestrictionTests {
         ("reject_rbl_client zen.example*2", "takes no weight"),
         ("smtpd_recipient_restrictions = permit", "main.cf syntax"),
         ("check_sender_access", "needs a map after it"),
-        ("check_policy_service", "is not supported"),
+        ("check_policy_service", "needs inet:ADDRESS:PORT"),
     ])
     func badListsSayWhy(_ text: String, _ words: String) {
         #expect {
@@ -230,5 +235,36 @@ struct RestrictionTests {
         let c = try ConfigParser.parse("mode fixed\nfixed_server 192.0.2.25\nsender_restrictions check_sender_access texthash:/s, "
             + "check_sender_access texthash:/s\nrecipient_restrictions check_recipient_access cidr:/c\n", file: "t.conf")
         #expect(AccessMapSet.specs(c) == ["texthash:/s", "cidr:/c"], "each map once, in list order")
+    }
+
+    @Test func aPolicyServiceIsAskedWithPostfixsAttributesAndItsActionIsActedOn() throws {
+        var requests: [PolicyRequest] = []
+        let svc = "recipient_restrictions check_policy_service inet:127.0.0.1:10023"
+        var f = facts()
+        f.ehlo = true
+        f.recipientCount = 2
+        f.instance = "s1.1"
+        let greylisted = try outcome([(.recipient, "check_policy_service inet:127.0.0.1:10023, permit")], f,
+                                     policy: [.action("DEFER_IF_PERMIT Greylisted, see http://postgrey.schweikert.ch/help/example.net.html")],
+                                     requests: &requests)
+        #expect(text(greylisted) == "450 4.7.1 <bob@example.net>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.net.html")
+        let r = try #require(requests.first)
+        #expect(r.protocolState == .rcpt && r.protocolName == "ESMTP" && r.clientAddress == "192.0.2.7" && r.clientName == "unknown")
+        #expect(r.heloName == "mail.customer.example" && r.sender == "alice@customer.example" && r.recipient == "bob@example.net")
+        #expect(r.recipientCount == 2 && r.instance == "s1.1")
+        let tagged = try outcome([(.recipient, "check_policy_service inet:127.0.0.1:10023")], facts(),
+                                 policy: [.action("PREPEND X-Greylist: delayed 62 seconds by postgrey-1.37")])
+        #expect(tagged.refusal == nil && tagged.prepend == ["X-Greylist: delayed 62 seconds by postgrey-1.37"])
+        let dead = try outcome([(.recipient, "check_policy_service inet:127.0.0.1:10023, permit")], facts(),
+                               policy: [.failed(reason: "connection refused")])
+        #expect(dead.refusal == nil, "default_action DUNNO: a dead policy server never stops mail")
+        #expect(dead.notes == [RestrictionNote(kind: .serviceFailed, rule: svc, text: "connection refused; default_action DUNNO")])
+        let strict = try outcome([(.recipient, "check_policy_service { inet:127.0.0.1:10023, { default_action = 451 4.3.5 Server configuration problem } }")],
+                                 facts(), policy: [.failed(reason: "timeout")])
+        #expect(text(strict) == "451 4.3.5 <bob@example.net>: Recipient address rejected: Server configuration problem")
+        let garbage = try outcome([(.recipient, "check_policy_service inet:127.0.0.1:10023")], facts(), policy: [.action("FROBNICATE")])
+        #expect(garbage.refusal?.reply.code == 451, "an action SMTPGate cannot act on is a configuration error of the server: 451")
+        #expect(throws: RestrictionList.ParseError.self) { try RestrictionList.parse("check_policy_service postgrey.example:10023") }
+        #expect(throws: RestrictionList.ParseError.self) { try RestrictionList.parse("check_policy_service { inet:127.0.0.1:10023") }
     }
 }

@@ -56,7 +56,11 @@ public enum SessionLog {
         case .policyNote(let c, let point, let n):
             var line = commandRefused(c, CommandRefusal(point: point, reply: PolicyReply(code: 0, enhanced: nil, text: "", why: .restriction)),
                                       policy: policy)
-            line.event = n.kind == .warn ? "map_warn" : "map_info"
+            switch n.kind {
+            case .warn: line.event = "map_warn"
+            case .info: line.event = "map_info"
+            case .serviceFailed: line.event = "policy_service_failed"
+            }
             line.fields.removeAll { $0.0 == "code" || $0.0 == "reason" }
             line.fields += [("rule", .text(LogEscape.escape(n.rule))), ("text", .text(LogEscape.escape(n.text)))]
             return line

@@ -16,6 +16,8 @@ public enum Restriction: Sendable, Equatable {
     case warnIfReject
     /// `check_client_access TYPE:FILE` and the others: the map as configured (loaded by `AccessMapSet`).
     case checkAccess(AccessCheck, map: String)
+    /// `check_policy_service inet:ADDR:PORT | unix:PATH | { ENDPOINT, name=value, ... }`.
+    case checkPolicyService(PolicyServiceSettings)
 
     public enum AccessCheck: String, Sendable, CaseIterable {
         case client, helo, sender, recipient
@@ -54,6 +56,7 @@ public enum Restriction: Sendable, Equatable {
         case .rejectRhsblRecipient: return "reject_rhsbl_recipient"
         case .warnIfReject: return "warn_if_reject"
         case .checkAccess(let c, _): return c.name
+        case .checkPolicyService: return "check_policy_service"
         }
     }
 
@@ -62,6 +65,7 @@ public enum Restriction: Sendable, Equatable {
         switch self {
         case .rejectRblClient(let s), .rejectRhsblSender(let s), .rejectRhsblRecipient(let s): return "\(name) \(s)"
         case .checkAccess(let c, let map): return "\(c.name) \(map)"
+        case .checkPolicyService(let s): return "\(name) \(s.endpoint)"
         default: return name
         }
     }

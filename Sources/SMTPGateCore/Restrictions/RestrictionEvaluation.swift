@@ -10,6 +10,8 @@ public struct RestrictionEvaluation: Sendable {
 
     public enum Step: Sendable, Equatable {
         case lookup(Question)
+        /// Ask this policy service; give its answer to `provide(policy:_:)` with the same `id`.
+        case policy(id: Int, PolicyServiceSettings, PolicyRequest)
         case done(RestrictionOutcome)
     }
 
@@ -31,6 +33,7 @@ public struct RestrictionEvaluation: Sendable {
     private var prepend: [String] = []
     private let maps: AccessMapSet
     private var answers: [Question: DNSAnswer] = [:]
+    private var policyAnswers: [Int: PolicyServiceAnswer] = [:]
     /// Questions asked at most: a list of 256 entries needs three each at most (MX, A, AAAA).
     static let maxQuestions = 1024
 
@@ -47,6 +50,10 @@ public struct RestrictionEvaluation: Sendable {
         answers[q] = a
     }
 
+    public mutating func provide(policy id: Int, _ a: PolicyServiceAnswer) {
+        policyAnswers[id] = a
+    }
+
     public mutating func run() -> Step {
         while list < lists.count {
             let (stage, entries) = lists[list]
@@ -59,6 +66,11 @@ public struct RestrictionEvaluation: Sendable {
             case .need(let q):
                 if answers.count >= Self.maxQuestions { return .done(finish(refusal: nil)) }
                 return .lookup(q)
+            case .ask(let settings, let request):
+                return .policy(id: position, settings, request)
+            case .noteThen(let n, let then):
+                notes.append(n)
+                policyAnswers[position] = .action(then)
             case .dunno:
                 warnNext = false
                 next(list: false)
@@ -78,12 +90,14 @@ public struct RestrictionEvaluation: Sendable {
                 next(list: false)
             case .note(let n):
                 notes.append(n)
+                warnNext = false
                 next(list: false)
             case .prepend(let header):
-                if prepend.count < 32 { prepend.append(header) }
+                if prepend.count < 32, !prepend.contains(header) { prepend.append(header) }
+                warnNext = false
                 next(list: false)
             case .refuse(var hit):
-                if deferIfReject, hit.reply.code >= 500 {
+                if deferIfReject, hit.reply.code >= 500, !hit.closes {
                     hit.reply = Self.temporary(hit.reply)
                 }
                 if warnNext || mode == .warn {
@@ -123,6 +137,9 @@ public struct RestrictionEvaluation: Sendable {
         case deferIfPermit(RestrictionHit)
         case note(RestrictionNote)
         case prepend(String)
+        case ask(PolicyServiceSettings, PolicyRequest)
+        /// A service failed: log it, and act on its default action (run again to see it).
+        case noteThen(RestrictionNote, String)
         case refuse(RestrictionHit)
         case need(Question)
     }
@@ -189,6 +206,8 @@ public struct RestrictionEvaluation: Sendable {
             }
         case .checkAccess(let check, let map):
             return access(check, map, stage, r)
+        case .checkPolicyService(let settings):
+            return policy(settings, stage, r)
         case .rejectRhsblRecipient(let site):
             guard let rcpt = facts.recipient, let domain = HostNames.domain(of: rcpt) else { return .dunno }
             return listed(domain + "." + site.zone, site) {
@@ -220,6 +239,45 @@ public struct RestrictionEvaluation: Sendable {
             found = AccessMaps.lookup(table, keys: AccessKeys.address(rcpt))
             (subject, what) = (rcpt, "Recipient address rejected")
         }
+        return act(found, subject: subject, what: what, stage, r)
+    }
+
+    /// Where the evaluation is: a policy service's answer is kept under it.
+    private var position: Int { list * 10_000 + entry }
+
+    /// check_policy_service: the request Postfix would send at this stage, then the server's action (or the
+    /// service's default_action when it gave none) acted on as an access map's.
+    private func policy(_ settings: PolicyServiceSettings, _ stage: RestrictionStage, _ r: Restriction) -> Result {
+        let rule = "\(stage.optionName) \(r.text)"
+        guard let answer = policyAnswers[position] else {
+            return .ask(settings, request(stage))
+        }
+        let action: String
+        switch answer {
+        case .action(let a):
+            action = a
+        case .failed(let reason):
+            return .noteThen(RestrictionNote(kind: .serviceFailed, rule: rule,
+                                             text: "\(reason); default_action \(settings.defaultAction)"), settings.defaultAction)
+        }
+        let found: AccessTableResult
+        do {
+            found = .found(try AccessAction(parsing: action))
+        } catch {
+            found = .failed("the policy service answered '\(LogEscape.escape(action))': \(error)")
+        }
+        return act(found, subject: subjectText(stage), what: stage.subject, stage, r)
+    }
+
+    private func request(_ stage: RestrictionStage) -> PolicyRequest {
+        PolicyRequest(
+            protocolState: stage == .data ? .data : .rcpt, protocolName: facts.ehlo ? "ESMTP" : "SMTP",
+            clientAddress: facts.clientText, clientPort: facts.clientPort, serverAddress: facts.serverAddress,
+            serverPort: facts.serverPort, heloName: facts.helo ?? "", sender: facts.sender ?? "",
+            recipient: facts.recipient ?? "", recipientCount: facts.recipientCount, instance: facts.instance)
+    }
+
+    private func act(_ found: AccessTableResult, subject: String, what: String, _ stage: RestrictionStage, _ r: Restriction) -> Result {
         func hit(_ reply: AccessReply, _ fallback: String, closes: Bool = false) -> RestrictionHit {
             let enhanced = reply.enhanced ?? (reply.code >= 500 ? "5.7.1" : "4.7.1")
             var h = RestrictionHit(stage: stage, restriction: r.text,

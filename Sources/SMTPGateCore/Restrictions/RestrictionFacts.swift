@@ -11,6 +11,13 @@ public struct RestrictionFacts: Sendable, Equatable {
     public var inMynetworks: Bool
     /// The command came while replies were still owed and the MTA had not offered PIPELINING.
     public var pipelinedAhead: Bool
+    /// What a policy service is told besides (Postfix's attributes).
+    public var ehlo = false
+    public var recipientCount = 0
+    public var instance = ""
+    public var clientPort: Int?
+    public var serverAddress = ""
+    public var serverPort: Int?
 
     public init(clientAddress: [UInt8], clientText: String, helo: String? = nil, sender: String? = nil,
                 recipient: String? = nil, authenticated: Bool = false, inMynetworks: Bool = false,

@@ -35,15 +35,39 @@ public enum RestrictionList {
         "reject_unknown_client_hostname": "not implemented yet; use check_client_access or reject_rbl_client",
         "reject_unknown_reverse_client_hostname": "not implemented yet; use check_client_access or reject_rbl_client",
         "reject_unknown_helo_hostname": "not implemented yet; use reject_non_fqdn_helo_hostname",
-        "check_policy_service": "the policy service client is not implemented yet",
     ]
 
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public let description: String
     }
 
+    /// Postfix's list syntax: words separated by commas and white space; a `{ ... }` group (a policy
+    /// service with its settings) is one word, braces nesting.
+    static func words(_ text: String) throws(ParseError) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var depth = 0
+        for ch in text {
+            if ch == "{" { depth += 1 }
+            if ch == "}" {
+                guard depth > 0 else { throw ParseError(description: "a '}' without its '{'") }
+                depth -= 1
+            }
+            if depth == 0, ch == "," || ch == " " || ch == "\t" {
+                if !current.isEmpty { out.append(current) }
+                current = ""
+            } else {
+                current.append(ch)
+            }
+            guard depth <= 8 else { throw ParseError(description: "braces nested more than 8 deep") }
+        }
+        guard depth == 0 else { throw ParseError(description: "a '{' without its '}'") }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
     public static func parse(_ text: String) throws(ParseError) -> [Restriction] {
-        let words = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init)
+        let words = try Self.words(text)
         if words.contains("=") || words.first?.lowercased().hasPrefix("smtpd_") == true {
             throw ParseError(description: "this is Postfix main.cf syntax; write the list's restriction names as the option's value")
         }
@@ -69,6 +93,14 @@ public enum RestrictionList {
                     throw ParseError(description: "\(word) needs a map after it (texthash:/path, cidr:/path, regexp:/path, pcre:/path)")
                 }
                 out.append(.checkAccess(check, map: words[i]))
+                i += 1
+            } else if word == "check_policy_service" {
+                guard i < words.count else { throw ParseError(description: "check_policy_service needs inet:ADDRESS:PORT, unix:/PATH or { ... } after it") }
+                do {
+                    out.append(.checkPolicyService(try PolicyServiceSettings.parse(words[i])))
+                } catch {
+                    throw ParseError(description: "check_policy_service: \(error)")
+                }
                 i += 1
             } else if let why = outOfScope[word] {
                 throw ParseError(description: "\(word) is not supported: \(why)")

@@ -2,6 +2,8 @@
 public struct RestrictionNote: Sendable, Equatable {
     public enum Kind: String, Sendable {
         case warn, info
+        /// A policy service gave no answer; its `default_action` was applied.
+        case serviceFailed = "service_failed"
     }
 
     public var kind: Kind

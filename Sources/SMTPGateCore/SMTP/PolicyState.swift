@@ -14,9 +14,11 @@ public struct PolicyState: Sendable, Equatable {
     /// The command came while replies were still owed, and the MTA had not offered PIPELINING
     /// (RFC 2920: the client may not send ahead then).
     public var pipelinedAhead: Bool
+    /// The client greeted with EHLO (Postfix's protocol_name ESMTP).
+    public var ehlo = false
 
     public init(helo: String? = nil, authenticated: Bool = false, authOffered: Bool? = nil, mailFrom: String? = nil,
-                recipients: Int = 0, transactions: Int = 0, pipelinedAhead: Bool = false) {
+                recipients: Int = 0, transactions: Int = 0, pipelinedAhead: Bool = false, ehlo: Bool = false) {
         self.helo = helo
         self.authenticated = authenticated
         self.authOffered = authOffered
@@ -24,5 +26,6 @@ public struct PolicyState: Sendable, Equatable {
         self.recipients = recipients
         self.transactions = transactions
         self.pipelinedAhead = pipelinedAhead
+        self.ehlo = ehlo
     }
 }

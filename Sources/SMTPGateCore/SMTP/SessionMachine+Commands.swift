@@ -87,7 +87,9 @@ extension SessionMachine {
         for h in headers where prepended.count < Self.maxPrepended {
             let b = Array(h.utf8)
             guard !b.isEmpty, b.count <= 998, !b.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 }) else { continue }
-            prepended.append(b + [0x0d, 0x0a])
+            // The client, HELO and sender lists run again at each RCPT: their PREPEND is asked for again.
+            let line = b + [0x0d, 0x0a]
+            if !prepended.contains(line) { prepended.append(line) }
         }
     }
 

@@ -109,7 +109,7 @@ public struct SessionMachine {
     public var policyState: PolicyState {
         PolicyState(helo: helo, authenticated: authenticated, authOffered: authOffered, mailFrom: txn?.mailFrom,
                     recipients: txn?.recipientCount ?? 0, transactions: transactions,
-                    pipelinedAhead: !pending.isEmpty && !pipeliningOffered)
+                    pipelinedAhead: !pending.isEmpty && !pipeliningOffered, ehlo: authOffered != nil)
     }
     public internal(set) var helo: String?
     /// The MTA's greeting has gone to the client.

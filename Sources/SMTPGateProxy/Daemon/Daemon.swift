@@ -30,6 +30,7 @@ public final class Daemon: @unchecked Sendable {
     /// The v2 key for remote-udp queries, read with the configuration (start-up and reload).
     private let helperKey: NIOLockedValueBox<HelperKey?>
     private let maps: NIOLockedValueBox<AccessMapSet>
+    private let policyServices = PolicyServiceClients()
     private let helperClients = NIOLockedValueBox<[ObjectIdentifier: HelperClient]>([:])
     /// Spool files and action scripts are handled here, off the event loops.
     private let pool = NIOThreadPool(numberOfThreads: 2)
@@ -125,6 +126,7 @@ public final class Daemon: @unchecked Sendable {
         if control != nil { unlink(initial.controlPath) }
         abuse?.stop()
         dns.withLockedValue { $0?.resolver }?.shutdown()
+        policyServices.shutdown()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
         log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
         try? group.syncShutdownGracefully()
@@ -271,7 +273,8 @@ public final class Daemon: @unchecked Sendable {
         let resolver = config.usesDNS ? current?.resolver : nil
         let maps = maps.withLockedValue { $0 }
         guard let script = config.actionScript else {
-            return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl, resolver: resolver, maps: maps)
+            return SessionExtras(scanning: scanning, actions: nil, dnsbl: dnsbl, resolver: resolver, maps: maps,
+                                 policyServices: policyServices)
         }
         let name = config.resolvedProxyName(hostName: Privileges.hostName())
         let key = "\(script)|\(config.timeoutAction)|\(config.maxActions)|\(name)"
@@ -282,7 +285,8 @@ public final class Daemon: @unchecked Sendable {
             current = (key, made)
             return made
         }
-        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl, resolver: resolver, maps: maps)
+        return SessionExtras(scanning: scanning, actions: runner, dnsbl: dnsbl, resolver: resolver, maps: maps,
+                             policyServices: policyServices)
     }
 
     /// The resolver and blocklist check for `config`, made before the configuration takes effect (so a

@@ -101,7 +101,8 @@ final class ProxyListener: @unchecked Sendable {
         let env = SessionEnvironment(
             config: config, settings: settings, bus: bus,
             registry: registry, listenerName: name, finder: makeFinder(config, channel.eventLoop),
-            admission: admission, abuse: abuse, scanning: scanning, resolver: extras.resolver, maps: extras.maps)
+            admission: admission, abuse: abuse, scanning: scanning, resolver: extras.resolver, maps: extras.maps,
+            policyServices: extras.policyServices)
         let session = RelaySession(id: registry.newID(), client: channel, env: env)
         do {
             try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))

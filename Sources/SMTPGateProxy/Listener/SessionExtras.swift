@@ -9,4 +9,5 @@ struct SessionExtras {
     var dnsbl: DNSBLCheck?
     var resolver: Resolver?
     var maps = AccessMapSet()
+    var policyServices: PolicyServiceClients?
 }

@@ -9,14 +9,23 @@ struct RestrictionRunner {
     let mode: RestrictionEvaluation.Mode
     let resolver: Resolver?
     let maps: AccessMapSet
+    let services: PolicyServiceClients?
+    /// Postfix's policy-request attributes the session knows.
+    let instance: String
+    let clientPort: Int?
+    let serverAddress: String
+    let serverPort: Int?
     let clientAddress: [UInt8]
     let clientText: String
     let inMynetworks: Bool
 
-    /// Questions one command may ask at most before it is let through unchecked.
+    /// Questions one command may ask at most; past it they are answered as failed lookups (a blocklist
+    /// counts nothing, an unknown-domain check defers).
     static let maxLookups = 64
 
-    init?(config: Config, resolver: Resolver?, maps: AccessMapSet, clientIP: String?) {
+    init?(config: Config, resolver: Resolver?, maps: AccessMapSet, services: PolicyServiceClients?, origin: Origin,
+          session: String) {
+        let clientIP = origin.client.ipAddress
         guard !config.restrictions.isEmpty, let ip = clientIP, let address = AddressBytes.parse(LocalAddresses.normalised(ip)) else {
             return nil
         }
@@ -24,6 +33,11 @@ struct RestrictionRunner {
         mode = config.policyMode
         self.resolver = resolver
         self.maps = maps
+        self.services = services
+        instance = session
+        clientPort = origin.client.port
+        serverAddress = origin.destination.ipAddress.map(LocalAddresses.normalised) ?? ""
+        serverPort = origin.destination.port
         let client = AddressBytes.unmapped(address)
         clientAddress = client
         clientText = AddressBytes.format(client)
@@ -48,7 +62,14 @@ struct RestrictionRunner {
                                      sender: state.mailFrom.map(RegexRule.unbracketed), recipient: recipient,
                                      authenticated: state.authenticated, inMynetworks: inMynetworks,
                                      pipelinedAhead: state.pipelinedAhead)
-        return RestrictionEvaluation(lists, facts: facts, mode: mode, maps: maps)
+        var f = facts
+        f.ehlo = state.ehlo
+        f.recipientCount = state.recipients
+        f.instance = "\(instance).\(state.transactions + 1)"
+        f.clientPort = clientPort
+        f.serverAddress = serverAddress
+        f.serverPort = serverPort
+        return RestrictionEvaluation(lists, facts: f, mode: mode, maps: maps)
     }
 
     /// Runs the evaluation to its end on `loop`, asking the resolver whatever it needs; never fails.
@@ -64,6 +85,15 @@ struct RestrictionRunner {
         switch e.run() {
         case .done(let outcome):
             promise.succeed(outcome)
+        case .policy(let id, let settings, let request):
+            guard let services else {
+                e.provide(policy: id, .failed(reason: "no policy service client"))
+                return step(e, lookups: lookups + 1, loop: loop, promise: promise)
+            }
+            services.client(for: settings).query(request, on: loop).whenSuccess { answer in
+                e.provide(policy: id, answer)
+                step(e, lookups: lookups + 1, loop: loop, promise: promise)
+            }
         case .lookup(let q):
             guard let resolver, lookups < Self.maxLookups else {
                 e.provide(q, .failure(.resolver(resolver == nil ? "no resolver" : "too many lookups")))

@@ -24,6 +24,7 @@ struct SessionEnvironment {
     /// Set when a restriction asks DNS.
     var resolver: Resolver? = nil
     var maps = AccessMapSet()
+    var policyServices: PolicyServiceClients? = nil
 }
 
 /// What a scanning session needs besides the scanners: where and how messages are spooled.
@@ -155,7 +156,7 @@ final class RelaySession {
                                    regex: config.regexRules.isEmpty ? nil : RegexPolicy(rules: config.regexRules),
                                    regexSkippedWhenAuthenticated: config.authSkip.contains(.regex),
                                    restrictions: RestrictionRunner(config: config, resolver: env.resolver, maps: env.maps,
-                                                                   clientIP: origin.client.ipAddress),
+                                                                   services: env.policyServices, origin: origin, session: id),
                                    abuse: abuse,
                                    listed: { [unowned self] in reportHeldListing($0, transactions: $1.transactions) },
                                    refused: { [unowned self] in env.bus.publish(.commandRefused(context, $0)) },
