@@ -101,7 +101,7 @@ struct ConfigParserTests {
             "regex_reject_helo", "regex_reject_mail_from", "regex_reject_rcpt_to", "regex_enforce_helo",
             "regex_enforce_mail_from", "regex_enforce_rcpt_to",
             "client_restrictions", "helo_restrictions", "sender_restrictions", "recipient_restrictions", "data_restrictions",
-            "mynetworks", "policy_mode",
+            "mynetworks", "policy_mode", "destination_restrictions",
             "ratelimit_connections", "ratelimit_messages", "ratelimit_recipients", "ratelimit_bytes",
             "ratelimit_mailfrom_rejects", "ratelimit_rcptto_rejects", "ratelimit_auth_rejects", "ratelimit_destinations",
             "shutdown_timeout",

@@ -127,6 +127,8 @@ public struct Config: Sendable, Equatable {
     public var mynetworks: [CIDR] = [try! CIDR(parsing: "127.0.0.0/8"), try! CIDR(parsing: "::1/128")]
     /// `policy_mode warn`: every restriction's refusal is a `reject_warning` line, and nothing is refused.
     public var policyMode = RestrictionEvaluation.Mode.enforce
+    /// Where customers' connections may go (an ISP's interception): permitted, refused or redirected.
+    public var destinationRestrictions: [DestinationRestriction] = []
 
     public init() {}
 

@@ -5,7 +5,17 @@ extension Option {
                show: { OptionValue.showPrefixes($0.mynetworks) }),
         Option(name: "policy_mode", apply: { c, v throws(OptionValueError) in c.policyMode = try policyMode(v) },
                show: { $0.policyMode.rawValue }),
+        Option(name: "destination_restrictions", apply: { c, v throws(OptionValueError) in c.destinationRestrictions = try destinations(v) },
+               show: { c in c.destinationRestrictions.isEmpty ? nil : c.destinationRestrictions.map(\.text).joined(separator: ", ") }),
     ]
+
+    private static func destinations(_ v: String) throws(OptionValueError) -> [DestinationRestriction] {
+        do {
+            return try DestinationRestriction.parseList(v)
+        } catch {
+            throw OptionValueError(error.description)
+        }
+    }
 
     private static func restrictionList(_ stage: RestrictionStage) -> Option {
         Option(name: stage.optionName, apply: { c, v throws(OptionValueError) in

@@ -14,6 +14,8 @@ public enum ProxyEvent: Sendable {
     case found(SessionContext, Finding)
     /// `policy_mode warn`: this refusal would have been made; the connection goes on.
     case warned(SessionContext, Refusal)
+    /// `destination_restrictions` sent the session to another MTA (`to`, ADDR:PORT) than the client asked for.
+    case redirected(SessionContext, to: String, rule: String)
     /// An access map's WARN or INFO action matched at this command.
     case policyNote(SessionContext, PolicyPoint, RestrictionNote)
     /// The proxy's policy refused a command (the session goes on).

@@ -43,6 +43,11 @@ public enum SessionLog {
                 ])
             case .earlyTalker(let bytes):
                 return LogRecord(.notice, "reject", base(c) + [("reason", .text(r.why.rawValue)), ("bytes", .int(bytes))])
+            case .destinationRefused(let code, _, _, let rule):
+                return LogRecord(.notice, "reject", base(c) + [
+                    ("reason", .text(r.why.rawValue)), ("dest", .text(c.destination)), ("code", .int(code)),
+                    ("rule", .text(LogEscape.escape(rule))),
+                ])
             case .loadTooHigh(let load, let limit):
                 return LogRecord(.notice, "reject", base(c) + [
                     ("reason", .text(r.why.rawValue)), ("load", .text(String(load))), ("limit", .text(String(limit))),
@@ -53,6 +58,10 @@ public enum SessionLog {
         case .spoolFailed(let c, let error): return spoolFailed(c, error: error)
         case .found: return nil
         case .commandRefused(let c, let r): return commandRefused(c, r, policy: policy)
+        case .redirected(let c, let to, let rule):
+            return LogRecord(.notice, "redirect", base(c) + [
+                ("dest", .text(c.destination)), ("to", .text(to)), ("rule", .text(LogEscape.escape(rule))),
+            ])
         case .policyNote(let c, let point, let n):
             var line = commandRefused(c, CommandRefusal(point: point, reply: PolicyReply(code: 0, enhanced: nil, text: "", why: .restriction)),
                                       policy: policy)

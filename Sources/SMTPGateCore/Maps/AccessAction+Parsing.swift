@@ -15,7 +15,7 @@ extension AccessAction {
     /// "5NN" (all-numeric, so Postfix takes it as OK, almost never what was meant), an enhanced code
     /// whose class differs from the reply code's, control characters, reply text that does not fit a
     /// reply line, and what SMTPGate cannot do (queue actions, restriction lists and classes).
-    init(parsing value: String) throws(AccessValueError) {
+    init(parsing value: String, redirects: Bool = false) throws(AccessValueError) {
         if let bad = value.utf8.first(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7f }) {
             throw AccessValueError("control character 0x\(String(bad, radix: 16)) in the value \(AccessMapError.quote(value))")
         }
@@ -41,6 +41,8 @@ extension AccessAction {
             self = .info(rest)
         case "PREPEND":
             self = .prepend(try Self.header(rest))
+        case "REDIRECT" where redirects:
+            self = try Self.redirect(rest)
         case "HANGUP":
             throw AccessValueError("HANGUP is an unsupported Postfix test feature; use 421 text or 521 text to reply and close")
         default:
@@ -49,6 +51,32 @@ extension AccessAction {
             }
             self = try Self.numeric(value, word: word, rest: rest)
         }
+    }
+
+    /// `ADDRESS`, `ADDRESS:PORT`, `[ADDRESS]:PORT` (IPv6 in brackets); port 25 when none is given.
+    static func redirect(_ text: String) throws(AccessValueError) -> AccessAction {
+        var host = Substring(text)
+        var port = 25
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            let after = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else {
+                    throw AccessValueError("REDIRECT \(AccessMapError.quote(text)): expected [ADDRESS]:PORT")
+                }
+                port = p
+            }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else {
+                throw AccessValueError("REDIRECT \(AccessMapError.quote(text)): the port must be 1 to 65535")
+            }
+            port = p
+            host = host[..<colon]
+        }
+        guard AddressBytes.parse(String(host)) != nil else {
+            throw AccessValueError("REDIRECT \(AccessMapError.quote(text)): an IP address is needed (the proxy does not look names up here)")
+        }
+        return .redirect(host: String(host), port: port)
     }
 
     private static func numeric(_ value: String, word: Substring, rest: String) throws(AccessValueError) -> AccessAction {

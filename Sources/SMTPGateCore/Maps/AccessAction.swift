@@ -19,4 +19,7 @@ public enum AccessAction: Sendable, Equatable {
     case disconnect(AccessReply)
     /// INFO [text]: log only.
     case info(String)
+    /// `check_destination_access` only: REDIRECT ADDRESS[:PORT] (or `[ADDRESS]:PORT`) — the session goes
+    /// to this MTA instead of the one the client asked for (an ISP's own smarthost).
+    case redirect(host: String, port: Int)
 }

@@ -25,7 +25,8 @@ public enum AccessMaps {
     /// can be used as written, and editing the source file is enough (no postmap run). Other types
     /// (btree, lmdb, cdb, ldap, mysql, proxy:, inline `{...}`, ...) are errors naming the type and what
     /// to use instead. Postfix's `$name` expansion (`$config_directory`) is not done.
-    public static func load(_ spec: String, read: (String) throws -> [UInt8]) throws(AccessMapError) -> any AccessTable {
+    /// `redirects`: REDIRECT is an action (only `check_destination_access`, on cidr: and texthash: tables).
+    public static func load(_ spec: String, redirects: Bool = false, read: (String) throws -> [UInt8]) throws(AccessMapError) -> any AccessTable {
         guard let colon = spec.firstIndex(of: ":") else {
             throw AccessMapError(file: spec, line: nil, message: "expected TYPE:/path (texthash:, hash:, cidr:, regexp: or pcre:)")
         }
@@ -54,9 +55,13 @@ public enum AccessMaps {
             throw AccessMapError(file: path, line: nil, message: "cannot read it: \(error)")
         }
         switch kind {
-        case .texthash: return try TextHashTable(bytes: bytes, file: path, source: spec)
-        case .cidr: return try CIDRTable(bytes: bytes, file: path, source: spec)
-        case .regexp, .pcre: return try PatternTable(bytes: bytes, file: path, source: spec, kind: kind)
+        case .texthash: return try TextHashTable(bytes: bytes, file: path, source: spec, redirects: redirects)
+        case .cidr: return try CIDRTable(bytes: bytes, file: path, source: spec, redirects: redirects)
+        case .regexp, .pcre:
+            if redirects {
+                throw AccessMapError(file: spec, line: nil, message: "check_destination_access takes cidr: or texthash: maps (destinations are addresses)")
+            }
+            return try PatternTable(bytes: bytes, file: path, source: spec, kind: kind)
         }
     }
 

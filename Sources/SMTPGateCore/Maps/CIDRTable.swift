@@ -10,7 +10,7 @@ struct CIDRTable: AccessTable {
 
     var kind: AccessTableKind { .cidr }
 
-    init(bytes: [UInt8], file: String, source: String) throws(AccessMapError) {
+    init(bytes: [UInt8], file: String, source: String, redirects: Bool = false) throws(AccessMapError) {
         var rules = [CIDRRule]()
         var open = [(index: Int, line: Int)]()
         for line in try MapSource.lines(bytes, file: file) {
@@ -40,7 +40,7 @@ struct CIDRTable: AccessTable {
                 let (net, negated) = try Self.pattern(word, fail)
                 guard !rest.isEmpty else { throw fail("expected format: pattern whitespace action; \(AccessMapError.quote(word)) has no action") }
                 do {
-                    rules.append(.match(net, negated: negated, try AccessAction(parsing: String(rest))))
+                    rules.append(.match(net, negated: negated, try AccessAction(parsing: String(rest), redirects: redirects)))
                 } catch {
                     throw fail(error.message)
                 }

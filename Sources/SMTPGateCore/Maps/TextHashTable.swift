@@ -19,7 +19,7 @@ struct TextHashTable: AccessTable {
     /// A duplicate key keeps the first entry and adds a warning, as postmap does. Where postmap warns
     /// and skips a line (no value, unbalanced quotes) this is an error: a skipped access entry is a
     /// hole in a policy.
-    init(bytes: [UInt8], file: String, source: String) throws(AccessMapError) {
+    init(bytes: [UInt8], file: String, source: String, redirects: Bool = false) throws(AccessMapError) {
         let lines = try MapSource.lines(bytes, file: file)
         var index = TextHashIndex(capacity: lines.count)
         var actions = [AccessAction]()
@@ -35,7 +35,7 @@ struct TextHashTable: AccessTable {
                 valueIndex = known
             } else {
                 do {
-                    actions.append(try AccessAction(parsing: String(value)))
+                    actions.append(try AccessAction(parsing: String(value), redirects: redirects))
                 } catch {
                     throw AccessMapError(file: file, line: line.number, message: error.message)
                 }

@@ -17,11 +17,13 @@ public enum Refusal: Sendable, Equatable {
     case dnsblListed(DNSBLVerdict)
     /// `earlytalker`: the client sent `bytes` before the MTA's greeting reached it.
     case earlyTalker(bytes: Int)
+    /// `destination_restrictions` refused the real destination; `rule` is for the log.
+    case destinationRefused(code: Int, enhanced: String, text: String, rule: String)
 
     /// A refusal of policy (not of capacity or of a failure): `policy_mode warn` logs it instead.
     public var isPolicy: Bool {
         switch self {
-        case .locked, .rateLimited, .dnsblListed, .earlyTalker: return true
+        case .locked, .rateLimited, .dnsblListed, .earlyTalker, .destinationRefused: return true
         default: return false
         }
     }
@@ -39,6 +41,8 @@ public enum Refusal: Sendable, Equatable {
         case .loadTooHigh(let load, let limit): return ProxyReplies.loadTooHigh(load: load, limit: limit)
         case .dnsblListed(let v): return ProxyReplies.dnsblListed(v)
         case .earlyTalker: return ProxyReplies.earlyTalker
+        case .destinationRefused(let code, let enhanced, let text, _):
+            return ProxyReply(code: code, enhanced: enhanced, text: text, named: false)
         }
     }
 
@@ -55,6 +59,7 @@ public enum Refusal: Sendable, Equatable {
         case .loadTooHigh: return .maxLoad
         case .dnsblListed: return .dnsbl
         case .earlyTalker: return .earlyTalk
+        case .destinationRefused: return .destination
         }
     }
 }

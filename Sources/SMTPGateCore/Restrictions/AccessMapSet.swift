@@ -3,9 +3,12 @@
 /// maps stay) with its file and line.
 public struct AccessMapSet: Sendable {
     public let tables: [String: any AccessTable]
+    /// `check_destination_access` maps, loaded with REDIRECT as an action.
+    public let destinationTables: [String: any AccessTable]
 
-    public init(tables: [String: any AccessTable] = [:]) {
+    public init(tables: [String: any AccessTable] = [:], destinationTables: [String: any AccessTable] = [:]) {
         self.tables = tables
+        self.destinationTables = destinationTables
     }
 
     /// Every map of `config`'s lists, by the name it is written with.
@@ -22,9 +25,15 @@ public struct AccessMapSet: Sendable {
         for spec in specs(config) {
             tables[spec] = try AccessMaps.load(spec, read: read)
         }
-        return AccessMapSet(tables: tables)
+        var destinations: [String: any AccessTable] = [:]
+        for case .checkDestinationAccess(let spec) in config.destinationRestrictions where destinations[spec] == nil {
+            destinations[spec] = try AccessMaps.load(spec, redirects: true, read: read)
+        }
+        return AccessMapSet(tables: tables, destinationTables: destinations)
     }
 
     /// What the maps warned of while loading ("FILE:LINE: ...").
-    public var warnings: [String] { tables.keys.sorted().flatMap { tables[$0]!.warnings } }
+    public var warnings: [String] {
+        tables.keys.sorted().flatMap { tables[$0]!.warnings } + destinationTables.keys.sorted().flatMap { destinationTables[$0]!.warnings }
+    }
 }

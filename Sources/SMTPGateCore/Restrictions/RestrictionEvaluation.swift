@@ -305,6 +305,9 @@ public struct RestrictionEvaluation: Sendable {
             return .note(RestrictionNote(kind: .info, rule: "\(stage.optionName) \(r.text)", text: text))
         case .found(.prepend(let header)):
             return .prepend(header)
+        case .found(.redirect):
+            // Only destination maps are loaded with REDIRECT; an answer of a policy service never is one.
+            return .refuse(hit(AccessReply(code: 451, enhanced: "4.3.5", text: "Server configuration error"), ""))
         case .failed(let why):
             var h = hit(AccessReply(code: 451, enhanced: "4.3.5", text: "Server configuration error"), "")
             h.restriction += " (\(why))"

@@ -29,6 +29,8 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     case regexFailed = "regex_failed"
     /// A Postfix-style restriction list refused the command.
     case restriction
+    /// `destination_restrictions` refused where the client was going.
+    case destination
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

@@ -94,7 +94,7 @@ final class ProxyListener: @unchecked Sendable {
             subscribers.append(ActionSubscriber(runner: actions, locking: abuse?.lockSettings ?? LockSettings(causes: [], duration: 0)))
         }
         let bus = ProxyEventBus(subscribers)
-        var admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config, dnsbl: extras.dnsbl))
+        var admission = AdmissionPipeline<AdmissionRequest>(checks: admissionChecks(config, dnsbl: extras.dnsbl, maps: extras.maps))
         if config.policyMode == .warn {
             admission.warn = { request, refusal in bus.publish(.warned(request.session.reportContext, refusal)) }
         }
@@ -129,8 +129,11 @@ final class ProxyListener: @unchecked Sendable {
 
     /// In order: the cheap global limits, then what needs the client, then counting (a refused connection is
     /// not counted against a rate).
-    private func admissionChecks(_ config: Config, dnsbl: DNSBLCheck?) -> [AdmissionCheck<AdmissionRequest>] {
+    private func admissionChecks(_ config: Config, dnsbl: DNSBLCheck?, maps: AccessMapSet) -> [AdmissionCheck<AdmissionRequest>] {
         var checks: [AdmissionCheck<AdmissionRequest>] = [.maxConnections(registry, config)]
+        if !config.destinationRestrictions.isEmpty {
+            checks.append(.destination(DestinationPolicy(list: config.destinationRestrictions, maps: maps)))
+        }
         if config.maxLoad > 0 { checks.append(.maxLoad(config.maxLoad, loadAverage)) }
         if let abuse { checks.append(.lockAtAccept(abuse)) }
         checks.append(.loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts))

@@ -139,10 +139,26 @@ final class RelaySession {
             guard !finished else { return }
             if let refusal {
                 refuse(refusal)
+            } else if let (to, rule) = redirection, env.config.policyMode == .warn {
+                env.bus.publish(.redirected(context, to: Self.describe(to), rule: rule + " (policy_mode warn: not done)"))
+                proceed(origin, keys: keys)
+            } else if let (to, rule) = redirection {
+                var redirected = origin
+                redirected.destination = to
+                self.origin = redirected
+                env.bus.publish(.redirected(context, to: Self.describe(to), rule: rule))
+                proceed(redirected, keys: keys)
             } else {
                 proceed(origin, keys: keys)
             }
         }
+    }
+
+    /// `destination_restrictions` REDIRECT: the MTA the session goes to instead. Set by the admission check.
+    private var redirection: (SocketAddress, String)?
+
+    func redirect(to: SocketAddress, rule: String) {
+        redirection = (to, rule)
     }
 
     private func proceed(_ origin: Origin, keys: (lock: ClientKey, rate: ClientKey)?) {
