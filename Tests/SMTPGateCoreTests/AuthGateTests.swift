@@ -115,6 +115,21 @@ struct AuthGateTests {
         #expect(plain.m.authOffered == nil, "after HELO nothing is known of AUTH")
     }
 
+    @Test func aRcptPipelinedBehindItsMailIsJudgedWithThatMailsSender() {
+        let seen = StateLog()
+        let h = Harness()
+        h.m.policy = { p, s in
+            if case .rcpt = p { seen.states.append(s) }
+            return .relay
+        }
+        h.server(Harness.greeting)
+        h.client("EHLO first.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nRSET\r\nMAIL FROM:<d@x.test>\r\nRCPT TO:<e@x.test>\r\n")
+        #expect(seen.states.map(\.mailFrom) == ["<a@x.test>", "<a@x.test>", "<d@x.test>"])
+        #expect(seen.states.map(\.helo) == ["first.test", "first.test", "first.test"], "the HELO sent, before its reply")
+        #expect(seen.states.map(\.recipients) == [0, 1, 0] && seen.states.map(\.transactions) == [1, 1, 2])
+        #expect(seen.states.allSatisfy { $0.ehlo })
+    }
+
     @Test func aMailPipelinedBehindItsEHLOIsAskedBeforeTheMTAHasSaidWhatItOffers() {
         let seen = StateLog()
         let h = Harness()

@@ -8,7 +8,7 @@ names SMTPGate does not do are configuration errors naming the line.
 import subprocess
 
 from conftest import SMTPGATE_BIN, Client
-from dnsserver import dnsmasq, reversed_name  # noqa: F401  (fixtures)
+from dnsserver import dnsmasq, reversed_name, scripted_dns  # noqa: F401  (fixtures)
 from scanners import harmless_message, send_message
 
 BL = "bl.example"
@@ -103,3 +103,60 @@ def test_check_config_names_what_smtpgate_does_not_do(tmp_path):
     r = subprocess.run([SMTPGATE_BIN, "check-config", str(conf)], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert f"{conf}:3:" in r.stderr and "reject_unauth_destination is not supported" in r.stderr, r.stderr
+
+
+def rcpt_code(p, source, rcpt):
+    c = session(p, source)
+    assert c.cmd("MAIL FROM:<a@customer.example>").code == 250
+    r = c.cmd(f"RCPT TO:<{rcpt}>")
+    c.cmd("QUIT")
+    c.close()
+    return r
+
+
+def test_sighup_rereads_a_map_and_a_broken_map_keeps_the_running_one(proxy, mta, tmp_path):
+    import signal
+    from conftest import wait_until
+    access = tmp_path / "recipient_access"
+    access.write_text("blocked@example.net REJECT not here\n")
+    p = proxy(mta.port, recipient_restrictions=f"check_recipient_access texthash:{access}")
+    assert rcpt_code(p, "127.0.0.110", "blocked@example.net").text == "554 <blocked@example.net>: Recipient address rejected: not here"
+    assert rcpt_code(p, "127.0.0.110", "other@example.net").code == 250
+    access.write_text("blocked@example.net REJECT not here\nother@example.net REJECT gone too\n")
+    p.signal(signal.SIGHUP)
+    wait_until(lambda: [r for r in p.events("reload") if r.get("result") == "ok" or "ok" in r.words], what="reload ok")
+    assert rcpt_code(p, "127.0.0.110", "other@example.net").text == "554 <other@example.net>: Recipient address rejected: gone too"
+    access.write_text("other@example.net FILTER smtp:[192.0.2.1]\n")
+    p.signal(signal.SIGHUP)
+    (bad,) = p.wait_event("reload", result="failed")
+    assert f"{access}:1:" in bad.get("error") and "no meaning" in bad.get("error"), bad
+    assert rcpt_code(p, "127.0.0.110", "other@example.net").code == 554, "the running map is kept"
+
+
+def test_a_silent_resolver_defers_within_the_timeout_and_other_sessions_go_on(proxy, mta, scripted_dns):
+    import time
+    silent = scripted_dns("silent")
+    p = proxy(mta.port, dns_server=silent.address, timeout_dns=1, sender_restrictions="reject_unknown_sender_domain")
+    c = session(p, "127.0.0.111")
+    assert c.cmd("MAIL FROM:<a@customer.example>").code == 250
+    c.send(b"RCPT TO:<b@example.net>\r\n")
+    t0 = time.monotonic()
+    other = session(p, "127.0.0.112")            # while the first waits for DNS
+    assert other.cmd("NOOP").code == 250 and time.monotonic() - t0 < 1, "another session is not held up"
+    r = c.read_reply(timeout=5)
+    took = time.monotonic() - t0
+    assert r.text == "450 <a@customer.example>: Sender address rejected: Domain lookup failed", r
+    assert 0.9 <= took < 3, took
+
+
+def test_a_rcpt_pipelined_behind_its_mail_is_judged_with_that_sender(proxy, mta, tmp_path):
+    access = tmp_path / "sender_access"
+    access.write_text("forged.example REJECT forged account\n")
+    p = proxy(mta.port, sender_restrictions=f"check_sender_access texthash:{access}")
+    c = session(p, "127.0.0.113")
+    c.send(b"MAIL FROM:<ceo@forged.example>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+    replies = [c.read_reply() for _ in range(3)]
+    assert [r.code for r in replies] == [250, 554, 503], replies   # DATA: the MTA has no recipient
+    assert replies[1].text == "554 <ceo@forged.example>: Sender address rejected: forged account"
+    c.cmd("QUIT")
+    assert b"RCPT" not in bytes(mta.conns[0].raw)

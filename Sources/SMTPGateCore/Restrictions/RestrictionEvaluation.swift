@@ -329,10 +329,9 @@ public struct RestrictionEvaluation: Sendable {
     }
 
     /// Postfix's test: a domain with an MX, A or AAAA record exists; one with none of them (or NXDOMAIN) is
-    /// unknown; a lookup that failed is a `defer_if_permit`.
+    /// unknown; a lookup that failed is a `defer_if_permit`, without asking the rest.
     private func unknownDomain(_ domain: String, hit: (_ temporary: Bool) -> RestrictionHit) -> Result {
         guard DNSName.isValid(domain) else { return .refuse(hit(false)) }
-        var failed = false
         for type in [DNSType.mx, .a, .aaaa] {
             let q = Question(name: domain, type: type)
             guard let a = answers[q] else { return .need(q) }
@@ -340,10 +339,11 @@ public struct RestrictionEvaluation: Sendable {
             case .records: return .dunno
             case .nxdomain: return .refuse(hit(false))
             case .noData: continue
-            case .failure: failed = true
+            // The resolver that failed once would make the next questions wait as long: decided now.
+            case .failure: return .deferIfPermit(hit(true))
             }
         }
-        return failed ? .deferIfPermit(hit(true)) : .refuse(hit(false))
+        return .refuse(hit(false))
     }
 
     private func subjectText(_ stage: RestrictionStage) -> String {

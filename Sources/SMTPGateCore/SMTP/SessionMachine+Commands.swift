@@ -116,9 +116,13 @@ extension SessionMachine {
         switch verb {
         case .helo, .ehlo:
             startRecipientCount()
-            push(.hello(ehlo: verb == .ehlo, name: LogEscape.escape(CommandText.argument(line))))
+            let name = LogEscape.escape(CommandText.argument(line))
+            sent = SentCommands(helo: name, ehlo: verb == .ehlo, mailFrom: nil, mails: sent.mails)
+            push(.hello(ehlo: verb == .ehlo, name: name))
         case .mail:
             startRecipientCount()
+            sent.mailFrom = LogEscape.escape(path)
+            sent.mails += 1
             push(.mail(LogEscape.escape(path)))
         case .rcpt:
             relayedRecipients += 1
@@ -137,6 +141,7 @@ extension SessionMachine {
             quitSent = true
         case .rset:
             startRecipientCount()
+            sent.mailFrom = nil
             push(.rset)
         default:
             push(.other)

@@ -106,10 +106,21 @@ public struct SessionMachine {
     /// The MTA's last positive EHLO reply listed PIPELINING.
     public internal(set) var pipeliningOffered = false
 
+    /// What the client has sent so far, whatever the MTA has answered yet: a RCPT pipelined behind its
+    /// MAIL is judged with that MAIL's sender, not with none.
+    struct SentCommands {
+        var helo: String?
+        var ehlo = false
+        var mailFrom: String?
+        /// MAIL commands relayed: the number of the transaction they open.
+        var mails = 0
+    }
+    var sent = SentCommands()
+
     public var policyState: PolicyState {
-        PolicyState(helo: helo, authenticated: authenticated, authOffered: authOffered, mailFrom: txn?.mailFrom,
-                    recipients: txn?.recipientCount ?? 0, transactions: transactions,
-                    pipelinedAhead: !pending.isEmpty && !pipeliningOffered, ehlo: authOffered != nil)
+        PolicyState(helo: sent.helo ?? helo, authenticated: authenticated, authOffered: authOffered, mailFrom: sent.mailFrom,
+                    recipients: relayedRecipients, transactions: sent.mails,
+                    pipelinedAhead: !pending.isEmpty && !pipeliningOffered, ehlo: sent.ehlo)
     }
     public internal(set) var helo: String?
     /// The MTA's greeting has gone to the client.

@@ -65,7 +65,7 @@ struct RestrictionRunner {
         var f = facts
         f.ehlo = state.ehlo
         f.recipientCount = state.recipients
-        f.instance = "\(instance).\(state.transactions + 1)"
+        f.instance = "\(instance).\(state.transactions)"
         f.clientPort = clientPort
         f.serverAddress = serverAddress
         f.serverPort = serverPort
