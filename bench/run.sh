@@ -47,6 +47,14 @@
 #     lock check + rate check + rate update, keys uniform over all clients and from a hot set of 1,000,
 #     the ratio 1M / 1k against 1.5, and the resident set per tracked client.  Skipped with a message when
 #     swift is missing or the build fails (BENCH_POLICY=1 makes that an error).
+# Then the access-map section (issue 10), the same program as `policy-bench --maps` (bench/policy/Sources/policy-bench/
+# MapBench.swift): texthash: maps of MAPS_SIZES entries generated in memory ("d<i>.example REJECT forged", every
+# 10th "postmaster@d<i-1>.example OK") and loaded with AccessMaps.load (load time, resident set and heap per
+# entry), then check_sender_access's lookup (AccessMaps.lookup of AccessKeys.address(sender), key lists
+# precomputed) for senders (a) in neither map, (b) for entries drawn uniformly from all of the map's, (c) from a
+# hot set of 1,000: ns per lookup, the ratio 100,000 / 100 per mix, the target <= 1.5 judged on (a), the usual
+# case of a sender_access map (most senders are listed nowhere).  Skipped like the policy section (BENCH_MAPS=1
+# makes that an error).
 # Then the DNSBL section (bench/dnsbl_bench.py: the dnsbl check at connect), on 127.0.0.1 only: bench/slow_dns.py
 # (a stdlib DNS responder answering every query DNSBL_DELAY_MS late: NXDOMAIN with SOA TTL/MINIMUM 300 in
 # zones cached*, TTL 0 in zones fresh*), one smtp-sink and three smtpgate instances with the abuse section's
@@ -62,7 +70,7 @@
 # the section: one query per zone per sequential session and a resolver kept busy (>= 20% of back-to-back
 # queries) in the parallel runs from the fresh instance, a handful in all from the cached one, none from the
 # one without, every message at the sink, no dnsbl_error or reject line in any smtpgate log.
-# BENCH_SECTIONS picks sections by name (loopback abuse policy dnsbl scan lab), e.g.
+# BENCH_SECTIONS picks sections by name (loopback abuse policy maps dnsbl scan lab), e.g.
 #   BENCH_SECTIONS="abuse policy" bench/run.sh
 # runs only the two abuse-control sections; a section named there is required (as BENCH_X=1).
 #
@@ -99,8 +107,9 @@
 #   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
 #   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
 #   BENCH_SECTIONS  the sections to run, names separated by spaces or commas: loopback (smtp-source, haproxy,
-#                   idle memory), abuse, policy, dnsbl, scan, lab (default: empty = all, each as its BENCH_X
-#                   says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY and BENCH_DNSBL
+#                   idle memory), abuse, policy, maps, dnsbl, scan, lab (default: empty = all, each as its BENCH_X
+#                   says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY, BENCH_MAPS and
+#                   BENCH_DNSBL
 #   BENCH_ABUSE     auto (default: with the loopback sections), 1 or 0: the abuse-control session section
 #   ABUSE_REPEAT    runs of each smtpgate in it (default: REPEAT)
 #   BENCH_POLICY    auto (default: with the loopback sections, skipped if swift is missing or the build
@@ -108,6 +117,10 @@
 #   POLICY_OPS      timed operations per run (default: 2000000), POLICY_REPEAT runs (default: REPEAT),
 #   POLICY_SIZES    tracked-client counts (default: "1000 1000000"; the ratio is last / first)
 #   POLICY_BUILD_TIMEOUT  bound on bench/policy's build, seconds (default: 1800); SWIFT (default: swift)
+#   BENCH_MAPS      auto (default: with the loopback sections, skipped if swift is missing or the build
+#                   fails), 1 (required) or 0: the access-map section (bench/policy, policy-bench --maps)
+#   MAPS_OPS        lookups per run (default: 2000000), MAPS_REPEAT runs and loads (default: 5; median),
+#   MAPS_SIZES      map entries (default: "100 100000"; the ratio is last / first)
 #   BENCH_DNSBL     auto (default: with the loopback sections), 1 or 0: the DNSBL section
 #   DNSBL_REPEAT    runs of each smtpgate in it (default: REPEAT)
 #   DNSBL_DELAY_MS  the DNS responder's delay per answer, milliseconds (default: 5)
@@ -152,6 +165,10 @@ POLICY_OPS="${POLICY_OPS:-2000000}"
 POLICY_REPEAT="${POLICY_REPEAT:-$REPEAT}"
 POLICY_SIZES="${POLICY_SIZES:-1000 1000000}"
 POLICY_BUILD_TIMEOUT="${POLICY_BUILD_TIMEOUT:-1800}"
+BENCH_MAPS="${BENCH_MAPS:-auto}"
+MAPS_OPS="${MAPS_OPS:-2000000}"
+MAPS_REPEAT="${MAPS_REPEAT:-5}"
+MAPS_SIZES="${MAPS_SIZES:-100 100000}"
 SWIFT="${SWIFT:-swift}"
 BENCH_DNSBL="${BENCH_DNSBL:-auto}"
 DNSBL_REPEAT="${DNSBL_REPEAT:-$REPEAT}"
@@ -164,7 +181,7 @@ die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
          HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
-         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT \
+         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT MAPS_OPS MAPS_REPEAT \
          DNSBL_REPEAT DNSBL_DELAY_MS DNSBL_MESSAGES DNSBL_GREETING; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
@@ -202,20 +219,29 @@ done
 for n in $POLICY_SIZES; do
     (( n >= 1000 && n <= 10000000 )) || die "POLICY_SIZES: $n is not between 1000 and 10000000"
 done
+[[ "$BENCH_MAPS" =~ ^(auto|0|1)$ ]] || die "BENCH_MAPS must be auto, 0 or 1 (got '$BENCH_MAPS')"
+(( MAPS_REPEAT >= 1 && MAPS_REPEAT <= 50 && MAPS_OPS >= 10000 && MAPS_OPS <= 100000000 )) \
+    || die "MAPS_REPEAT must be 1-50, MAPS_OPS 10000-100000000"
+[[ "$MAPS_SIZES" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "MAPS_SIZES must be numbers separated by spaces"
+for n in $MAPS_SIZES; do
+    (( n >= 10 && n <= 2000000 )) || die "MAPS_SIZES: $n is not between 10 and 2000000 (AccessMaps.maxEntries)"
+done
 # LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_DNSBL
-# and BENCH_POLICY end up 0 or 1 (BENCH_POLICY may stay auto: skipped with a message if it cannot be built).
+# and BENCH_POLICY end up 0 or 1 (BENCH_POLICY and BENCH_MAPS may stay auto: skipped with a message if bench/policy
+# cannot be built).
 LOOPBACK=1
 if [[ -n "$BENCH_SECTIONS" ]]; then
-    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_DNSBL=0 BENCH_SCAN=0 BENCH_LAB=0
+    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_DNSBL=0 BENCH_SCAN=0 BENCH_LAB=0
     for sec in ${BENCH_SECTIONS//,/ }; do
         case "$sec" in
             loopback) LOOPBACK=1 ;;
             abuse) BENCH_ABUSE=1 ;;
             policy) BENCH_POLICY=1 ;;
+            maps) BENCH_MAPS=1 ;;
             dnsbl) BENCH_DNSBL=1 ;;
             scan) BENCH_SCAN=1 ;;
             lab) BENCH_LAB=1 ;;
-            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy dnsbl scan lab)" ;;
+            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy maps dnsbl scan lab)" ;;
         esac
     done
 elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
@@ -229,6 +255,7 @@ fi
 [[ "$BENCH_ABUSE" == auto ]] && BENCH_ABUSE=$LOOPBACK
 [[ "$BENCH_DNSBL" == auto ]] && BENCH_DNSBL=$LOOPBACK
 [[ "$BENCH_POLICY" == auto ]] && (( LOOPBACK == 0 )) && BENCH_POLICY=0
+[[ "$BENCH_MAPS" == auto ]] && (( LOOPBACK == 0 )) && BENCH_MAPS=0
 if [[ "$BENCH_LAB" == auto ]]; then
     if [[ "$(id -u)" == 0 ]]; then BENCH_LAB=1; else
         BENCH_LAB=0; say "not root: the NAT lab sections are skipped (BENCH_LAB=1 requires them)"
@@ -248,7 +275,7 @@ tools=(smtp-sink smtp-source "$PYTHON" timeout)
 (( LOOPBACK )) && tools+=(haproxy)
 [[ "$BENCH_LAB" == 0 ]] || tools+=(ip ss conntrack "$LAB_FW")
 [[ "$BENCH_SCAN" == 0 ]] || tools+=("$CLAMD_BIN" clamdscan sigtool)
-[[ "$BENCH_POLICY" == 1 ]] && tools+=("$SWIFT")
+[[ "$BENCH_POLICY" == 1 || "$BENCH_MAPS" == 1 ]] && tools+=("$SWIFT")
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
@@ -257,7 +284,7 @@ if (( ${#missing[@]} )); then
        (smtp-sink and smtp-source ship in Debian's postfix package, in /usr/sbin; the NAT lab needs
        iproute2 conntrack nftables iptables, or BENCH_LAB=0 skips it; the scanning section needs
        clamav-daemon clamdscan clamav, or BENCH_SCAN=0 skips it; the per-client tables section needs
-       the Swift toolchain, or BENCH_POLICY=0 skips it)"
+       the Swift toolchain, or BENCH_POLICY=0 and BENCH_MAPS=0 skip them)"
 fi
 [[ -x "$SMTPGATE_BIN" ]] || die "smtpgate binary not found at $SMTPGATE_BIN -- run 'swift build -c release' (or set SMTPGATE_BIN)"
 if [[ "$BENCH_LAB" != 0 ]]; then
@@ -716,10 +743,14 @@ policy_skip() {  # policy_skip REASON : an error when the section was asked for,
     printf '\nPer-client tables (abuse control): skipped -- %s\n' "$1"
 }
 
-run_policy() {
-    local pkg="$BENCH_DIR/policy" bin rc
-    command -v "$SWIFT" >/dev/null 2>&1 || { policy_skip "$SWIFT not found"; return 0; }
-    say "per-client tables: building bench/policy ($SWIFT build -c release --package-path bench/policy;" \
+POLICY_BENCH_BIN=""     # set by policy_build once it worked
+POLICY_BUILD_ERROR=""   # set by policy_build once it failed (the reason, for each section's skip message)
+policy_build() {  # builds bench/policy once for the policy and maps sections; 0 with POLICY_BENCH_BIN set, else 1
+    local pkg="$BENCH_DIR/policy" bin
+    [[ -n "$POLICY_BENCH_BIN" ]] && return 0
+    [[ -n "$POLICY_BUILD_ERROR" ]] && return 1
+    command -v "$SWIFT" >/dev/null 2>&1 || { POLICY_BUILD_ERROR="$SWIFT not found"; return 1; }
+    say "building bench/policy ($SWIFT build -c release --package-path bench/policy;" \
         "the first build takes minutes; log $WORK/policy-build.log)"
     timeout --signal=TERM --kill-after=15 "$POLICY_BUILD_TIMEOUT" \
         "$SWIFT" build -c release --package-path "$pkg" >"$WORK/policy-build.log" 2>&1 </dev/null &
@@ -727,19 +758,45 @@ run_policy() {
     wait_driver
     if (( DRIVER_RC != 0 )); then
         tail -n 15 "$WORK/policy-build.log" >&2
-        policy_skip "the build of bench/policy failed (exit $DRIVER_RC; see $WORK/policy-build.log)"
-        return 0
+        POLICY_BUILD_ERROR="the build of bench/policy failed (exit $DRIVER_RC; see $WORK/policy-build.log)"
+        return 1
     fi
     bin="$("$SWIFT" build -c release --package-path "$pkg" --show-bin-path 2>/dev/null)/policy-bench"
-    [[ -x "$bin" ]] || { policy_skip "no policy-bench binary at $bin after the build"; return 0; }
+    [[ -x "$bin" ]] || { POLICY_BUILD_ERROR="no policy-bench binary at $bin after the build"; return 1; }
+    POLICY_BENCH_BIN="$bin"
+}
+
+run_policy() {
+    local rc
+    policy_build || { policy_skip "$POLICY_BUILD_ERROR"; return 0; }
     say "per-client tables: POLICY_SIZES='$POLICY_SIZES', POLICY_OPS=$POLICY_OPS, POLICY_REPEAT=$POLICY_REPEAT"
-    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$bin" --ops "$POLICY_OPS" --repeat "$POLICY_REPEAT" \
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$POLICY_BENCH_BIN" --ops "$POLICY_OPS" --repeat "$POLICY_REPEAT" \
         --sizes "$(tr -s ' ' ',' <<<"$POLICY_SIZES")" </dev/null &
     DRIVER_PID=$!
     wait_driver
     rc=$DRIVER_RC
     (( rc != 124 )) || say "policy-bench exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
     (( rc == 0 )) || die "per-client tables run failed (policy-bench exit $rc)"
+}
+
+# Part 3: texthash: access maps at 100 and 100,000 entries (issue 10), the same program's --maps mode.
+maps_skip() {  # maps_skip REASON : an error when the section was asked for, else a note in the results
+    [[ "$BENCH_MAPS" == 1 ]] && die "access-map section: $1 (BENCH_MAPS=0 skips it)"
+    say "access-map section skipped: $1"
+    printf '\nAccess maps (check_sender_access, texthash:): skipped -- %s\n' "$1"
+}
+
+run_maps() {
+    local rc
+    policy_build || { maps_skip "$POLICY_BUILD_ERROR"; return 0; }
+    say "access maps: MAPS_SIZES='$MAPS_SIZES', MAPS_OPS=$MAPS_OPS, MAPS_REPEAT=$MAPS_REPEAT"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$POLICY_BENCH_BIN" --maps --ops "$MAPS_OPS" --repeat "$MAPS_REPEAT" \
+        --sizes "$(tr -s ' ' ',' <<<"$MAPS_SIZES")" </dev/null &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "policy-bench --maps exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    (( rc == 0 )) || die "access-map run failed (policy-bench --maps exit $rc)"
 }
 
 # ---------------------------------------------------------------- DNSBL (definitions)
@@ -809,6 +866,7 @@ run_dnsbl() {
 after_loopback() {  # the sections that want a quiet host, in order
     if [[ "$BENCH_ABUSE" == 1 ]]; then run_abuse; fi
     if [[ "$BENCH_POLICY" != 0 ]]; then run_policy; fi
+    if [[ "$BENCH_MAPS" != 0 ]]; then run_maps; fi
     if [[ "$BENCH_DNSBL" == 1 ]]; then run_dnsbl; fi
     if [[ "$BENCH_SCAN" == 1 ]]; then run_scan; fi
     if [[ "$BENCH_LAB" == 1 ]]; then run_lab; fi

@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // The per-client abuse-control tables (RateTable, LockTable) timed at 1,000 and 1,000,000 tracked
-// clients: a package of its own so the product's `swift build` never sees it.  bench/run.sh builds it with
+// clients, and (policy-bench --maps) texthash: access maps at 100 and 100,000 entries: a package of its own
+// so the product's `swift build` never sees it.  bench/run.sh builds it with
 //   swift build -c release --package-path bench/policy
 // (its own .build under bench/policy) and runs .build/release/policy-bench; see Sources/policy-bench/main.swift.
 import Foundation
@@ -16,9 +17,11 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "policy-bench",
-            dependencies: [.product(name: "SMTPGateCore", package: root)],
+            dependencies: [.product(name: "SMTPGateCore", package: root), "CMallocInfo"],
             // a script-like main.swift with top-level state, as the root package's executables use v5 too
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // mallinfo2 and malloc_trim for the access-map section's memory figures (not in Swift's Glibc module)
+        .target(name: "CMallocInfo"),
     ]
 )

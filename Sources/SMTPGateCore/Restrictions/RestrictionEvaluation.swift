@@ -274,7 +274,8 @@ public struct RestrictionEvaluation: Sendable {
             protocolState: stage == .data ? .data : .rcpt, protocolName: facts.ehlo ? "ESMTP" : "SMTP",
             clientAddress: facts.clientText, clientPort: facts.clientPort, serverAddress: facts.serverAddress,
             serverPort: facts.serverPort, heloName: facts.helo ?? "", sender: facts.sender ?? "",
-            recipient: facts.recipient ?? "", recipientCount: facts.recipientCount, instance: facts.instance)
+            // Postfix sends the count of the transaction's recipients at DATA only; 0 before.
+            recipient: facts.recipient ?? "", recipientCount: stage == .data ? facts.recipientCount : 0, instance: facts.instance)
     }
 
     private func act(_ found: AccessTableResult, subject: String, what: String, _ stage: RestrictionStage, _ r: Restriction) -> Result {

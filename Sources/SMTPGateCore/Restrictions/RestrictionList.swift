@@ -96,11 +96,18 @@ public enum RestrictionList {
                 i += 1
             } else if word == "check_policy_service" {
                 guard i < words.count else { throw ParseError(description: "check_policy_service needs inet:ADDRESS:PORT, unix:/PATH or { ... } after it") }
+                let settings: PolicyServiceSettings
                 do {
-                    out.append(.checkPolicyService(try PolicyServiceSettings.parse(words[i])))
+                    settings = try PolicyServiceSettings.parse(words[i])
                 } catch {
                     throw ParseError(description: "check_policy_service: \(error)")
                 }
+                do {
+                    _ = try AccessAction(parsing: settings.defaultAction)
+                } catch {
+                    throw ParseError(description: "check_policy_service: default_action '\(LogEscape.escape(settings.defaultAction))': \(error.message)")
+                }
+                out.append(.checkPolicyService(settings))
                 i += 1
             } else if let why = outOfScope[word] {
                 throw ParseError(description: "\(word) is not supported: \(why)")

@@ -174,6 +174,7 @@ public final class Daemon: @unchecked Sendable {
             }
             helperKey.withLockedValue { $0 = loaded.helperKey }
             maps.withLockedValue { $0 = loaded.maps }
+            policyServices.keep(only: new)
             abuse?.control.reconfigure(new)
             listener?.refreshLocalAddresses()
             if !restartOnly.isEmpty {

@@ -20,6 +20,8 @@
 //
 // Output: a report block on stdout (met / NOT MET, never an exit status); exit 0 unless the arguments
 // are wrong or a sanity check fails (a rate limit exceeded, lock hits not N/100-ish).
+//
+// `policy-bench --maps [...]` runs the access-map section instead (bench/run.sh's "maps"): see MapBench.swift.
 import SMTPGateCore
 
 #if canImport(Glibc)
@@ -46,6 +48,8 @@ func usage(_ message: String) -> Never {
     warn("policy-bench: \(message)\nusage: policy-bench [--ops M] [--repeat R] [--sizes N,N...] [--seed S]\n")
     exit(2)
 }
+
+if CommandLine.arguments.dropFirst().first == "--maps" { mapBenchMain(Array(CommandLine.arguments.dropFirst(2))) }
 
 do {
     var args = CommandLine.arguments.dropFirst()
