@@ -67,7 +67,8 @@ struct AccessMapActionTests {
     }
 
     @Test func queueActionsHaveNoMeaningInARelay() {
-        for value in ["FILTER smtp:[127.0.0.1]:10025", "HOLD", "REDIRECT a@example.com", "DISCARD", "BCC a@example.com", "delay 5m"] {
+        #expect(refusal("REDIRECT a@example.com")?.contains("check_destination_access maps only") == true)
+        for value in ["FILTER smtp:[127.0.0.1]:10025", "HOLD", "DISCARD", "BCC a@example.com", "delay 5m"] {
             #expect(refusal(value)?.contains("has no meaning in SMTPGate (it relays; it does not queue)") == true, "\(value)")
         }
         #expect(refusal("HANGUP")?.contains("421") == true)

@@ -42,7 +42,7 @@ struct AuthGateTests {
     @Test func warningsNameSkipsThatChangeNothing() throws {
         #expect(ConfigParser.warnings(try parse("auth_skip dnsbl\n")) == ["auth_skip names dnsbl but no dnsbl sites are set: it changes nothing"])
         #expect(ConfigParser.warnings(try parse("auth_skip dnsbl,spf\ndnsbl bl.example\n"))
-            == ["auth_skip spf has no effect yet: SMTPGate has no spf check"])
+            == ["auth_skip names spf but spf is off: it changes nothing"])
         #expect(ConfigParser.warnings(try parse("auth_skip dnsbl\ndnsbl bl.example\n")).isEmpty)
     }
 

@@ -34,7 +34,7 @@ struct DestinationPolicyTests {
     @Test func redirectIsAnActionOnlyForDestinationMaps() {
         #expect {
             try AccessMaps.load("cidr:/s") { _ in Array("192.0.2.0/24 REDIRECT 198.51.100.25\n".utf8) }
-        } throws: { e in String(describing: e).contains("/s:1:") && String(describing: e).contains("no meaning") }
+        } throws: { e in String(describing: e).contains("/s:1:") && String(describing: e).contains("check_destination_access maps only") }
         #expect(throws: AccessMapError.self) { try AccessMaps.load("pcre:/d", redirects: true) { _ in Array("/x/ OK\n".utf8) } }
     }
 

@@ -224,9 +224,11 @@ def dnsmasq(tmp_path):
     """Factory: ``dnsmasq(records)`` -> a started Dnsmasq serving ``records``."""
     servers = []
 
-    def make(records=(), local=("example",), forward=None):
-        """``forward``: {domain: ScriptedDNS} -- questions under domain go to that server instead."""
+    def make(records=(), local=("example",), forward=None, txt=()):
+        """``forward``: {domain: ScriptedDNS} -- questions under domain go to that server instead;
+        ``txt``: [(name, text)] TXT records (SPF)."""
         extra = [f"--server=/{dom}/127.0.0.1#{srv.port}" for dom, srv in (forward or {}).items()]
+        extra += [f"--txt-record={name},{text}" for name, text in txt]
         d = Dnsmasq(tmp_path / f"dnsmasq-{len(servers)}", records, local=local, extra=extra)
         servers.append(d)
         return d.start()

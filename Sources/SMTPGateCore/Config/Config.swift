@@ -129,11 +129,18 @@ public struct Config: Sendable, Equatable {
     public var policyMode = RestrictionEvaluation.Mode.enforce
     /// Where customers' connections may go (an ISP's interception): permitted, refused or redirected.
     public var destinationRestrictions: [DestinationRestriction] = []
+    /// smtp-gated's SPF check at MAIL.
+    public var spf = SPFMode.off
+    public var spfFixedIP: String?
+    /// Log the result and refuse nothing.
+    public var spfLogOnly = false
+    /// Add a Received-SPF header (RFC 7208 §9.1) to each message checked.
+    public var spfReceivedHeader = false
 
     public init() {}
 
     /// Whether anything asks DNS: the resolver is started for it.
-    public var usesDNS: Bool { !dnsbl.isEmpty || restrictions.values.contains { $0.contains(where: \.usesDNS) } }
+    public var usesDNS: Bool { !dnsbl.isEmpty || spf != .off || restrictions.values.contains { $0.contains(where: \.usesDNS) } }
 
     /// Whether anything needs the per-client state (locks or rate limits).
     public var abuseControl: Bool { stateStoreSet || (!lockOn.isEmpty && lockDuration != 0) || !rateLimits.isEmpty }

@@ -95,6 +95,9 @@ public enum ConfigParser {
         if c.proxyProtocol, mode != .fixed {
             throw fail("proxy_protocol", "proxy_protocol needs mode fixed (the header goes to fixed_server)")
         }
+        if c.spf == .fixed, c.spfFixedIP == nil {
+            throw fail("spf", "spf fixed needs spf_fixed_ip (the address the sender's record is checked against)")
+        }
         if c.transparentSource, mode != .tproxy {
             throw fail("transparent_source", "transparent_source needs mode tproxy")
         }
@@ -131,8 +134,14 @@ public enum ConfigParser {
         if c.lockOn.contains(.regex), c.regexRules.isEmpty {
             out.append("lock_on names regex but no regex_* option is set: nobody is locked for a match")
         }
-        for check in c.authSkip.sorted() where check == .spf {
-            out.append("auth_skip \(check.rawValue) has no effect yet: SMTPGate has no \(check.rawValue) check")
+        if c.authSkip.contains(.spf), c.spf == .off {
+            out.append("auth_skip names spf but spf is off: it changes nothing")
+        }
+        if c.spfFixedIP != nil, c.spf != .fixed {
+            out.append("spf_fixed_ip is set but spf is not fixed: the address is not used")
+        }
+        if c.lockOn.contains(.spf), c.spf == .off || c.spfLogOnly {
+            out.append("lock_on names spf but spf \(c.spf == .off ? "is off" : "is log only"): nobody is locked for it")
         }
         return out
     }

@@ -7,6 +7,7 @@ public struct ActionEvent: Sendable, Equatable {
         case dnsbl = "DNSBL"
         case earlyTalk = "EARLYTALK"
         case regex = "REGEX"
+        case spf = "SPF"
     }
 
     public var found: Found

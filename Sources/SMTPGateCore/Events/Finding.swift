@@ -12,6 +12,8 @@ public struct Finding: Sendable, Equatable {
         case earlyTalk(bytes: Int)
         /// A `regex_*` option refused a command; `rule` is its name.
         case regex(rule: String)
+        /// `spf`: the sender's domain does not allow the address (a `fail`).
+        case spf(domain: String)
     }
 
     public var kind: Kind
@@ -49,6 +51,7 @@ extension Finding.Kind {
         case .dnsbl: return .dnsbl
         case .earlyTalk: return .earlytalk
         case .regex: return .regex
+        case .spf: return .spf
         }
     }
 
@@ -64,6 +67,7 @@ extension Finding.Kind {
         case .dnsbl(let score, let zones): return "dnsbl score \(score) (\(zones.joined(separator: ",")))"
         case .earlyTalk(let n): return "talked before the greeting (\(n) bytes)"
         case .regex(let rule): return rule
+        case .spf(let domain): return "spf fail (\(domain))"
         }
     }
 }

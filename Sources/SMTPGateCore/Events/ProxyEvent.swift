@@ -16,6 +16,8 @@ public enum ProxyEvent: Sendable {
     case warned(SessionContext, Refusal)
     /// `destination_restrictions` sent the session to another MTA (`to`, ADDR:PORT) than the client asked for.
     case redirected(SessionContext, to: String, rule: String)
+    /// The sender's SPF record was checked at MAIL (`spf`).
+    case spfChecked(SessionContext, SPFVerdict)
     /// An access map's WARN or INFO action matched at this command.
     case policyNote(SessionContext, PolicyPoint, RestrictionNote)
     /// The proxy's policy refused a command (the session goes on).

@@ -58,6 +58,11 @@ public enum SessionLog {
         case .spoolFailed(let c, let error): return spoolFailed(c, error: error)
         case .found: return nil
         case .commandRefused(let c, let r): return commandRefused(c, r, policy: policy)
+        case .spfChecked(let c, let v):
+            var fields = base(c) + [("result", .text(v.result.rawValue)), ("ip", .text(v.ip))]
+            if policy.mailFrom.logs(code: v.result == .fail ? 550 : 250) { fields.append(("from", .text(v.sender.isEmpty ? "<>" : v.sender))) }
+            fields.append(("reason", .text(LogEscape.escape(v.reason))))
+            return LogRecord(v.result == .pass || v.result == .none ? .info : .notice, "spf", fields)
         case .redirected(let c, let to, let rule):
             return LogRecord(.notice, "redirect", base(c) + [
                 ("dest", .text(c.destination)), ("to", .text(to)), ("rule", .text(LogEscape.escape(rule))),

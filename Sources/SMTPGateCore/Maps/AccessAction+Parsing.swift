@@ -46,6 +46,9 @@ extension AccessAction {
         case "HANGUP":
             throw AccessValueError("HANGUP is an unsupported Postfix test feature; use 421 text or 521 text to reply and close")
         default:
+            if upper == "REDIRECT" {
+                throw AccessValueError("REDIRECT is an action of check_destination_access maps only (it sends a session to another MTA); here use OK, REJECT, DEFER, ...")
+            }
             if Self.queueActions.contains(upper) {
                 throw AccessValueError("\(upper) has no meaning in SMTPGate (it relays; it does not queue)")
             }

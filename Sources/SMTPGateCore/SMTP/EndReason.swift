@@ -31,6 +31,7 @@ public enum EndReason: String, Sendable, Equatable, CaseIterable {
     case restriction
     /// `destination_restrictions` refused where the client was going.
     case destination
+    case spf
     // The scanners'
     case virus, spam
     case spoolError = "spool_error"

@@ -38,6 +38,7 @@ struct ActionSubscriber: ProxyEventSubscriber {
         case .dnsbl: found = .dnsbl
         case .earlyTalk: found = .earlyTalk
         case .regex: found = .regex
+        case .spf: found = .spf
         }
         let p = c.facts
         return ActionEvent(

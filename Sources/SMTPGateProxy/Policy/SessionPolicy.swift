@@ -11,6 +11,11 @@ struct SessionPolicy: CommandPolicy {
     var regexSkippedWhenAuthenticated = false
     var restrictions: RestrictionRunner?
     var abuse: AbusePolicy?
+    /// `spf` at MAIL (asked: it waits for DNS); `auth_skip spf` spares an authenticated client.
+    var spf: SPFRunner?
+    var spfSkippedWhenAuthenticated = false
+    /// Each SPF check's outcome, for the log.
+    var spfChecked: (SPFVerdict) -> Void = { _ in }
     /// A listing held against an unauthenticated MAIL, for the event stream (the session reports it once).
     /// Called while the machine decides: it must not touch the machine (the state is what it may know).
     let listed: (DNSBLVerdict, PolicyState) -> Void
@@ -25,7 +30,7 @@ struct SessionPolicy: CommandPolicy {
     /// reported as found (so nothing is locked).
     var warnOnly = false
 
-    var isEmpty: Bool { gate.isOpen && regex == nil && restrictions == nil && abuse == nil }
+    var isEmpty: Bool { gate.isOpen && regex == nil && restrictions == nil && abuse == nil && spf == nil }
 
     func decide(_ point: PolicyPoint, _ state: PolicyState) -> PolicyDecision {
         switch gate.verdict(point, state) {
@@ -58,6 +63,7 @@ struct SessionPolicy: CommandPolicy {
                 }
             }
         }
+        if case .mail = point, spf != nil, !(spfSkippedWhenAuthenticated && state.authenticated) { return .ask }
         if let restrictions, var evaluation = restrictions.evaluation(point, state) {
             // Run as far as memory goes; a DNS question makes the machine ask, and `resolve` goes on.
             guard case .done(let outcome) = evaluation.run() else { return .ask }
@@ -91,6 +97,22 @@ struct SessionPolicy: CommandPolicy {
 
     /// Only a restriction that needed DNS asks: everything before it in `decide` let the command through.
     func resolve(_ point: PolicyPoint, _ state: PolicyState, on loop: EventLoop) -> EventLoopFuture<PolicyDecision> {
+        if case .mail(let from) = point, let spf {
+            return spf.check(sender: RegexRule.unbracketed(from), helo: state.helo ?? "", on: loop).map { v in
+                spfChecked(v)
+                if let reply = v.reply(logOnly: spf.logOnly) {
+                    if let d = refuse(CommandRefusal(point: point, reply: reply, rule: "spf \(spf.mode.rawValue)")) {
+                        if v.result == .fail {
+                            found(.spf(domain: v.sender.split(separator: "@").last.map(String.init) ?? v.helo), state)
+                        }
+                        return d
+                    }
+                }
+                let d = abuseDecision(point)
+                guard spf.receivedHeader, d == .relay else { return d }
+                return .prepend([v.receivedHeader(by: spf.hostName)])
+            }
+        }
         guard let restrictions, let evaluation = restrictions.evaluation(point, state) else {
             return loop.makeSucceededFuture(abuseDecision(point))
         }

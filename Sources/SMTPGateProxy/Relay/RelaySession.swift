@@ -147,6 +147,10 @@ final class RelaySession {
                 redirected.destination = to
                 self.origin = redirected
                 env.bus.publish(.redirected(context, to: Self.describe(to), rule: rule))
+                // From here on the session's destination is the MTA it goes to (close, connect_failed lines).
+                context.destination = Self.describe(to)
+                context.facts.destinationIP = to.ipAddress.map(LocalAddresses.normalised)
+                context.facts.destinationPort = to.port
                 proceed(redirected, keys: keys)
             } else {
                 proceed(origin, keys: keys)
@@ -181,6 +185,17 @@ final class RelaySession {
                                                                                recipients: state.recipients, transaction: state.transactions)))
                                    })
         policy.warnOnly = warnOnly
+        if config.spf != .off {
+            policy.spf = SPFRunner(mode: config.spf, resolver: env.resolver,
+                                   clientIP: origin.client.ipAddress.flatMap { AddressBytes.parse(LocalAddresses.normalised($0)) },
+                                   fixedIP: config.spfFixedIP.flatMap(AddressBytes.parse),
+                                   outgoingIP: { [unowned self] in
+                                       server?.localAddress?.ipAddress.flatMap { AddressBytes.parse(LocalAddresses.normalised($0)) }
+                                   },
+                                   logOnly: config.spfLogOnly, receivedHeader: config.spfReceivedHeader, hostName: env.settings.proxyName)
+            policy.spfSkippedWhenAuthenticated = config.authSkip.contains(.spf)
+            policy.spfChecked = { [unowned self] v in env.bus.publish(.spfChecked(context, v)) }
+        }
         policy.noted = { [unowned self] point, note in env.bus.publish(.policyNote(context, point, note)) }
         if !policy.isEmpty || env.config.authSkip.contains(.dnsbl) {
             commandPolicy = policy
