@@ -66,3 +66,16 @@ def test_spf_fixed_checks_the_given_address_and_lock_on_spf_locks(proxy, mta, dn
     assert d.cmd("MAIL FROM:<alice@customer.example>").code == 550
     (lock,) = q.wait_event("lock", key="127.0.0.155")
     assert lock.get("lock_cause") == "spf" and lock.get("reason") == "spf fail (customer.example)", lock
+
+
+def test_auth_skip_spf_spares_an_authenticated_client(proxy, mta, dnsmasq):
+    import base64
+    from conftest import AUTH_PASS, AUTH_USER
+    dns = dnsmasq(txt=RECORDS)
+    p = proxy(mta.port, spf="incoming", dns_server=dns.address, auth_skip="spf")
+    c = session(p, "127.0.0.156")
+    assert c.cmd("MAIL FROM:<alice@customer.example>").code == 550, "not authenticated: checked"
+    auth = base64.b64encode(b"\0" + AUTH_USER.encode() + b"\0" + AUTH_PASS.encode()).decode()
+    assert c.cmd(f"AUTH PLAIN {auth}").code == 235
+    assert send_message(c, harmless_message(), mail_from="alice@customer.example").code == 250
+    assert len(p.wait_event("spf")) == 1, "the authenticated MAIL was not checked"

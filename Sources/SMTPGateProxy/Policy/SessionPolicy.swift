@@ -97,7 +97,7 @@ struct SessionPolicy: CommandPolicy {
 
     /// Only a restriction that needed DNS asks: everything before it in `decide` let the command through.
     func resolve(_ point: PolicyPoint, _ state: PolicyState, on loop: EventLoop) -> EventLoopFuture<PolicyDecision> {
-        if case .mail(let from) = point, let spf {
+        if case .mail(let from) = point, let spf, !(spfSkippedWhenAuthenticated && state.authenticated) {
             return spf.check(sender: RegexRule.unbracketed(from), helo: state.helo ?? "", on: loop).map { v in
                 spfChecked(v)
                 if let reply = v.reply(logOnly: spf.logOnly) {
