@@ -201,11 +201,15 @@ struct RestrictionTests {
 
     func mapped(_ lists: [(RestrictionStage, String)], _ f: RestrictionFacts, _ m: AccessMapSet) throws -> RestrictionOutcome {
         var e = RestrictionEvaluation(try lists.map { ($0.0, try list($0.1)) }, facts: f, maps: m)
-        guard case .done(let o) = e.run() else {
-            Issue.record("a map needs no DNS")
-            return RestrictionOutcome(refusal: nil, warnings: [])
+        for _ in 0..<10 {
+            switch e.run() {
+            case .done(let o): return o
+            case .lookup(let q): e.provide(q, .nxdomain)   // check_client_access asks the client's PTR name
+            case .policy: Issue.record("no policy service here")
+            }
         }
-        return o
+        Issue.record("did not finish")
+        return RestrictionOutcome(refusal: nil, warnings: [])
     }
 
     @Test func accessMapActionsAreActedOnAsPostfixDoes() throws {
@@ -267,5 +271,48 @@ struct RestrictionTests {
         #expect(garbage.refusal?.reply.code == 451, "an action SMTPGate cannot act on is a configuration error of the server: 451")
         #expect(throws: RestrictionList.ParseError.self) { try RestrictionList.parse("check_policy_service postgrey.example:10023") }
         #expect(throws: RestrictionList.ParseError.self) { try RestrictionList.parse("check_policy_service { inet:127.0.0.1:10023") }
+    }
+
+    @Test func clientNamesAreThePTRNameConfirmedByItsForwardLookup() throws {
+        let ptr = RestrictionEvaluation.Question(name: "7.2.0.192.in-addr.arpa", type: .ptr)
+        let confirmed: [RestrictionEvaluation.Question: DNSAnswer] = [
+            ptr: .records([.ptr("pc7.customer.example.")], ttl: 60),
+            .init(name: "pc7.customer.example", type: .a): .records([.address(Self.client)], ttl: 60),
+        ]
+        let liar: [RestrictionEvaluation.Question: DNSAnswer] = [ptr: .records([.ptr("www.bank.example")], ttl: 60),
+                                                                  .init(name: "www.bank.example", type: .a): .records([.address([198, 51, 100, 1])], ttl: 60)]
+        let both = "reject_unknown_reverse_client_hostname, reject_unknown_client_hostname"
+        #expect(try outcome([(.client, both)], facts(), dns: confirmed).refusal == nil)
+        #expect(text(try outcome([(.client, both)], facts(), dns: liar))
+            == "450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.7]", "a PTR name that does not lead back")
+        #expect(text(try outcome([(.client, both)], facts()))
+            == "450 4.7.25 Client host rejected: cannot find your reverse hostname, [192.0.2.7]", "no PTR record")
+        let failing: [RestrictionEvaluation.Question: DNSAnswer] = [ptr: .failure(.timeout)]
+        #expect(text(try outcome([(.client, "reject_unknown_client_hostname, permit")], facts(), dns: failing))?.hasPrefix("450 4.7.25") == true,
+                "a failed lookup defers (defer_if_permit)")
+        let m = try maps(["texthash:/c": "customer.example REJECT no direct mail from dial-up\n"])
+        var e = RestrictionEvaluation([(.client, try list("check_client_access texthash:/c"))], facts: facts(), maps: m)
+        var final: RestrictionOutcome?
+        for _ in 0..<10 {
+            switch e.run() {
+            case .lookup(let q): e.provide(q, confirmed[q] ?? .nxdomain)
+            case .done(let o): final = o
+            case .policy: Issue.record("no policy service here")
+            }
+            if final != nil { break }
+        }
+        #expect(final.flatMap { text($0) } == "554 5.7.1 <pc7.customer.example[192.0.2.7]>: Client host rejected: no direct mail from dial-up",
+                "the verified name and its parent domains are looked up")
+        var requests: [PolicyRequest] = []
+        _ = try outcome([(.recipient, "check_policy_service inet:127.0.0.1:10023")], facts(), dns: liar, policy: [.action("DUNNO")], requests: &requests)
+        #expect(requests.first?.clientName == "unknown" && requests.first?.reverseClientName == "www.bank.example")
+    }
+
+    @Test func unknownHeloHostnamesAreLookedUp() throws {
+        let q = RestrictionEvaluation.Question(name: "mail.customer.example", type: .mx)
+        #expect(text(try outcome([(.helo, "reject_unknown_helo_hostname")], facts()))
+            == "450 4.7.1 <mail.customer.example>: Helo command rejected: Host not found")
+        #expect(try outcome([(.helo, "reject_unknown_helo_hostname")], facts(), dns: [q: .records([.mx(preference: 1, exchange: "x")], ttl: 1)]).refusal == nil)
+        #expect(try outcome([(.helo, "reject_unknown_helo_hostname")], facts(helo: "[192.0.2.7]")).refusal == nil)
     }
 }

@@ -68,6 +68,15 @@ import Testing
         #expect(answeredAtOnce(s, "2.0.0.127.bl.example", .a) == nil, "a timeout is asked again")
     }
 
+    @Test func loopbacksReverseZoneIsAskedOfTheServer() throws {
+        let dns = try DnsmasqTestServer(records: ["--host-record=pc161.dialup.example,127.0.0.161", "--local=/in-addr.arpa/"])
+        defer { dns.stop() }
+        let r = try Resolver(.init(servers: [dns.address], timeout: 5))
+        defer { r.shutdown() }
+        #expect(ask(r, "161.0.0.127.in-addr.arpa", .ptr)?.records == [.ptr("pc161.dialup.example")],
+                "not unbound's built-in localhost answer")
+    }
+
     @Test func manyLookupsAtOnceAreEachAnsweredOnce() throws {
         let dns = try DnsmasqTestServer(records: Self.records)
         defer { dns.stop() }

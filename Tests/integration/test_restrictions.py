@@ -160,3 +160,19 @@ def test_a_rcpt_pipelined_behind_its_mail_is_judged_with_that_sender(proxy, mta,
     assert replies[1].text == "554 <ceo@forged.example>: Sender address rejected: forged account"
     c.cmd("QUIT")
     assert b"RCPT" not in bytes(mta.conns[0].raw)
+
+
+def test_client_names_come_from_ptr_records_confirmed_forward(proxy, mta, dnsmasq, tmp_path):
+    # --host-record makes both the A and the PTR record; --ptr-record alone a PTR that does not lead back.
+    dns = dnsmasq([("pc161.dialup.example", "127.0.0.161")], local=("example", "in-addr.arpa"))
+    access = tmp_path / "client_access"
+    access.write_text("dialup.example REJECT send through smtp.isp.example\n")
+    p = proxy(mta.port, dns_server=dns.address,
+              client_restrictions=f"check_client_access texthash:{access}, reject_unknown_client_hostname")
+    c = session(p, "127.0.0.161")
+    assert c.cmd("MAIL FROM:<a@customer.example>").code == 250
+    assert c.cmd("RCPT TO:<b@example.net>").text == \
+        "554 <pc161.dialup.example[127.0.0.161]>: Client host rejected: send through smtp.isp.example"
+    d = session(p, "127.0.0.162")
+    assert d.cmd("MAIL FROM:<a@customer.example>").code == 250
+    assert d.cmd("RCPT TO:<b@example.net>").text == "450 Client host rejected: cannot find your hostname, [127.0.0.162]"

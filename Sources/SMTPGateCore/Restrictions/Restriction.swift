@@ -9,6 +9,7 @@ public enum Restriction: Sendable, Equatable {
     case rejectNonFqdnSender, rejectNonFqdnRecipient
     case rejectUnknownSenderDomain, rejectUnknownRecipientDomain
     case rejectUnauthPipelining
+    case rejectUnknownClientHostname, rejectUnknownReverseClientHostname, rejectUnknownHeloHostname
     /// The site's zone with Postfix's optional `=d.d.d.d` (here also a `[a..b]` range) answer filter.
     case rejectRblClient(DNSBLSite)
     case rejectRhsblSender(DNSBLSite), rejectRhsblRecipient(DNSBLSite)
@@ -27,7 +28,9 @@ public enum Restriction: Sendable, Equatable {
     /// Whether evaluating it asks DNS.
     public var usesDNS: Bool {
         switch self {
-        case .rejectUnknownSenderDomain, .rejectUnknownRecipientDomain, .rejectRblClient, .rejectRhsblSender, .rejectRhsblRecipient:
+        case .rejectUnknownSenderDomain, .rejectUnknownRecipientDomain, .rejectRblClient, .rejectRhsblSender, .rejectRhsblRecipient,
+             .rejectUnknownClientHostname, .rejectUnknownReverseClientHostname, .rejectUnknownHeloHostname,
+             .checkAccess(.client, _), .checkPolicyService:
             return true
         default:
             return false
@@ -51,6 +54,9 @@ public enum Restriction: Sendable, Equatable {
         case .rejectUnknownSenderDomain: return "reject_unknown_sender_domain"
         case .rejectUnknownRecipientDomain: return "reject_unknown_recipient_domain"
         case .rejectUnauthPipelining: return "reject_unauth_pipelining"
+        case .rejectUnknownClientHostname: return "reject_unknown_client_hostname"
+        case .rejectUnknownReverseClientHostname: return "reject_unknown_reverse_client_hostname"
+        case .rejectUnknownHeloHostname: return "reject_unknown_helo_hostname"
         case .rejectRblClient: return "reject_rbl_client"
         case .rejectRhsblSender: return "reject_rhsbl_sender"
         case .rejectRhsblRecipient: return "reject_rhsbl_recipient"

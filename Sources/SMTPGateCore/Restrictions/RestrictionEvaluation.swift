@@ -196,6 +196,19 @@ public struct RestrictionEvaluation: Sendable {
         case .rejectUnauthPipelining:
             return facts.pipelinedAhead
                 ? .refuse(hit(503, "5.5.0", "\(subject): Improper use of SMTP command pipelining")) : .dunno
+        case .rejectUnknownClientHostname, .rejectUnknownReverseClientHostname:
+            let (need, names) = clientNames()
+            if let need { return .need(need) }
+            let verified = r == .rejectUnknownClientHostname
+            guard (verified ? names.name : names.reverse) == nil else { return .dunno }
+            let h = hit(450, "4.7.25", "Client host rejected: cannot find your \(verified ? "" : "reverse ")hostname, [\(facts.clientText)]")
+            // Postfix: a name that could not be looked up (as opposed to none) is only ever a deferral.
+            return names.temporary ? .deferIfPermit(h) : .refuse(h)
+        case .rejectUnknownHeloHostname:
+            guard let helo = facts.helo, !helo.hasPrefix("["), HostNames.isValidHelo(helo) else { return .dunno }
+            return unknownDomain(helo.lowercased(), hit: { temporary in
+                hit(450, "4.7.1", "<\(helo)>: Helo command rejected: " + (temporary ? "Host lookup failed" : "Host not found"))
+            })
         case .rejectRblClient(let site):
             guard let name = DNSName.reversed(facts.clientAddress, zone: site.zone) else { return .dunno }
             return listed(name, site) { hit(554, "5.7.1", "Service unavailable; Client host [\(facts.clientText)] blocked using \(site.zone)") }
@@ -224,8 +237,10 @@ public struct RestrictionEvaluation: Sendable {
         let what: String
         switch check {
         case .client:
-            found = AccessMaps.lookupClient(table, name: "unknown", address: facts.clientText)
-            (subject, what) = ("unknown[\(facts.clientText)]", "Client host rejected")
+            let (need, names) = clientNames()
+            if let need { return .need(need) }
+            found = AccessMaps.lookupClient(table, name: names.name ?? "unknown", address: facts.clientText)
+            (subject, what) = ("\(names.name ?? "unknown")[\(facts.clientText)]", "Client host rejected")
         case .helo:
             guard let helo = facts.helo else { return .dunno }
             found = AccessMaps.lookup(table, keys: AccessKeys.hostname(helo))
@@ -250,7 +265,9 @@ public struct RestrictionEvaluation: Sendable {
     private func policy(_ settings: PolicyServiceSettings, _ stage: RestrictionStage, _ r: Restriction) -> Result {
         let rule = "\(stage.optionName) \(r.text)"
         guard let answer = policyAnswers[position] else {
-            return .ask(settings, request(stage))
+            let (need, names) = clientNames()
+            if let need { return .need(need) }
+            return .ask(settings, request(stage, names))
         }
         let action: String
         switch answer {
@@ -269,10 +286,11 @@ public struct RestrictionEvaluation: Sendable {
         return act(found, subject: subjectText(stage), what: stage.subject, stage, r)
     }
 
-    private func request(_ stage: RestrictionStage) -> PolicyRequest {
+    private func request(_ stage: RestrictionStage, _ names: ClientNames) -> PolicyRequest {
         PolicyRequest(
             protocolState: stage == .data ? .data : .rcpt, protocolName: facts.ehlo ? "ESMTP" : "SMTP",
-            clientAddress: facts.clientText, clientPort: facts.clientPort, serverAddress: facts.serverAddress,
+            clientAddress: facts.clientText, clientName: names.name ?? PolicyRequest.unknownName, clientPort: facts.clientPort,
+            reverseClientName: names.reverse ?? PolicyRequest.unknownName, serverAddress: facts.serverAddress,
             serverPort: facts.serverPort, heloName: facts.helo ?? "", sender: facts.sender ?? "",
             // Postfix sends the count of the transaction's recipients at DATA only; 0 before.
             recipient: facts.recipient ?? "", recipientCount: stage == .data ? facts.recipientCount : 0, instance: facts.instance)
@@ -347,9 +365,55 @@ public struct RestrictionEvaluation: Sendable {
         return .refuse(hit(false))
     }
 
+    /// Postfix's client names: `reverse` is what the PTR record says, `name` that name once its forward
+    /// lookup gives the client's address back (otherwise "unknown"). At most 10 PTR names are tried.
+    struct ClientNames {
+        var name: String?
+        var reverse: String?
+        /// A lookup failed: the names may exist.
+        var temporary = false
+    }
+
+    static let maxPTRNames = 10
+
+    /// The question still needed, or the names (asked only when a restriction needs them).
+    private func clientNames() -> (Question?, ClientNames) {
+        let zone = facts.clientAddress.count == 4 ? "in-addr.arpa" : "ip6.arpa"
+        guard let ptr = DNSName.reversed(facts.clientAddress, zone: zone) else { return (nil, ClientNames()) }
+        let q = Question(name: ptr, type: .ptr)
+        guard let a = answers[q] else { return (q, ClientNames()) }
+        switch a {
+        case .failure: return (nil, ClientNames(temporary: true))
+        case .nxdomain, .noData: return (nil, ClientNames())
+        case .records(let recs, _):
+            let names = recs.compactMap { r -> String? in
+                guard case .ptr(let n) = r else { return nil }
+                let name = (n.hasSuffix(".") ? String(n.dropLast()) : n).lowercased()
+                return DNSName.isValid(name) ? name : nil
+            }.prefix(Self.maxPTRNames)
+            guard let first = names.first else { return (nil, ClientNames()) }
+            var temporary = false
+            for name in names {
+                let fq = Question(name: name, type: facts.clientAddress.count == 4 ? .a : .aaaa)
+                guard let fa = answers[fq] else { return (fq, ClientNames()) }
+                switch fa {
+                case .records(let addrs, _):
+                    if addrs.contains(where: { if case .address(let b) = $0 { return b == facts.clientAddress } else { return false } }) {
+                        return (nil, ClientNames(name: name, reverse: first))
+                    }
+                case .failure: temporary = true
+                case .nxdomain, .noData: break
+                }
+            }
+            return (nil, ClientNames(name: nil, reverse: first, temporary: temporary))
+        }
+    }
+
     private func subjectText(_ stage: RestrictionStage) -> String {
         switch stage {
-        case .client: return "unknown[\(facts.clientText)]"
+        case .client:
+            let (need, names) = clientNames()
+            return "\(need == nil ? names.name ?? "unknown" : "unknown")[\(facts.clientText)]"
         case .helo: return facts.helo ?? ""
         case .sender: return facts.sender ?? ""
         case .recipient: return facts.recipient ?? ""

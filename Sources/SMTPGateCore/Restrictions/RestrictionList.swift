@@ -13,6 +13,9 @@ public enum RestrictionList {
         "reject_unknown_sender_domain": .rejectUnknownSenderDomain,
         "reject_unknown_recipient_domain": .rejectUnknownRecipientDomain,
         "reject_unauth_pipelining": .rejectUnauthPipelining,
+        "reject_unknown_client_hostname": .rejectUnknownClientHostname, "reject_unknown_client": .rejectUnknownClientHostname,
+        "reject_unknown_reverse_client_hostname": .rejectUnknownReverseClientHostname,
+        "reject_unknown_helo_hostname": .rejectUnknownHeloHostname, "reject_unknown_hostname": .rejectUnknownHeloHostname,
         "warn_if_reject": .warnIfReject,
     ]
 
@@ -32,9 +35,6 @@ public enum RestrictionList {
         "reject_unlisted_recipient": "the proxy has no list of the MTA's recipients",
         "reject_unlisted_sender": "the proxy has no list of the MTA's recipients",
         "permit_mx_backup": "the proxy does not know the MTA's relay domains",
-        "reject_unknown_client_hostname": "not implemented yet; use check_client_access or reject_rbl_client",
-        "reject_unknown_reverse_client_hostname": "not implemented yet; use check_client_access or reject_rbl_client",
-        "reject_unknown_helo_hostname": "not implemented yet; use reject_non_fqdn_helo_hostname",
     ]
 
     public struct ParseError: Error, Equatable, CustomStringConvertible {

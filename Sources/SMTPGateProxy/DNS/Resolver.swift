@@ -107,6 +107,8 @@ public final class Resolver: @unchecked Sendable {
             try check(c("do-not-query-localhost:") { o in c("no") { ub_ctx_set_option(ctx, o, $0) } }, "do-not-query-localhost")
             // An ISP's own servers answer for its private ranges (PTR of 10.x customers): ask them.
             try check(c("unblock-lan-zones:") { o in c("yes") { ub_ctx_set_option(ctx, o, $0) } }, "unblock-lan-zones")
+            // And for loopback's reverse zone: unbound's built-in answer would hide what they serve there.
+            try check(c("local-zone:") { o in c("127.in-addr.arpa. transparent") { ub_ctx_set_option(ctx, o, $0) } }, "local-zone")
             try check(c("cache-max-ttl:") { o in c(String(cacheMaxTTL)) { ub_ctx_set_option(ctx, o, $0) } }, "cache-max-ttl")
             try check(c("cache-max-negative-ttl:") { o in c(String(cacheMaxNegativeTTL)) { ub_ctx_set_option(ctx, o, $0) } }, "cache-max-negative-ttl")
             if !settings.servers.isEmpty {
