@@ -104,3 +104,20 @@ def test_auth_skip_regex_spares_an_authenticated_client(proxy, mta):
     assert send_message(c, harmless_message(), mail_from="roamer@elsewhere.test").code == 250
     assert c.cmd("QUIT").code == 221
     assert [m.mail_from for m in mta.wait_messages(1)] == ["roamer@elsewhere.test"]
+
+
+def test_the_action_script_runs_once_per_session_and_rule_however_often_the_client_repeats(proxy, mta, tmp_path):
+    from conftest import wait_until
+    out = tmp_path / "actions.txt"
+    script = tmp_path / "action.sh"
+    script.write_text(f"#!/bin/sh\necho \"$FOUND $SOURCE_IP\" >> {out}\n")
+    script.chmod(0o755)
+    p = proxy(mta.port, regex_reject_mail_from=r"^spam@", action_script=str(script))
+    c = session(p, "127.0.0.98")
+    for _ in range(5):
+        assert c.cmd("MAIL FROM:<spam@x.test>").code == 550
+    assert c.cmd("QUIT").code == 221
+    wait_until(lambda: out.exists() and out.read_text(), 5, what="the action script's output")
+    time.sleep(0.5)
+    assert out.read_text().splitlines() == ["REGEX 127.0.0.98"]
+    assert len(p.events("reject", command="mail")) == 5, "every refusal is still logged"

@@ -78,6 +78,8 @@ final class RelaySession {
     private var commandPolicy: SessionPolicy?
     /// `auth_skip dnsbl`: the listing is reported (logged, locked for) the first time it refuses a MAIL.
     private var listingReported = false
+    /// Findings of the command policies (`regex_*`, `spf`) already reported in this session, by lock reason.
+    private var reportedFindings: Set<String> = []
     var pendingClientRead: (() -> Void)?
     var pendingServerRead: (() -> Void)?
 
@@ -181,6 +183,9 @@ final class RelaySession {
                                    listed: { [unowned self] in reportHeldListing($0, transactions: $1.transactions) },
                                    refused: { [unowned self] in env.bus.publish(.commandRefused(context, $0)) },
                                    found: { [unowned self] kind, state in
+                                       // Once per session and rule: a client repeating a refused command must not
+                                       // start an action script each time (a lock, when lock_on names it, is made at the first).
+                                       guard reportedFindings.insert(kind.lockReason).inserted else { return }
                                        env.bus.publish(.found(context, Finding(kind: kind, helo: state.helo, mailFrom: state.mailFrom,
                                                                                recipients: state.recipients, transaction: state.transactions)))
                                    })
