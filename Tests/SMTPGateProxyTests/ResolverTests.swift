@@ -54,7 +54,6 @@ import Testing
         defer { dns.stop() }
         let r = try Resolver(.init(servers: [dns.address], timeout: 5))
         defer { r.shutdown() }
-        #expect(answeredAtOnce(r, "2.0.0.127.bl.example", .a) == nil, "the first answer comes from the server")
         #expect(ask(r, "2.0.0.127.bl.example", .a)?.records == [.address([127, 0, 0, 2])])
         #expect(answeredAtOnce(r, "2.0.0.127.BL.example", .a) == .records([.address([127, 0, 0, 2])], ttl: 300),
                 "kept for its TTL, names compared without case")
@@ -64,6 +63,8 @@ import Testing
         defer { silent.stop() }
         let s = try Resolver(.init(servers: [silent.address], timeout: 0.3))
         defer { s.shutdown() }
+        // A server that never answers: nothing can come back before `lookup` returns unless it was kept.
+        #expect(answeredAtOnce(s, "2.0.0.127.bl.example", .a) == nil, "the first answer comes from the server")
         #expect(ask(s, "2.0.0.127.bl.example", .a) == .failure(.timeout))
         #expect(answeredAtOnce(s, "2.0.0.127.bl.example", .a) == nil, "a timeout is asked again")
     }
