@@ -19,7 +19,6 @@ PostgreSQL is installed, "off" without).  This script only runs clients:
 Exit status: 0 when every run worked (whatever the figures say), 1 when one failed.
 """
 import argparse
-import json
 import os
 import signal
 import sqlite3
@@ -30,37 +29,12 @@ import time
 
 from bench import WARMUP, WARMUP_MSGS, WORKLOADS, alive, sink_messages, wait_sink
 from lab import cpu_seconds
-from util import Terminated, log, on_term
+from util import Terminated, log, log_events, on_term
 
 RATIO_TARGET = 1.10        # T_on / T_off, SQLite store
 PG_TARGET = 1.15           # T_pg / T_off, PostgreSQL store
 NOISY_SPREAD = 1.3
 WATCHED = ("state_store", "ratelimit", "lock", "unlock", "limit", "reject")
-
-
-def log_events(path):
-    """{event: count} of an smtpgate --log-file (text lines 'DATE smtpgate[PID]: LEVEL EVENT ...' or JSON)."""
-    events = {}
-    lines = []
-    try:
-        with open(path, "rb") as f:
-            for raw in f:
-                parts = raw.split(None, 4)
-                if len(parts) >= 4 and parts[1].startswith(b"smtpgate["):
-                    ev = parts[3].decode("ascii", "replace")
-                elif raw.lstrip().startswith(b"{"):
-                    try:
-                        ev = str(json.loads(raw).get("event"))
-                    except ValueError:
-                        continue
-                else:
-                    continue
-                events[ev] = events.get(ev, 0) + 1
-                if ev in WATCHED and len(lines) < 20:
-                    lines.append(raw.decode("utf-8", "replace").rstrip())
-    except OSError:
-        pass
-    return events, lines
 
 
 def store_summary(db):
@@ -161,7 +135,7 @@ class AbuseBench:
         """The limited proxy loaded its store and refused nothing; the other one has no abuse control."""
         result = {}
         for name, _, _, path in self.gates:
-            events, lines = log_events(path)
+            events, lines = log_events(path, WATCHED)
             result[name] = (events, lines)
             if name in ("on", "pg"):
                 if events.get("state_store", 0) < 1:

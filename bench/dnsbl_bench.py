@@ -50,7 +50,7 @@ import time
 
 from bench import WARMUP, WARMUP_MSGS, WORKLOADS, alive, sink_messages, wait_sink
 from lab import cpu_seconds
-from util import Terminated, log, on_term
+from util import Terminated, log, log_events, on_term
 
 RATE_TARGET = 0.90          # rate_X / rate_off
 QUERY_TOLERANCE = 0.10      # fresh, parallel runs: at most (1 + this) queries per session per zone
@@ -72,30 +72,6 @@ def sink_sessions(path):
         tail = f.read()
     found = SESS_RE.findall(tail)
     return int(found[-1]) if found else 0
-
-
-def log_events(path):
-    """({event: count}, [watched lines]) of an smtpgate --log-file (text 'DATE smtpgate[PID]: LEVEL EVENT ...' or JSON)."""
-    events, lines = {}, []
-    try:
-        with open(path, "rb") as f:
-            for raw in f:
-                parts = raw.split(None, 4)
-                if len(parts) >= 4 and parts[1].startswith(b"smtpgate["):
-                    ev = parts[3].decode("ascii", "replace")
-                elif raw.lstrip().startswith(b"{"):
-                    try:
-                        ev = str(json.loads(raw).get("event"))
-                    except ValueError:
-                        continue
-                else:
-                    continue
-                events[ev] = events.get(ev, 0) + 1
-                if ev in WATCHED and len(lines) < 20:
-                    lines.append(raw.decode("utf-8", "replace").rstrip())
-    except OSError:
-        pass
-    return events, lines
 
 
 def pct(values, q):
@@ -332,7 +308,7 @@ class DNSBLBench:
     def check_logs(self):
         result = {}
         for name, _, _, path in self.gates:
-            events, lines = log_events(path)
+            events, lines = log_events(path, WATCHED)
             result[name] = (events, lines)
             for ev in MUST_BE_ZERO:
                 if events.get(ev, 0):

@@ -8,6 +8,7 @@
   util.py wait-clamd SOCKET PID SECS wait until clamd answers PING with PONG on its
                                     unix socket, failing early if PID exits.
 """
+import json
 import os
 import socket
 import sys
@@ -98,6 +99,31 @@ def wait_clamd(path, pid, secs):
 
 class Terminated(Exception):
     """Raised by on_term: a bench driver stops cleanly on SIGTERM/SIGINT."""
+
+
+def log_events(path, watched):
+    """({event: count}, [up to 20 lines of the `watched` events]) of an smtpgate --log-file (text lines
+    'DATE smtpgate[PID]: LEVEL EVENT ...' or JSON)."""
+    events, lines = {}, []
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                parts = raw.split(None, 4)
+                if len(parts) >= 4 and parts[1].startswith(b"smtpgate["):
+                    ev = parts[3].decode("ascii", "replace")
+                elif raw.lstrip().startswith(b"{"):
+                    try:
+                        ev = str(json.loads(raw).get("event"))
+                    except ValueError:
+                        continue
+                else:
+                    continue
+                events[ev] = events.get(ev, 0) + 1
+                if ev in watched and len(lines) < 20:
+                    lines.append(raw.decode("utf-8", "replace").rstrip())
+    except OSError:
+        pass
+    return events, lines
 
 
 def on_term(signum, frame):

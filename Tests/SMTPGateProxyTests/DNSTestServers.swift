@@ -25,27 +25,11 @@ final class DnsmasqTestServer {
                     "--listen-address=127.0.0.1", "--port=\(port)", "--pid-file=\(dir)/pid", "--user=nobody",
                     "--group=nogroup", "--local-ttl=300", "--log-facility=\(dir)/log"]
             + local.map { "--local=/\($0)/" } + records
-        // posix_spawn and waitpid, not Foundation's Process: dnsmasq closes the descriptors it inherits,
-        // which Process takes for the child's exit and then blocks in wait4 for good.
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for a in cargs { free(a) } }
-        // The test process's threads block signals and a child inherits that mask: without a clean
-        // one dnsmasq would ignore the SIGTERM that stops it.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-        let rc = posix_spawn(&pid, Self.bin, &actions, &attr, &cargs, environ)
-        guard rc == 0 else { throw Failure(description: "cannot run dnsmasq: \(String(cString: strerror(rc)))") }
+        do {
+            pid = try TestChild.spawn(argv)
+        } catch {
+            throw Failure(description: "cannot run dnsmasq: \(error)")
+        }
         // Ready when it answers (REFUSED or NXDOMAIN will do).
         for _ in 0..<100 {
             var status: Int32 = 0

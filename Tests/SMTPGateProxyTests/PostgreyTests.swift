@@ -59,25 +59,11 @@ final class PostgreyTestServer {
         let argv = [Self.bin, listen, "--dbdir=\(dir)", "--delay=\(delay)", "--pidfile=\(dir)/pid", "--user=\(user)",
                     "--group=\(group)", "--whitelist-clients=/dev/null", "--whitelist-recipients=/dev/null",
                     "--hostname=gate.test", "--verbose"]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "\(dir)/log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for a in cargs { free(a) } }
-        // The test process's threads block signals and a child inherits that mask: without a clean one
-        // postgrey would ignore the SIGTERM that stops it.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-        let rc = posix_spawn(&pid, Self.bin, &actions, &attr, &cargs, environ)
-        guard rc == 0 else { throw Failure(description: "cannot run postgrey: \(String(cString: strerror(rc)))") }
+        do {
+            pid = try TestChild.spawn(argv, output: "\(dir)/log")
+        } catch {
+            throw Failure(description: "cannot run postgrey: \(error)")
+        }
         // Ready when it accepts a connection (Perl takes a moment to start).
         for _ in 0..<200 {
             var status: Int32 = 0

@@ -378,7 +378,7 @@ public final class Daemon: @unchecked Sendable {
             }
             return .success(l)
         } catch {
-            return .failure(ConfigError(file: error.file, line: error.line, message: error.message))
+            return .failure(error)
         }
     }
 

@@ -179,17 +179,7 @@ final class PolicyServiceConnection {
     }
 
     static func reason(_ error: Error, timeout: TimeAmount) -> String {
-        if let e = error as? ChannelError, case .connectTimeout = e {
-            return "timed out connecting after \(ScannerConnection.describe(timeout))"
-        }
-        if let e = error as? IOError {
-            switch e.errnoCode {
-            case ENOENT: return "no such socket"
-            case EACCES, EPERM: return "permission denied"
-            default: break
-            }
-        }
-        return RelaySession.reason(error)
+        ConnectFailure.reason(error, timeout: timeout, timedOut: "timed out connecting after")
     }
 }
 

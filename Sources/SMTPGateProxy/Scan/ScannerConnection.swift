@@ -143,17 +143,7 @@ final class ScannerConnection {
     }
 
     private func reason(_ error: Error) -> String {
-        if let e = error as? ChannelError, case .connectTimeout = e {
-            return "timed out after \(Self.describe(timeout))"
-        }
-        if let e = error as? IOError {
-            switch e.errnoCode {
-            case ENOENT: return "no such socket"
-            case EACCES, EPERM: return "permission denied"
-            default: break
-            }
-        }
-        return RelaySession.reason(error)
+        ConnectFailure.reason(error, timeout: timeout, timedOut: "timed out after")
     }
 
     /// `2s`, `0.5s`: the configured value as a person wrote it.
