@@ -56,6 +56,16 @@ USERS = {AUTH_USER.encode(): AUTH_PASS.encode(), SASL_QUIT_USER: SASL_DATA_PASS}
 # generic helpers
 # --------------------------------------------------------------------------
 
+def has_ipv6_loopback():
+    """Whether ::1 can be bound here (some CI hosts have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (nothing listens)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import SMTPGATE_BIN, wait_until
+from conftest import SMTPGATE_BIN, has_ipv6_loopback, wait_until
 
 BODY = b"Subject: addresses\r\n\r\nline one\r\n.leading dot\r\n"
 
@@ -33,16 +33,7 @@ def _free_port6():
         return s.getsockname()[1]
 
 
-def _has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
 def test_ipv6_listener_and_ipv6_upstream(proxy):
     store = _Store()
     port = _free_port6()

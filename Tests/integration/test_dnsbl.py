@@ -14,13 +14,12 @@ the address looked up (client 127.0.0.40 -> ``40.0.0.127.ZONE``).
 import base64
 import re
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import AUTH_PASS, AUTH_USER, PROXY_NAME, SMTPGATE_BIN, Client, free_port, port_listening, wait_until
+from conftest import AUTH_PASS, AUTH_USER, PROXY_NAME, SMTPGATE_BIN, Client, free_port, has_ipv6_loopback, port_listening, wait_until
 from dnsserver import dnsmasq, reversed_name, scripted_dns  # noqa: F401  (fixtures)
 from scanners import harmless_message, send_message
 
@@ -246,16 +245,7 @@ def test_the_json_log_has_the_reject_fields_typed(proxy, mta, dnsmasq):
     assert (rej.json["score"], rej.json["threshold"], rej.json["sites"]) == (5, 2, f"{BL1},{BL2}"), rej
 
 
-def ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_an_ipv6_client_is_looked_up_by_its_reversed_nibbles(proxy, mta, dnsmasq):
     name = "1." + "0." * 31 + BL1             # ::1, RFC 5782 section 2.4
     dns = dnsmasq([(name, "127.0.0.2")])
