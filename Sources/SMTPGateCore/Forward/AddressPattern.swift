@@ -151,7 +151,32 @@ public struct AddressPattern: Sendable, Hashable, CustomStringConvertible {
             return !cidr.contains(bytes)
         }
         // IPv4 text never holds ':'.
-        return cidr.network.count == 4 && text.utf8.contains(UInt8(ascii: ":"))
+        if cidr.network.count == 4, text.utf8.contains(UInt8(ascii: ":")) { return true }
+        if let implied = impliedIPv4Prefix {
+            let n = min(implied.prefixLength, cidr.prefixLength)
+            return cidr.network.count != 4 || CIDR.masked(implied.network, n) != CIDR.masked(cidr.network, n)
+        }
+        return false
+    }
+
+    /// For a wildcard pattern starting with whole IPv4 octets and a dot (`192.0.2.*`, `10.?.*` gives
+    /// `10.`), the prefix every address it matches lies in (`192.0.2.0/24`, `10.0.0.0/8`): IPv6 text
+    /// cannot start with digits and a dot.
+    var impliedIPv4Prefix: CIDR? {
+        let (prefix, exact) = literalPrefix
+        guard !exact, let lastDot = prefix.lastIndex(of: UInt8(ascii: ".")) else { return nil }
+        let octets = prefix[..<lastDot].split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard (1...3).contains(octets.count) else { return nil }
+        var network: [UInt8] = []
+        for o in octets {
+            guard (1...3).contains(o.count), o.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  o.count == 1 || o.first != 0x30,
+                  let v = Int(String(decoding: o, as: UTF8.self)), v <= 255 else { return nil }
+            network.append(UInt8(v))
+        }
+        let length = network.count * 8
+        network += [UInt8](repeating: 0, count: 4 - network.count)
+        return try? CIDR(parsing: "\(AddressBytes.format(network))/\(length)")
     }
 
     /// Why this wildcard pattern can never match a normalised client address, or nil.
