@@ -12,7 +12,7 @@ struct SMTPGate: ParsableCommand {
         commandName: "smtpgate",
         abstract: "Transparent SMTP interception proxy.",
         version: "smtpgate \(Daemon.version)",
-        subcommands: [Run.self, CheckConfig.self, Locks.self, Version.self]
+        subcommands: [Run.self, CheckConfig.self, ImportRinetd.self, Locks.self, Version.self]
     )
 }
 
@@ -73,11 +73,33 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         switch Daemon.load(file) {
         case .success(let loaded):
-            for w in ConfigParser.warnings(loaded.config) { FileHandleErr.print("\(file): warning: \(w)") }
+            for w in ConfigParser.warnings(loaded.file) { FileHandleErr.print("\(file): warning: \(w)") }
             for w in loaded.maps.warnings { FileHandleErr.print("warning: \(w)") }
-            print(ConfigParser.render(loaded.config), terminator: "")
+            print(ConfigParser.render(loaded.file), terminator: "")
         case .failure(let e):
             FileHandleErr.print("\(e)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ImportRinetd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-rinetd",
+        abstract: "Print the SMTPGate configuration equivalent to a rinetd.conf.")
+
+    @Argument(help: "rinetd configuration file.")
+    var file: String
+
+    func run() throws {
+        do {
+            let bytes = try Daemon.readFile(file, limit: RinetdImport.maxFileBytes).get()
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw ConfigError(file: file, line: nil, message: "file is not valid UTF-8 text")
+            }
+            print(try RinetdImport.translate(text, file: file), terminator: "")
+        } catch {
+            FileHandleErr.print("\(error)")
             throw ExitCode(1)
         }
     }

@@ -137,6 +137,9 @@ public struct Config: Sendable, Equatable {
     /// Add a Received-SPF header (RFC 7208 §9.1) to each message checked.
     public var spfReceivedHeader = false
 
+    /// rinetd's allow/deny rules of a `[forward]`: the global ones (written before any section) and its own.
+    public var forwardRules = ForwardRules()
+
     public init() {}
 
     /// Whether anything asks DNS: the resolver is started for it.

@@ -21,44 +21,110 @@ public enum ConfigParser {
         return nil
     }
 
+    /// A file without sections: its one listener's options. A file with sections is `parseFile`'s.
     public static func parse(_ text: String, file: String) throws(ConfigError) -> Config {
-        guard text.utf8.count <= maxFileBytes else {
-            throw ConfigError(file: file, line: nil, message: "file is larger than \(maxFileBytes) bytes")
+        let parsed = try parseFile(text, file: file)
+        guard !parsed.sectioned, let main = parsed.listeners.first else {
+            throw ConfigError(file: file, line: nil, message: "the file has sections: read it as a whole")
         }
-        var config = Config()
+        return main.config
+    }
+
+    public static func parseFile(bytes: [UInt8], file: String) throws(ConfigError) -> ConfigFile {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(file: file, line: firstInvalidLine(bytes), message: "line is not valid UTF-8 text")
+        }
+        return try parseFile(text, file: file)
+    }
+
+    /// Options before the first section are global; each `[listener NAME]` or `[forward NAME]` section starts
+    /// from them and overrides what it sets. Without `[listener]` sections the global options are the listener
+    /// `main`, unless the file has only forwards and sets no `mode` globally.
+    public static func parseFile(_ text: String, file: String) throws(ConfigError) -> ConfigFile {
+        let blocks = try ConfigBlocks.read(text, file: file)
+        var global = Config()
+        let globalLines = try apply(blocks.global, to: &global, scope: nil, file: file)
+        var listeners: [ListenerSection] = []
+        var forwards: [ForwardSection] = []
+        for section in blocks.sections {
+            var config = global
+            let lines = try apply(section.options, to: &config, scope: section.kind, file: file)
+            let all = globalLines.merging(lines) { _, own in own }
+            switch section.kind {
+            case .listener:
+                try validate(config, file: file, lines: all, section: section)
+                listeners.append(ListenerSection(name: section.name, config: config, line: section.line))
+            case .forward:
+                let forward = try forwardSection(section, config: config, lines: all, file: file)
+                forwards.append(forward)
+            }
+        }
+        if listeners.isEmpty, forwards.isEmpty || global.mode != nil {
+            try validate(global, file: file, lines: globalLines, section: nil)
+            listeners.append(ListenerSection(name: ConfigFile.mainListener, config: global))
+        }
+        let parsed = ConfigFile(global: global, listeners: listeners, forwards: forwards, sectioned: !blocks.sections.isEmpty)
+        try ConfigBlocks.checkEndpoints(parsed, file: file)
+        return parsed
+    }
+
+    /// Applies one block's options in order; the lines they were set on, by name. `scope` is the section's
+    /// kind (nil for the global block, where every option may be set).
+    static func apply(_ options: [ConfigBlocks.Entry], to config: inout Config, scope: ConfigBlocks.Kind?,
+                      file: String) throws(ConfigError) -> [String: Int] {
         var seen: [String: Int] = [:]
         var rateValues: [RateKind: String] = [:]
-        var lineNo = 0
-        // "\r\n" is a single Character in Swift, so both line ends are named.
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            lineNo += 1
-            guard rawLine.utf8.count <= maxLineBytes else {
-                throw ConfigError(file: file, line: lineNo, message: "line is longer than \(maxLineBytes) bytes")
-            }
-            let line = rawLine.trimmingSpaces()
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.utf8.contains(0) {
-                throw ConfigError(file: file, line: lineNo, message: "line contains a NUL byte")
-            }
-            let name: String
-            let value: String
-            if let sep = line.firstIndex(where: { $0 == " " || $0 == "\t" }) {
-                name = String(line[..<sep])
-                value = String(line[sep...]).trimmingSpaces()
-            } else {
-                name = line
-                value = ""
-            }
+        for entry in options {
+            let (name, value, lineNo) = (entry.name, entry.value, entry.line)
             guard let option = Option.byName[name] else {
                 throw ConfigError(file: file, line: lineNo, message: "unknown option '\(LogEscape.escape(name))'")
             }
             guard !value.isEmpty else {
                 throw ConfigError(file: file, line: lineNo, message: "option '\(name)' needs a value")
             }
+            if let scope {
+                let place = OptionScope.of(name)
+                switch (scope, place) {
+                case (_, .daemon):
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)' is the daemon's: set it before the first section")
+                case (.listener, .forward):
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)' belongs in [forward] sections (SMTP listeners use client_restrictions)")
+                case (.forward, .listener):
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)' is for SMTP listeners, not [forward] sections")
+                default:
+                    break
+                }
+            }
+            if OptionScope.forwardOptions.contains(name) {
+                // Lists by nature: one pattern a line, as many lines as needed.
+                do {
+                    let pattern = try AddressPattern(parsing: value)
+                    switch (scope, name) {
+                    case (nil, "allow"): config.forwardRules.globalAllow.append(pattern)
+                    case (nil, _): config.forwardRules.globalDeny.append(pattern)
+                    case (_, "allow"): config.forwardRules.allow.append(pattern)
+                    default: config.forwardRules.deny.append(pattern)
+                    }
+                } catch {
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)': \(error.message)")
+                }
+                if seen[name] == nil { seen[name] = lineNo }
+                continue
+            }
             if let earlier = seen[name] {
                 throw ConfigError(file: file, line: lineNo, message: "option '\(name)' is already set on line \(earlier)")
             }
             seen[name] = lineNo
+            if scope == .forward, name == "port" || name == "fixed_server_port" {
+                // A forward's ends may be ranges; the first port stands for the range in the shared checks.
+                do {
+                    let range = try PortRange(parsing: value)
+                    if name == "port" { config.port = range.lower } else { config.fixedServerPort = range.lower }
+                } catch {
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)': \(error.message)")
+                }
+                continue
+            }
             if let kind = RateKind.allCases.first(where: { $0.optionName == name }) { rateValues[kind] = value }
             do {
                 try option.apply(&config, value)
@@ -75,16 +141,43 @@ public enum ConfigParser {
                 throw ConfigError(file: file, line: seen[kind.optionName], message: "option '\(kind.optionName)': \(error.message)")
             }
         }
-        try validate(config, file: file, lines: seen)
-        return config
+        return seen
     }
 
-    static func validate(_ c: Config, file: String, lines: [String: Int]) throws(ConfigError) {
+    /// A forward's effective options, its port ranges (read again from its own lines, or the inherited
+    /// single ports) and its checks: an SMTP-only mode is refused, a destination range has the length of
+    /// the listening one or is a single port.
+    static func forwardSection(_ section: ConfigBlocks.Section, config: Config, lines: [String: Int],
+                               file: String) throws(ConfigError) -> ForwardSection {
+        func fail(_ option: String, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: lines[option] ?? section.line, message: "[forward \(section.name)]: " + message)
+        }
+        func range(_ name: String, _ inherited: Int) -> PortRange {
+            let own = section.options.last { $0.name == name }.flatMap { try? PortRange(parsing: $0.value) }
+            return own ?? PortRange(lower: inherited, upper: inherited)!
+        }
+        try validate(config, file: file, lines: lines, section: section)
+        if config.mode == .fixedXClient {
+            throw fail("mode", "mode fixed+xclient is SMTP's (XCLIENT is an SMTP command): a forward uses fixed, netfilter, tproxy, remote-udp or getsockname")
+        }
+        let ports = range("port", config.port)
+        let targets = range("fixed_server_port", config.fixedServerPort)
+        if config.mode?.isFixed == true, targets.count != 1, targets.count != ports.count {
+            throw fail("fixed_server_port", "fixed_server_port \(targets) has \(targets.count) ports and port \(ports) has \(ports.count): a range maps one to one onto a range of the same length (or give a single port)")
+        }
+        if config.mode?.isFixed != true, ports.count > 1, lines["fixed_server_port"] != nil {
+            throw fail("fixed_server_port", "fixed_server_port is the destination of mode fixed; mode \(config.mode!.rawValue) learns each connection's destination")
+        }
+        return ForwardSection(name: section.name, config: config, line: section.line, ports: ports, targetPorts: targets)
+    }
+
+    static func validate(_ c: Config, file: String, lines: [String: Int], section: ConfigBlocks.Section?) throws(ConfigError) {
+        let prefix = section.map { "[\($0.kind.rawValue) \($0.name)]: " } ?? ""
         guard let mode = c.mode else {
-            throw ConfigError(file: file, line: nil, message: "option 'mode' is not set (one of: \(Config.Mode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ConfigError(file: file, line: section?.line, message: prefix + "option 'mode' is not set (one of: \(Config.Mode.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         func fail(_ option: String, _ message: String) -> ConfigError {
-            ConfigError(file: file, line: lines[option] ?? lines["mode"], message: message)
+            ConfigError(file: file, line: lines[option] ?? lines["mode"] ?? section?.line, message: prefix + message)
         }
         if mode.isFixed, c.fixedServer == nil {
             throw fail("mode", "mode \(mode.rawValue) needs fixed_server")
@@ -107,6 +200,15 @@ public enum ConfigParser {
         if c.transparentSource, c.outgoingAddr != nil {
             throw fail("transparent_source", "transparent_source and outgoing_addr exclude each other")
         }
+    }
+
+    /// The warnings of every listener and forward, each named when the file has sections.
+    public static func warnings(_ file: ConfigFile) -> [String] {
+        guard file.sectioned else { return file.listeners.flatMap { warnings($0.config) } }
+        var out: [String] = []
+        for l in file.listeners { out += warnings(l.config).map { "[listener \(l.name)] \($0)" } }
+        for f in file.forwards { out += f.warnings }
+        return out
     }
 
     /// What is valid but probably not meant: `check-config` prints these, the daemon logs them at start.
@@ -152,6 +254,34 @@ public enum ConfigParser {
             if let v = opt.show(config) { return "\(opt.name) \(v)" }
             return "# \(opt.name) (not set)"
         }.joined(separator: "\n") + "\n"
+    }
+
+    /// A file with sections as `check-config` shows it: the daemon's options, then every listener's and
+    /// forward's effective options; a file without sections as `render` shows its listener.
+    public static func render(_ file: ConfigFile) -> String {
+        guard file.sectioned else { return file.listeners.map { render($0.config) }.joined() }
+        func lines(_ c: Config, _ shown: [String: String] = [:], _ keep: (OptionScope) -> Bool) -> String {
+            Option.all.filter { keep(OptionScope.of($0.name)) }.map { opt in
+                if let v = shown[opt.name] ?? opt.show(c) { return "\(opt.name) \(v)" }
+                return "# \(opt.name) (not set)"
+            }.joined(separator: "\n") + "\n"
+        }
+        func rules(_ word: String, _ patterns: [AddressPattern]) -> String {
+            patterns.map { "\(word) \($0.text)\n" }.joined()
+        }
+        let g = file.global.forwardRules
+        var out = "# the daemon's options (before the first section)\n" + lines(file.global) { $0 == .daemon }
+        out += rules("allow", g.globalAllow) + rules("deny", g.globalDeny)
+        for l in file.listeners {
+            out += "\n[listener \(l.name)]\n" + lines(l.config) { $0.inListener }
+        }
+        for f in file.forwards {
+            out += "\n[forward \(f.name)]\n"
+            out += lines(f.config, ["port": "\(f.ports)", "fixed_server_port": "\(f.targetPorts)"]) { $0 == .connection }
+            out += "# global rules first (rinetd's order), then the forward's; a deny wins\n"
+            out += rules("allow", f.config.forwardRules.allow) + rules("deny", f.config.forwardRules.deny)
+        }
+        return out
     }
 
     public static var optionNames: [String] { Option.all.map(\.name) }

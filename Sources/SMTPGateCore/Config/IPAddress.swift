@@ -13,6 +13,7 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     public static let anyV4 = IPAddress("0.0.0.0")!
+    public static let anyV6 = IPAddress("::")!
 
     public init?(_ literal: String) {
         var raw = literal

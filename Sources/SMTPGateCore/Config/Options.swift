@@ -344,6 +344,11 @@ extension Option {
             c.rateLimits[kind] = spec.isOff ? nil : spec
         }, show: { c in c.rateLimits[kind].map(RateLimitSpec.show) ?? "0" })
     } + [
+        // A forward's own rules; before any section the parser files them as global rules instead.
+        Option(name: "allow", apply: { c, v throws(OptionValueError) in c.forwardRules.allow.append(try AddressPattern(parsing: v)) },
+               show: { c in c.forwardRules.allow.isEmpty ? nil : c.forwardRules.allow.map(\.text).joined(separator: " ") }),
+        Option(name: "deny", apply: { c, v throws(OptionValueError) in c.forwardRules.deny.append(try AddressPattern(parsing: v)) },
+               show: { c in c.forwardRules.deny.isEmpty ? nil : c.forwardRules.deny.map(\.text).joined(separator: " ") }),
         Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),
     ]
 

@@ -16,7 +16,7 @@
 /// first forward that has rules when there are no global rules (fixed after 0.73); SMTPGate applies
 /// every rule, and the output says so where it matters.
 public enum RinetdImport {
-    static let maxFileBytes = 1 << 20
+    public static let maxFileBytes = 1 << 20
     static let maxLineBytes = 8192
     static let maxRules = 10_000
     static let maxTimeout = 604_800

@@ -24,17 +24,26 @@ public struct DescriptorBudget: Sendable, Equatable {
     /// `inUse` is what the daemon holds once it listens (standard streams, log, event loops, listening
     /// sockets and their spares); `maxScans` the limit in force, which only a restart changes.
     public static func shortfall(_ config: Config, maxScans: Int, limit: Int, inUse: Int, loops: Int) -> DescriptorBudget? {
-        guard config.maxConnections > 0 else { return nil }
-        // Client and upstream; with a scanner also the spool file of a message larger than spool_memory.
-        let perSession = config.scans ? 3 : 2
+        shortfall([config], maxScans: maxScans, limit: limit, inUse: inUse, loops: loops)
+    }
+
+    /// The same for several listeners, whose sessions can all be open at once.
+    public static func shortfall(_ configs: [Config], maxScans: Int, limit: Int, inUse: Int, loops: Int) -> DescriptorBudget? {
+        let limited = configs.filter { $0.maxConnections > 0 }
+        guard !limited.isEmpty else { return nil }
+        let scanning = limited.contains { $0.scans }
         // Each running scan: the scanner connection and a reader of the spool file.
-        let scans = config.scans ? 2 * maxScans : 0
+        let scans = scanning ? 2 * maxScans : 0
         // One helper socket per event loop, opened on first use.
-        let helpers = config.mode == .remoteUDP ? loops : 0
+        let helpers = limited.contains { $0.mode == .remoteUDP } ? loops : 0
         let fixed = inUse + scans + helpers + transient
-        let needed = fixed + perSession * config.maxConnections
+        // Client and upstream; with a scanner also the spool file of a message larger than spool_memory.
+        let sessions = limited.reduce(0) { $0 + ($1.scans ? 3 : 2) * $1.maxConnections }
+        let total = limited.reduce(0) { $0 + $1.maxConnections }
+        let needed = fixed + sessions
         guard needed > limit else { return nil }
-        return DescriptorBudget(maxConnections: config.maxConnections, limit: limit, needed: needed,
+        let perSession = scanning ? 3 : 2
+        return DescriptorBudget(maxConnections: total, limit: limit, needed: needed,
                                 fits: max(0, limit - fixed) / perSession)
     }
 }

@@ -21,13 +21,20 @@ public struct AccessMapSet: Sendable {
     }
 
     public static func load(_ config: Config, read: (String) throws -> [UInt8]) throws(AccessMapError) -> AccessMapSet {
+        try load([config], read: read)
+    }
+
+    /// The maps of several listeners' lists, each file read once however many name it.
+    public static func load(_ configs: [Config], read: (String) throws -> [UInt8]) throws(AccessMapError) -> AccessMapSet {
         var tables: [String: any AccessTable] = [:]
-        for spec in specs(config) {
-            tables[spec] = try AccessMaps.load(spec, read: read)
-        }
         var destinations: [String: any AccessTable] = [:]
-        for case .checkDestinationAccess(let spec) in config.destinationRestrictions where destinations[spec] == nil {
-            destinations[spec] = try AccessMaps.load(spec, redirects: true, read: read)
+        for config in configs {
+            for spec in specs(config) where tables[spec] == nil {
+                tables[spec] = try AccessMaps.load(spec, read: read)
+            }
+            for case .checkDestinationAccess(let spec) in config.destinationRestrictions where destinations[spec] == nil {
+                destinations[spec] = try AccessMaps.load(spec, redirects: true, read: read)
+            }
         }
         return AccessMapSet(tables: tables, destinationTables: destinations)
     }

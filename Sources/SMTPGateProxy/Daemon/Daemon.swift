@@ -9,24 +9,30 @@ import NIOPosix
 import SMTPGateCore
 import SMTPGateRuntime
 
-/// The running proxy: owns the event loops, the listener, the live configuration and the signals.
+/// The running proxy: owns the event loops, the listeners and forwards, the live configuration and the signals.
 public final class Daemon: @unchecked Sendable {
     public static let version = "0.1.0"
 
     private let configPath: String
     /// The configuration the daemon started with: its start-up-only options stay in force until a restart.
-    private let startup: Config
-    private let config: NIOLockedValueBox<Config>
+    private let startup: ConfigFile
+    /// The options before the first section of the running configuration: the daemon's own.
+    private let global: NIOLockedValueBox<Config>
     private let log: Logger
     private let sink: LogSink
     private let events: EventLog
-    private let registry = SessionRegistry()
+    private let ids = SessionIDs()
+    /// The listeners and forwards in force, by name, in file order; changed on the signal queue only.
+    private var running: [RunningListener] = []
+    /// Listeners a reload removed or replaced whose sessions are still finishing.
+    private var retired: [RunningListener] = []
+    /// Every port listened on, for the loop check.
+    private let listenPorts = NIOLockedValueBox<Set<Int>>([])
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     private var signalSources: [DispatchSourceSignal] = []
     private let signalQueue = DispatchQueue(label: "smtpgate.signals")
     private let stopped = DispatchSemaphore(value: 0)
     private let stopping = NIOLockedValueBox(false)
-    private var listener: ProxyListener?
     /// The v2 key for remote-udp queries, read with the configuration (start-up and reload).
     private let helperKey: NIOLockedValueBox<HelperKey?>
     private let maps: NIOLockedValueBox<AccessMapSet>
@@ -44,15 +50,18 @@ public final class Daemon: @unchecked Sendable {
     private var control: Channel?
     /// The DNS resolver and the `dnsbl` check of the running configuration, when it asks DNS (blocklists,
     /// restrictions that look names up).
-    private let dns = NIOLockedValueBox<(resolver: Resolver, check: DNSBLCheck)?>(nil)
+    private let dns = NIOLockedValueBox<(resolver: Resolver, checks: [String: DNSBLCheck])?>(nil)
+
+    /// Listeners with the same blocklists share one check.
+    private static func dnsblKey(_ c: Config) -> String { "\(DNSBLSite.show(c.dnsbl))|\(c.dnsblThreshold)" }
 
     public init(configPath: String, loaded: LoadedConfig, sink: LogSink) {
-        let config = loaded.config
+        let config = loaded.file.global
         self.helperKey = NIOLockedValueBox(loaded.helperKey)
         self.maps = NIOLockedValueBox(loaded.maps)
         self.configPath = configPath
-        self.startup = config
-        self.config = NIOLockedValueBox(config)
+        self.startup = loaded.file
+        self.global = NIOLockedValueBox(config)
         self.sink = sink
         var logger = Logger(label: "smtpgate") { _ in SinkLogHandler(sink: sink) }
         logger.logLevel = .info
@@ -63,11 +72,12 @@ public final class Daemon: @unchecked Sendable {
 
     /// Runs until SIGTERM/SIGINT and the drain that follows. Throws on start-up failure.
     public func run() throws {
-        let initial = config.withLockedValue { $0 }
+        let file = startup
+        let initial = file.global
         Privileges.raiseFileLimit()
         let hostName = Privileges.hostName()
         do {
-            try prepareDNS(initial)
+            try prepareDNS(file)
             abuse = try AbuseService.start(initial, source: "\(hostName):\(initial.controlPath)", events: events,
                                            queue: signalQueue)
         } catch {
@@ -85,42 +95,44 @@ public final class Daemon: @unchecked Sendable {
                 throw DaemonError("control_path \(initial.controlPath): cannot listen: \(error)")
             }
         }
-        let listener = ProxyListener(name: "main", config: { [config] in config.withLockedValue { $0 } },
-                                     hostName: Privileges.hostName(), events: events, registry: registry,
-                                     makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
-                                     makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control)
-        self.listener = listener
-        let servers: [Channel]
         do {
-            servers = try listener.bind(group: group, config: initial)
+            running = try bindAll(file, reusing: [])
         } catch {
             try? group.syncShutdownGracefully()
-            throw DaemonError("cannot listen on \(initial.bindAddress.withPort(initial.port)): \(error)")
+            throw error
         }
+        listenPorts.withLockedValue { $0 = Self.ports(running) }
         if let pidfile = initial.pidfile { try Privileges.writePidfile(pidfile) }
         do {
-            try Self.prepareSpool(initial)
+            try Self.prepareSpool(file)
             try Privileges.drop(user: initial.setUser, group: initial.setGroup)
-            if initial.scans, access(initial.spoolPath, W_OK | X_OK) != 0 {
+            if file.configs.contains(where: \.scans), access(initial.spoolPath, W_OK | X_OK) != 0 {
                 throw DaemonError("spool_path \(initial.spoolPath) is not writable: \(errnoText())")
             }
         } catch {
             if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
-            servers.forEach { try? $0.close().wait() }
+            running.forEach { $0.close() }
             try? group.syncShutdownGracefully()
             throw error
         }
-        log.info("start", metadata: [
-            "version": "\(Self.version)", "listener": "\(listener.name)",
-            "address": "\(initial.bindAddress.withPort(initial.port))", "mode": "\(initial.mode?.rawValue ?? "-")",
-        ])
-        warnAboutBlindMessages(initial)
-        for w in ConfigParser.warnings(initial) { log.warning("config", metadata: ["warning": "\(w)"]) }
+        let first = running.first
+        var started: Logger.Metadata = [
+            "version": "\(Self.version)", "file": "\(configPath)", "user": "\(initial.setUser ?? Privileges.userName())",
+            "listeners": "\(running.map(\.name).joined(separator: ","))",
+        ]
+        if let first {
+            started["address"] = "\(first.sockets.text)"
+            started["mode"] = "\(first.sockets.mode?.rawValue ?? "-")"
+        }
+        log.info("start", metadata: started)
+        for l in running { logListening(l) }
+        warnAboutBlindMessages(file)
+        for w in ConfigParser.warnings(file) { log.warning("config", metadata: ["warning": "\(w)"]) }
         for w in maps.withLockedValue({ $0 }).warnings { log.warning("map", metadata: ["warning": "\(w)"]) }
         descriptorsAtStart = OpenFiles.inUse()
-        warnAboutDescriptors(initial)
+        warnAboutDescriptors(file)
         pool.start()
-        installSignals(servers: servers)
+        installSignals()
         stopped.wait()
         try? control?.close().wait()
         if control != nil { unlink(initial.controlPath) }
@@ -128,82 +140,218 @@ public final class Daemon: @unchecked Sendable {
         dns.withLockedValue { $0?.resolver }?.shutdown()
         policyServices.shutdown()
         if let pidfile = initial.pidfile { Privileges.removePidfile(pidfile) }
-        log.info("stop", metadata: ["sessions_left": "\(registry.count)"])
+        log.info("stop", metadata: ["sessions_left": "\(sessionCount)"])
         try? group.syncShutdownGracefully()
         try? pool.syncShutdownGracefully()
         sink.flush()
     }
 
-    private func installSignals(servers: [Channel]) {
+    private var sessionCount: Int { (running + retired).reduce(0) { $0 + $1.registry.count } }
+
+    private func logListening(_ l: RunningListener) {
+        log.info("listening", metadata: [
+            "listener": "\(l.name)", "kind": "\(l.sockets.kind.rawValue)", "address": "\(l.sockets.text)",
+            "mode": "\(l.sockets.mode?.rawValue ?? "-")",
+        ])
+    }
+
+    private static func ports(_ listeners: [RunningListener]) -> Set<Int> {
+        Set(listeners.flatMap { Array($0.sockets.ports) })
+    }
+
+    private func installSignals() {
         // USR1/USR2 are reserved for the state dump smtp-gated administrators know; until then, ignored.
         for sig in [SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2] { signal(sig, SIG_IGN) }
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
         hup.setEventHandler { [self] in reload() }
         let handlers: [DispatchSourceSignal] = [SIGTERM, SIGINT].map { sig in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
-            s.setEventHandler { [self] in drain(servers: servers) }
+            s.setEventHandler { [self] in drain() }
             return s
         }
         signalSources = [hup] + handlers
         signalSources.forEach { $0.resume() }
     }
 
+    /// The listeners and forwards of `file`, bound: those whose sockets are unchanged from one in `reusing`
+    /// keep it (their options are swapped in by the caller). All or nothing: a bind failure closes what this
+    /// call bound and throws naming the listener.
+    private func bindAll(_ file: ConfigFile, reusing current: [RunningListener]) throws -> [RunningListener] {
+        var out: [RunningListener] = []
+        var made: [RunningListener] = []
+        do {
+            for section in file.listeners {
+                let sockets = RunningListener.Sockets(kind: .smtp, config: section.config)
+                if let same = current.first(where: { $0.name == section.name && $0.sockets == sockets }) {
+                    out.append(same)
+                    continue
+                }
+                let l = try bindSMTP(section, sockets: sockets)
+                made.append(l)
+                out.append(l)
+            }
+            for section in file.forwards {
+                let sockets = RunningListener.Sockets(kind: .forward, config: section.config,
+                                                      ports: section.ports.lower...section.ports.upper)
+                if let same = current.first(where: { $0.name == section.name && $0.sockets == sockets }) {
+                    out.append(same)
+                    continue
+                }
+                let l = try bindForward(section, sockets: sockets)
+                made.append(l)
+                out.append(l)
+            }
+        } catch {
+            made.forEach { $0.close() }
+            throw error
+        }
+        return out
+    }
+
+    private func bindForward(_ section: ForwardSection, sockets: RunningListener.Sockets) throws -> RunningListener {
+        let registry = SessionRegistry(ids: ids)
+        let box = NIOLockedValueBox(section)
+        let listener = ForwardListener(name: section.name, section: { box.withLockedValue { $0 } }, events: events,
+                                       registry: registry,
+                                       makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
+                                       abuse: abuse?.control)
+        let running = RunningListener(name: section.name, sockets: sockets, config: NIOLockedValueBox(section.config),
+                                      registry: registry, forward: box)
+        do {
+            running.bound(try listener.bind(group: group, section: section))
+        } catch {
+            throw DaemonError(bindFailure(section.name, sockets, error))
+        }
+        return running
+    }
+
+    private func bindSMTP(_ section: ListenerSection, sockets: RunningListener.Sockets) throws -> RunningListener {
+        let registry = SessionRegistry(ids: ids)
+        let box = NIOLockedValueBox(section.config)
+        let listener = ProxyListener(name: section.name, config: { box.withLockedValue { $0 } },
+                                     hostName: Privileges.hostName(), events: events, registry: registry,
+                                     listenPorts: { [listenPorts] in listenPorts.withLockedValue { $0 } },
+                                     makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
+                                     makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control)
+        let running = RunningListener(name: section.name, sockets: sockets, config: box, registry: registry,
+                                      refresh: { listener.refreshLocalAddresses() })
+        do {
+            running.bound(try listener.bind(group: group, config: section.config))
+        } catch {
+            throw DaemonError(bindFailure(section.name, sockets, error))
+        }
+        return running
+    }
+
+    /// Why a listener could not bind, with what to do when it is the dropped privileges.
+    private func bindFailure(_ name: String, _ sockets: RunningListener.Sockets, _ error: Error) -> String {
+        var text = "\(name): cannot listen on \(sockets.text): \(error)"
+        let privileged = sockets.ports.lowerBound < 1024 || sockets.mode == .tproxy
+        if privileged, let user = global.withLockedValue({ $0.setUser }), descriptorsAtStart != nil {
+            text += " (running as \(user) after set_user: a port below 1024 or a tproxy listener added by a reload needs a restart)"
+        }
+        return text
+    }
+
+    /// Applies a changed file: options of listeners whose sockets stay are swapped in, new and changed
+    /// listeners are bound first (a failure keeps everything as it was), then removed and replaced ones stop
+    /// accepting and their sessions finish as on SIGTERM.
     private func reload() {
         do {
             try sink.reopen()
         } catch {
             log.error("reopen_log", metadata: ["error": "\(error)"])
         }
-        let parsed = Self.load(configPath)
-        switch parsed {
-        case .success(let loaded):
-            var new = loaded.config
-            do {
-                try Self.prepareSpool(new)
-                try prepareDNS(new)
-            } catch {
-                log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
-                return
-            }
-            let restartOnly = Self.restartOnlyChanges(startup, new)
-            // The listener was built for the start-up mode; sessions must not switch modes under it.
-            new.mode = startup.mode
-            let oldMaxConnections = config.withLockedValue { current in
-                defer { current = new }
-                return current.maxConnections
-            }
-            helperKey.withLockedValue { $0 = loaded.helperKey }
-            maps.withLockedValue { $0 = loaded.maps }
-            policyServices.keep(only: new)
-            abuse?.control.reconfigure(new)
-            listener?.refreshLocalAddresses()
-            if !restartOnly.isEmpty {
-                log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
-            }
-            log.info("reload", metadata: ["result": "ok", "file": "\(configPath)"])
-            warnAboutBlindMessages(new)
-            if new.maxConnections != oldMaxConnections { warnAboutDescriptors(new) }
-        case .failure(let error):
+        func failed(_ error: Any) {
             log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
+        }
+        let loaded: LoadedConfig
+        switch Self.load(configPath) {
+        case .success(let l): loaded = l
+        case .failure(let error): return failed(error)
+        }
+        let file = loaded.file
+        guard !stopping.withLockedValue({ $0 }) else { return }
+        let next: [RunningListener]
+        do {
+            try Self.prepareSpool(file)
+            try prepareDNS(file)
+            next = try bindAll(file, reusing: running)
+        } catch {
+            return failed(error)
+        }
+        let new = file.global
+        let restartOnly = Self.restartOnlyChanges(startup.global, new)
+        let oldConfigs = running.map { $0.config.withLockedValue { $0 } }
+        global.withLockedValue { $0 = new }
+        helperKey.withLockedValue { $0 = loaded.helperKey }
+        maps.withLockedValue { $0 = loaded.maps }
+        policyServices.keep(only: file.configs)
+        abuse?.control.reconfigure(new)
+        for section in file.listeners {
+            next.first { $0.name == section.name }?.update(section.config)
+        }
+        for section in file.forwards {
+            next.first { $0.name == section.name }?.update(section.config, forward: section)
+        }
+        let kept = Set(next.map(ObjectIdentifier.init))
+        let gone = running.filter { !kept.contains(ObjectIdentifier($0)) }
+        let added = next.filter { l in !running.contains { $0 === l } }
+        running = next
+        listenPorts.withLockedValue { $0 = Self.ports(next) }
+        for old in gone { retire(old, shutdownTimeout: new.shutdownTimeout) }
+        running.forEach { $0.refresh() }
+        if !restartOnly.isEmpty {
+            log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
+        }
+        for l in added { logListening(l) }
+        let replaced = Set(added.map(\.name)).intersection(gone.map(\.name))
+        log.info("reload", metadata: [
+            "result": "ok", "file": "\(configPath)", "listeners": "\(running.map(\.name).joined(separator: ","))",
+            "added": "\(added.map(\.name).filter { !replaced.contains($0) }.joined(separator: ","))",
+            "removed": "\(gone.map(\.name).filter { !replaced.contains($0) }.joined(separator: ","))",
+            "rebound": "\(replaced.sorted().joined(separator: ","))",
+        ])
+        warnAboutBlindMessages(file)
+        if running.map({ $0.config.withLockedValue { $0.maxConnections } }) != oldConfigs.map(\.maxConnections) {
+            warnAboutDescriptors(file)
         }
     }
 
+    /// A listener no longer in the configuration: it stops accepting, its sessions have `shutdown_timeout`
+    /// to finish, then what is left is closed.
+    private func retire(_ l: RunningListener, shutdownTimeout: Double) {
+        l.close()
+        retired.append(l)
+        log.info("listener_stopped", metadata: ["listener": "\(l.name)", "sessions": "\(l.registry.count)"])
+        let deadline = DispatchTime.now() + shutdownTimeout
+        @Sendable func poll() {
+            if l.registry.count == 0 || DispatchTime.now() >= deadline {
+                l.registry.forEach { $0.shutdown() }
+                retired.removeAll { $0 === l }
+            } else {
+                signalQueue.asyncAfter(deadline: .now() + 0.1) { poll() }
+            }
+        }
+        signalQueue.asyncAfter(deadline: .now() + 0.1) { poll() }
+    }
+
     /// Stops accepting, lets sessions finish for `shutdown_timeout`, then closes what is left.
-    private func drain(servers: [Channel]) {
+    private func drain() {
         let first = stopping.withLockedValue { s -> Bool in
             defer { s = true }
             return !s
         }
         guard first else { return }
-        let bound = config.withLockedValue { $0.shutdownTimeout }
-        log.info("draining", metadata: ["sessions": "\(registry.count)", "shutdown_timeout": "\(bound)"])
-        servers.forEach { $0.close(promise: nil) }
+        let bound = global.withLockedValue { $0.shutdownTimeout }
+        log.info("draining", metadata: ["sessions": "\(sessionCount)", "shutdown_timeout": "\(bound)"])
+        running.forEach { $0.close() }
         let deadline = DispatchTime.now() + bound
         @Sendable func poll() {
-            if registry.count == 0 {
+            if sessionCount == 0 {
                 stopped.signal()
             } else if DispatchTime.now() >= deadline {
-                registry.forEach { $0.shutdown() }
+                (running + retired).forEach { $0.registry.forEach { $0.shutdown() } }
                 signalQueue.asyncAfter(deadline: .now() + 1) { [self] in stopped.signal() }
             } else {
                 signalQueue.asyncAfter(deadline: .now() + 0.05) { poll() }
@@ -215,10 +363,6 @@ public final class Daemon: @unchecked Sendable {
     /// Options read only at start-up whose new values a reload cannot apply.
     static func restartOnlyChanges(_ old: Config, _ new: Config) -> [String] {
         var names: [String] = []
-        if old.mode != new.mode { names.append("mode") }
-        if old.bindAddress != new.bindAddress { names.append("bind_address") }
-        if old.port != new.port { names.append("port") }
-        if old.connectQueue != new.connectQueue { names.append("connect_queue") }
         if old.pidfile != new.pidfile { names.append("pidfile") }
         if old.setUser != new.setUser { names.append("set_user") }
         if old.setGroup != new.setGroup { names.append("set_group") }
@@ -247,8 +391,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Scanning with STARTTLS relayed leaves every message after a STARTTLS unscanned: say so once.
-    private func warnAboutBlindMessages(_ config: Config) {
-        guard config.scans, !config.forbidStartTLS else { return }
+    private func warnAboutBlindMessages(_ file: ConfigFile) {
+        guard file.listeners.contains(where: { $0.config.scans && !$0.config.forbidStartTLS }) else { return }
         log.warning("config", metadata: [
             "warning": "messages after STARTTLS are relayed encrypted and not scanned (forbid_starttls yes scans every message)",
         ])
@@ -256,9 +400,9 @@ public final class Daemon: @unchecked Sendable {
 
     /// Said when the open-files limit (raised to the hard limit at start) cannot serve `max_connections`:
     /// otherwise the first sign would be clients refused with 421 4.3.2 at the busiest hour.
-    private func warnAboutDescriptors(_ config: Config) {
+    private func warnAboutDescriptors(_ file: ConfigFile) {
         guard let limit = OpenFiles.limit(), let inUse = descriptorsAtStart,
-              let short = DescriptorBudget.shortfall(config, maxScans: startup.maxScans, limit: limit, inUse: inUse,
+              let short = DescriptorBudget.shortfall(file.configs, maxScans: startup.global.maxScans, limit: limit, inUse: inUse,
                                                      loops: System.coreCount) else { return }
         events.record(ListenerLog.descriptorLimit(short))
     }
@@ -270,7 +414,7 @@ public final class Daemon: @unchecked Sendable {
                      leaveOn: config.spoolLeaveOn, pool: pool)
         }
         let current = dns.withLockedValue { $0 }
-        let dnsbl = config.dnsbl.isEmpty ? nil : current?.check
+        let dnsbl = config.dnsbl.isEmpty ? nil : current?.checks[Self.dnsblKey(config)]
         let resolver = config.usesDNS ? current?.resolver : nil
         let maps = maps.withLockedValue { $0 }
         guard let script = config.actionScript else {
@@ -293,10 +437,11 @@ public final class Daemon: @unchecked Sendable {
     /// The resolver and blocklist check for `config`, made before the configuration takes effect (so a
     /// resolver that cannot start fails the start or the reload). A resolver replaced or no longer needed
     /// is shut down once the lookups it has in flight are past their deadline.
-    private func prepareDNS(_ config: Config) throws {
+    private func prepareDNS(_ file: ConfigFile) throws {
+        let config = file.global
         let settings = Resolver.Settings(config: config)
         let current = dns.withLockedValue { $0 }
-        guard config.usesDNS else {
+        guard file.configs.contains(where: \.usesDNS) else {
             dns.withLockedValue { $0 = nil }
             if let old = current?.resolver { retire(old) }
             return
@@ -311,9 +456,12 @@ public final class Daemon: @unchecked Sendable {
                 throw DaemonError("\(error)")
             }
         }
-        let check = DNSBLCheck(sites: config.dnsbl, threshold: config.dnsblThreshold, resolver: resolver,
-                               warn: { [events] in events.record($0) })
-        dns.withLockedValue { $0 = (resolver, check) }
+        var checks: [String: DNSBLCheck] = [:]
+        for c in file.configs where !c.dnsbl.isEmpty && checks[Self.dnsblKey(c)] == nil {
+            checks[Self.dnsblKey(c)] = DNSBLCheck(sites: c.dnsbl, threshold: c.dnsblThreshold, resolver: resolver,
+                                                  warn: { [events] in events.record($0) })
+        }
+        dns.withLockedValue { $0 = (resolver, checks) }
         if let old = current?.resolver, old !== resolver { retire(old) }
     }
 
@@ -322,8 +470,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// With a scanner configured the spool directory must exist: made owner-only (for `set_user` when set).
-    static func prepareSpool(_ config: Config) throws {
-        guard config.scans else { return }
+    static func prepareSpool(_ file: ConfigFile) throws {
+        let config = file.global
+        guard file.configs.contains(where: \.scans) else { return }
         var st = stat()
         if stat(config.spoolPath, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFDIR else { throw DaemonError("spool_path \(config.spoolPath) is not a directory") }
@@ -350,19 +499,22 @@ public final class Daemon: @unchecked Sendable {
     /// A configuration with what it refers to already read (the v2 key), so a reload with an unreadable key
     /// fails as a whole and keeps the running configuration.
     public struct LoadedConfig: Sendable {
-        public var config: Config
+        public var file: ConfigFile
         var helperKey: HelperKey?
         /// The restriction lists' access maps, read with the configuration.
         public var maps = AccessMapSet()
+
+        /// The options before the first section (of a file without sections: its only listener's).
+        public var config: Config { file.global }
     }
 
     public static func load(_ path: String) -> Result<LoadedConfig, ConfigError> {
-        parse(path).flatMap(withOverrides).flatMap { config -> Result<LoadedConfig, ConfigError> in
-            guard config.mode == .remoteUDP, let keyPath = config.remoteUDPKeyFile else {
-                return .success(LoadedConfig(config: config))
+        parse(path).flatMap(withOverrides).flatMap { file -> Result<LoadedConfig, ConfigError> in
+            guard file.configs.contains(where: { $0.mode == .remoteUDP }), let keyPath = file.global.remoteUDPKeyFile else {
+                return .success(LoadedConfig(file: file))
             }
             do {
-                return .success(LoadedConfig(config: config, helperKey: try HelperKeyFile.read(keyPath)))
+                return .success(LoadedConfig(file: file, helperKey: try HelperKeyFile.read(keyPath)))
             } catch {
                 return .failure(ConfigError(file: path, line: nil, message: "remote_udp_key_file \(error)"))
             }
@@ -373,7 +525,7 @@ public final class Daemon: @unchecked Sendable {
     static func withMaps(_ loaded: LoadedConfig) -> Result<LoadedConfig, ConfigError> {
         do throws(AccessMapError) {
             var l = loaded
-            l.maps = try AccessMapSet.load(loaded.config) { path in
+            l.maps = try AccessMapSet.load(loaded.file.configs) { path in
                 try readFile(path, limit: AccessMaps.maxFileBytes).get()
             }
             return .success(l)
@@ -384,28 +536,32 @@ public final class Daemon: @unchecked Sendable {
 
     /// `ratelimit_override cidr:FILE` read with the configuration, so a bad file fails the load (and a reload
     /// keeps the running configuration).
-    static func withOverrides(_ config: Config) -> Result<Config, ConfigError> {
-        guard let file = config.ratelimitOverride else { return .success(config) }
-        return readFile(file, limit: RateOverrides.maxBytes).flatMap { bytes in
+    static func withOverrides(_ file: ConfigFile) -> Result<ConfigFile, ConfigError> {
+        let config = file.global
+        guard let path = config.ratelimitOverride else { return .success(file) }
+        return readFile(path, limit: RateOverrides.maxBytes).flatMap { bytes in
             guard let text = String(validating: bytes, as: UTF8.self) else {
-                return .failure(ConfigError(file: file, line: nil, message: "file is not valid UTF-8 text"))
+                return .failure(ConfigError(file: path, line: nil, message: "file is not valid UTF-8 text"))
             }
             return Result { () throws(ConfigError) in
-                var c = config
-                c.rateOverrides = try RateOverrides.parse(text, file: file, limits: config.rateLimits,
-                                                         ipv6Prefix: config.ratelimitIPv6Prefix)
-                return c
+                let overrides = try RateOverrides.parse(text, file: path, limits: config.rateLimits,
+                                                        ipv6Prefix: config.ratelimitIPv6Prefix)
+                var f = file
+                f.global.rateOverrides = overrides
+                for i in f.listeners.indices { f.listeners[i].config.rateOverrides = overrides }
+                for i in f.forwards.indices { f.forwards[i].config.rateOverrides = overrides }
+                return f
             }
         }
     }
 
-    static func parse(_ path: String) -> Result<Config, ConfigError> {
+    static func parse(_ path: String) -> Result<ConfigFile, ConfigError> {
         readFile(path, limit: 1 << 20).flatMap { data in
-            Result { () throws(ConfigError) in try ConfigParser.parse(bytes: data, file: path) }
+            Result { () throws(ConfigError) in try ConfigParser.parseFile(bytes: data, file: path) }
         }
     }
 
-    static func readFile(_ path: String, limit: Int) -> Result<[UInt8], ConfigError> {
+    public static func readFile(_ path: String, limit: Int) -> Result<[UInt8], ConfigError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             return .failure(ConfigError(file: path, line: nil, message: "cannot open: \(errnoText())"))

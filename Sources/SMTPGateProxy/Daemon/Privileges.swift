@@ -46,6 +46,12 @@ enum Privileges {
         }
     }
 
+    /// The user the daemon runs as, for the start line.
+    static func userName() -> String {
+        guard let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name else { return "\(geteuid())" }
+        return LogEscape.escape(String(cString: name))
+    }
+
     static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count - 1) == 0 else { return "smtpgate" }

@@ -2,11 +2,33 @@ import NIOConcurrencyHelpers
 import NIOCore
 import SMTPGateCore
 
-/// Live sessions across event loops: admission counts, and the list a drain walks. The lock is held only
-/// for counter updates.
+/// What a registry holds: an SMTP relay session or a TCP forward.
+protocol RegisteredSession: AnyObject {
+    var client: Channel { get }
+    /// Ends the session now (a drain's deadline has passed).
+    func shutdown()
+}
+
+/// Session ids unique across the daemon's listeners: a random prefix per run and a counter.
+final class SessionIDs: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var next: UInt64 = 0
+    private let prefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+
+    func make() -> String {
+        let n = lock.withLock { () -> UInt64 in
+            next += 1
+            return next
+        }
+        return "\(prefix)-\(String(n, radix: 16))"
+    }
+}
+
+/// One listener's live sessions across event loops: its admission counts (`max_connections` and
+/// `max_per_host` are per listener), and the list a drain walks. The lock is held only for counter updates.
 final class SessionRegistry: @unchecked Sendable {
     private struct Entry {
-        let session: RelaySession
+        let session: any RegisteredSession
         var host: String?
         var ident: String?
     }
@@ -16,23 +38,16 @@ final class SessionRegistry: @unchecked Sendable {
     /// `max_per_ident`, counted like hosts under their `ident@address` key.
     private var idents = Admission()
     private var sessions: [ObjectIdentifier: Entry] = [:]
-    private var nextID: UInt64 = 0
-    private let idPrefix: String
+    private let ids: SessionIDs
 
-    init() {
-        idPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    init(ids: SessionIDs = SessionIDs()) {
+        self.ids = ids
     }
 
-    func newID() -> String {
-        let n = lock.withLock { () -> UInt64 in
-            nextID += 1
-            return nextID
-        }
-        return "\(idPrefix)-\(String(n, radix: 16))"
-    }
+    func newID() -> String { ids.make() }
 
     /// Counts the session against `max_connections`; on `.admit` it is registered.
-    func admit(_ s: RelaySession, config: Config) -> Admission.Decision {
+    func admit(_ s: any RegisteredSession, config: Config) -> Admission.Decision {
         lock.withLock {
             let d = admission.admitConnection(maxConnections: config.maxConnections)
             if d == .admit { sessions[ObjectIdentifier(s)] = Entry(session: s) }
@@ -41,7 +56,7 @@ final class SessionRegistry: @unchecked Sendable {
     }
 
     /// Counts the session's real client against `max_per_host`, once the client is known.
-    func admitHost(_ s: RelaySession, host: String, config: Config) -> Admission.Decision {
+    func admitHost(_ s: any RegisteredSession, host: String, config: Config) -> Admission.Decision {
         lock.withLock {
             let d = admission.admitHost(host, maxPerHost: config.maxPerHost)
             if d == .admit { sessions[ObjectIdentifier(s)]?.host = host }
@@ -49,7 +64,7 @@ final class SessionRegistry: @unchecked Sendable {
         }
     }
 
-    func admitIdent(_ s: RelaySession, key: String, maxPerIdent: Int) -> Admission.Decision {
+    func admitIdent(_ s: any RegisteredSession, key: String, maxPerIdent: Int) -> Admission.Decision {
         lock.withLock {
             let d = idents.admitHost(key, maxPerHost: maxPerIdent)
             if d == .admit { sessions[ObjectIdentifier(s)]?.ident = key }
@@ -57,7 +72,7 @@ final class SessionRegistry: @unchecked Sendable {
         }
     }
 
-    func remove(_ s: RelaySession) {
+    func remove(_ s: any RegisteredSession) {
         lock.withLock {
             guard let entry = sessions.removeValue(forKey: ObjectIdentifier(s)) else { return }
             if let host = entry.host { admission.releaseHost(host) }
@@ -69,7 +84,7 @@ final class SessionRegistry: @unchecked Sendable {
     var count: Int { lock.withLock { sessions.count } }
 
     /// Each live session, on its own event loop.
-    func forEach(_ body: @escaping (RelaySession) -> Void) {
+    func forEach(_ body: @escaping (any RegisteredSession) -> Void) {
         let all = lock.withLock { sessions.values.map(\.session) }
         for s in all {
             s.client.eventLoop.execute { body(s) }

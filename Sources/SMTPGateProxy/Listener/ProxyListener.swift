@@ -17,11 +17,14 @@ final class ProxyListener: @unchecked Sendable {
     private let abuse: AbuseControl?
     private let loadAverage = LoadAverage()
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
-    private var listenPorts: Set<Int> = []
+    /// Every port the daemon listens on: a destination among them on a local address is a loop.
+    private let listenPorts: @Sendable () -> Set<Int>
 
     init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry,
+         listenPorts: @escaping @Sendable () -> Set<Int>,
          makeFinder: @escaping (Config, EventLoop) -> OriginFinder,
          makeExtras: @escaping (Config) -> SessionExtras, abuse: AbuseControl?) {
+        self.listenPorts = listenPorts
         self.abuse = abuse
         self.makeExtras = makeExtras
         self.name = name
@@ -40,7 +43,6 @@ final class ProxyListener: @unchecked Sendable {
     /// One listening socket per event loop (SO_REUSEPORT): the kernel spreads connections across them
     /// and each session stays on the loop that accepted it, with no hand-off between threads.
     func bind(group: EventLoopGroup, config: Config) throws -> [Channel] {
-        listenPorts = [config.port]
         var bound: [Channel] = []
         do {
             for loop in group.makeIterator() {
@@ -136,7 +138,7 @@ final class ProxyListener: @unchecked Sendable {
         }
         if config.maxLoad > 0 { checks.append(.maxLoad(config.maxLoad, loadAverage)) }
         if let abuse { checks.append(.lockAtAccept(abuse)) }
-        checks.append(.loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts))
+        checks.append(.loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts()))
         if let abuse { checks.append(.lock(abuse)) }
         checks += [.maxPerHost(registry, config), .maxPerIdent(registry, config)]
         if let abuse { checks.append(.connectionRates(abuse)) }

@@ -18,10 +18,12 @@ final class PolicyServiceClients: Sendable {
     }
 
     /// After a reload: only the services `config`'s lists name stay.
-    func keep(only config: Config) {
+    func keep(only configs: [Config]) {
         var named: Set<String> = []
-        for list in config.restrictions.values {
-            for case .checkPolicyService(let s) in list { named.insert(s.description) }
+        for config in configs {
+            for list in config.restrictions.values {
+                for case .checkPolicyService(let s) in list { named.insert(s.description) }
+            }
         }
         let dropped = clients.withLockedValue { all -> [PolicyServiceClient] in
             let gone = all.filter { !named.contains($0.key) }

@@ -38,7 +38,7 @@ struct Scanning {
 
 /// One client connection and its upstream, both on the client's event loop. The SMTP decisions are the
 /// `SessionMachine`'s; this class moves bytes, keeps time and applies backpressure both ways.
-final class RelaySession {
+final class RelaySession: RegisteredSession, RelayEnds {
     let id: String
     let client: Channel
     private(set) var server: Channel?

@@ -1,0 +1,89 @@
+import NIOCore
+import NIOPosix
+import SMTPGateCore
+import SMTPGateRuntime
+
+/// Accepts the connections of one `[forward]` on each of its ports and starts a `ForwardSession` for
+/// each. The section is read per connection, so a reload that keeps the sockets applies to new ones.
+final class ForwardListener: @unchecked Sendable {
+    let name: String
+    private let section: () -> ForwardSection
+    private let events: EventLog
+    private let registry: SessionRegistry
+    private let makeFinder: (Config, EventLoop) -> OriginFinder
+    private let abuse: AbuseControl?
+
+    init(name: String, section: @escaping () -> ForwardSection, events: EventLog, registry: SessionRegistry,
+         makeFinder: @escaping (Config, EventLoop) -> OriginFinder, abuse: AbuseControl?) {
+        self.name = name
+        self.section = section
+        self.events = events
+        self.registry = registry
+        self.makeFinder = makeFinder
+        self.abuse = abuse
+    }
+
+    /// One socket per port and event loop (SO_REUSEPORT, as SMTP listeners do).
+    func bind(group: EventLoopGroup, section: ForwardSection) throws -> [Channel] {
+        var bound: [Channel] = []
+        do {
+            for port in section.ports.lower...section.ports.upper {
+                for loop in group.makeIterator() {
+                    bound.append(try bind(loop: loop, config: section.config, port: port))
+                }
+            }
+        } catch {
+            bound.forEach { $0.close(promise: nil) }
+            throw error
+        }
+        return bound
+    }
+
+    private func bind(loop: EventLoop, config: Config, port: Int) throws -> Channel {
+        var bootstrap = ServerBootstrap(group: loop)
+        if config.mode == .tproxy {
+            bootstrap = bootstrap.serverChannelOption(Transparent.option(v6: config.bindAddress.family == .v6), value: 1)
+        }
+        return try bootstrap
+            .serverChannelOption(.backlog, value: Int32(config.connectQueue))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            .serverChannelInitializer { [name, events] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DescriptorReserve(listener: name, log: { events.record($0) }))
+                }
+            }
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in accept(channel) }
+            .bind(host: config.bindAddress.text, port: port)
+            .wait()
+    }
+
+    private func accept(_ channel: Channel) -> EventLoopFuture<Void> {
+        if DescriptorReserve.refuses(channel) {
+            // Counted in the listener's rate-limited accept_failed line.
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+        let current = section()
+        let config = current.config
+        let finder: OriginFinder
+        if config.mode?.isFixed ?? true {
+            let port = channel.localAddress?.port.map(current.targetPort(for:)) ?? current.targetPorts.lower
+            finder = FixedOrigin(server: config.fixedServer, port: port)
+        } else {
+            finder = makeFinder(config, channel.eventLoop)
+        }
+        let env = ForwardEnvironment(config: config, listenerName: name, registry: registry, finder: finder,
+                                     abuse: abuse, log: { [events] in events.record($0) })
+        let session = ForwardSession(id: registry.newID(), client: channel, env: env)
+        do {
+            try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        session.start()
+        return channel.eventLoop.makeSucceededVoidFuture()
+    }
+}
