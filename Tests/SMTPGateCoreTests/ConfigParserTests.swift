@@ -105,7 +105,7 @@ struct ConfigParserTests {
             "destination_restrictions",
             "ratelimit_connections", "ratelimit_messages", "ratelimit_recipients", "ratelimit_bytes",
             "ratelimit_mailfrom_rejects", "ratelimit_rcptto_rejects", "ratelimit_auth_rejects", "ratelimit_destinations",
-            "allow", "deny", "shutdown_timeout",
+            "allow", "deny", "syslog_name", "shutdown_timeout",
         ])
     }
 

@@ -132,7 +132,7 @@ struct LogFormatTests {
         let totals = SessionLog.Totals(helo: "client.test", transactions: 2, bytesIn: 1000, bytesOut: 300,
                                        duration: 1.5, closedBy: "client", reason: "quit")
         #expect(text(SessionLog.close(LogFormatTests.ctx, totals, policy: LogFormatTests.all))
-            == "\(LogFormatTests.ts) smtpgate[77]: info close session=s42 client=192.0.2.7:40000 "
+            == "\(LogFormatTests.ts) smtpgate[77]: info close session=s42 listener=main client=192.0.2.7:40000 "
             + "dest=198.51.100.1:25 helo=client.test trans=2 bytes_in=1000 bytes_out=300 duration=1.500 "
             + "closed_by=client reason=quit")
     }

@@ -139,6 +139,8 @@ public struct Config: Sendable, Equatable {
 
     /// rinetd's allow/deny rules of a `[forward]`: the global ones (written before any section) and its own.
     public var forwardRules = ForwardRules()
+    /// Postfix's `syslog_name`: a listener's log lines say this instead of `smtpgate` (e.g. `smtpgate-out`).
+    public var syslogName: String?
 
     public init() {}
 

@@ -35,6 +35,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
         "bind_address", "port", "mode", "fixed_server", "fixed_server_port", "outgoing_addr",
         "connect_queue", "max_connections", "max_per_host", "timeout_connect", "timeout_idle", "remote_port",
         "remote_udp_retries", "remote_udp_secret", "timeout_lookup", "proxy_protocol", "transparent_source",
+        "syslog_name",
     ]
 
     static let forwardOptions: Set<String> = ["allow", "deny"]

@@ -349,6 +349,12 @@ extension Option {
                show: { c in c.forwardRules.allow.isEmpty ? nil : c.forwardRules.allow.map(\.text).joined(separator: " ") }),
         Option(name: "deny", apply: { c, v throws(OptionValueError) in c.forwardRules.deny.append(try AddressPattern(parsing: v)) },
                show: { c in c.forwardRules.deny.isEmpty ? nil : c.forwardRules.deny.map(\.text).joined(separator: " ") }),
+        Option(name: "syslog_name", apply: { c, v throws(OptionValueError) in
+            guard ConfigBlocks.isName(v) || v.utf8.contains(0x2f) && v.split(separator: "/").allSatisfy({ ConfigBlocks.isName(String($0)) }) else {
+                throw OptionValueError("expected 1 to 64 letters, digits, '-', '_', '.' or '/', got '\(LogEscape.escape(v))'")
+            }
+            c.syslogName = v
+        }, show: { $0.syslogName }),
         Option(name: "shutdown_timeout", apply: { c, v throws(OptionValueError) in c.shutdownTimeout = try OptionValue.seconds(v) }, show: { OptionValue.showSeconds($0.shutdownTimeout) }),
     ]
 

@@ -6,7 +6,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
     public func render(_ record: LogRecord, timestamp: String, program: String = "smtpgate", pid: Int32) -> String {
         switch self {
         case .text:
-            return "\(timestamp) \(program)[\(pid)]: \(record.level.rawValue) \(LogFormat.textBody(record))"
+            return "\(timestamp) \(record.tag ?? program)[\(pid)]: \(record.level.rawValue) \(LogFormat.textBody(record))"
         case .json:
             return LogFormat.json(record, timestamp: timestamp)
         }
@@ -33,6 +33,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
     static func json(_ record: LogRecord, timestamp: String) -> String {
         var out = "{\"ts\":\(jsonString(timestamp)),\"level\":\(jsonString(record.level.rawValue)),\"event\":\(jsonString(record.event))"
+        if let tag = record.tag { out += ",\"tag\":\(jsonString(tag))" }
         for (key, value) in record.fields {
             out += ",\(jsonString(key)):"
             switch value {

@@ -25,6 +25,8 @@ public struct LogRecord: Sendable, Equatable, CustomStringConvertible {
     public var level: Level
     public var event: String
     public var fields: [(String, Value)]
+    /// The listener's `syslog_name`: text lines name it instead of the program (Postfix's per-instance names).
+    public var tag: String?
 
     public init(_ level: Level, _ event: String, _ fields: [(String, Value)] = []) {
         self.level = level

@@ -3,15 +3,18 @@ public struct LogPolicy: Sendable {
     public var helo: Bool
     public var mailFrom: Config.AddressLogging
     public var rcptTo: Config.AddressLogging
+    /// `syslog_name`: the name text lines carry instead of `smtpgate`.
+    public var tag: String?
 
-    public init(helo: Bool, mailFrom: Config.AddressLogging, rcptTo: Config.AddressLogging) {
+    public init(helo: Bool, mailFrom: Config.AddressLogging, rcptTo: Config.AddressLogging, tag: String? = nil) {
+        self.tag = tag
         self.helo = helo
         self.mailFrom = mailFrom
         self.rcptTo = rcptTo
     }
 
     public init(config: Config) {
-        self.init(helo: config.logHelo, mailFrom: config.logMailFrom, rcptTo: config.logRcptTo)
+        self.init(helo: config.logHelo, mailFrom: config.logMailFrom, rcptTo: config.logRcptTo, tag: config.syslogName)
     }
 }
 
@@ -280,7 +283,8 @@ public enum SessionLog {
 
     public static func close(_ c: SessionContext, _ t: Totals, policy: LogPolicy) -> LogRecord {
         var fields: [(String, LogRecord.Value)] = [
-            ("session", .text(c.id)), ("client", .text(c.client)), ("dest", .text(c.destination)),
+            ("session", .text(c.id)), ("listener", .text(c.listener)), ("client", .text(c.client)),
+            ("dest", .text(c.destination)),
         ]
         if policy.helo, let helo = t.helo { fields.append(("helo", .text(helo))) }
         fields += [

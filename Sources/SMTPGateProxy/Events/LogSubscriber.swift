@@ -8,7 +8,10 @@ struct LogSubscriber: ProxyEventSubscriber {
     let policy: LogPolicy
 
     func receive(_ event: ProxyEvent) -> ProxyEvent? {
-        if let record = SessionLog.record(for: event, policy: policy) { log.record(record) }
+        if var record = SessionLog.record(for: event, policy: policy) {
+            record.tag = policy.tag
+            log.record(record)
+        }
         return nil
     }
 }

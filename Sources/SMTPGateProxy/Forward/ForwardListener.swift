@@ -76,7 +76,11 @@ final class ForwardListener: @unchecked Sendable {
             finder = makeFinder(config, channel.eventLoop)
         }
         let env = ForwardEnvironment(config: config, listenerName: name, registry: registry, finder: finder,
-                                     abuse: abuse, log: { [events] in events.record($0) })
+                                     abuse: abuse, log: { [events, tag = config.syslogName] in
+                                         var record = $0
+                                         record.tag = tag
+                                         events.record(record)
+                                     })
         let session = ForwardSession(id: registry.newID(), client: channel, env: env)
         do {
             try channel.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .client))
