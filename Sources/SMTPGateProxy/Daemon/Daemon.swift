@@ -96,7 +96,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         do {
-            running = try bindAll(file, reusing: [])
+            running = try bindAll(file, plan: ListenerPlan.diff(running: [], next: ListenerEnd.all(file)), reusing: [])
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -173,33 +173,31 @@ public final class Daemon: @unchecked Sendable {
         signalSources.forEach { $0.resume() }
     }
 
-    /// The listeners and forwards of `file`, bound: those whose sockets are unchanged from one in `reusing`
-    /// keep it (their options are swapped in by the caller). All or nothing: a bind failure closes what this
+    /// The listeners and forwards of `file` as `plan` says: kept ones reused (their options are swapped in
+    /// by the caller), added and rebound ones bound now. All or nothing: a bind failure closes what this
     /// call bound and throws naming the listener.
-    private func bindAll(_ file: ConfigFile, reusing current: [RunningListener]) throws -> [RunningListener] {
+    private func bindAll(_ file: ConfigFile, plan: [ListenerPlan], reusing current: [RunningListener]) throws -> [RunningListener] {
         var out: [RunningListener] = []
         var made: [RunningListener] = []
         do {
-            for section in file.listeners {
-                let sockets = RunningListener.Sockets(kind: .smtp, config: section.config)
-                if let same = current.first(where: { $0.name == section.name && $0.sockets == sockets }) {
-                    out.append(same)
-                    continue
+            for step in plan {
+                switch step {
+                case .keep(let name):
+                    if let same = current.first(where: { $0.name == name }) { out.append(same) }
+                case .add(let name), .rebind(let name):
+                    let l: RunningListener
+                    if let section = file.listener(named: name) {
+                        l = try bindSMTP(section, sockets: ListenerEnd(section))
+                    } else if let section = file.forwards.first(where: { $0.name == name }) {
+                        l = try bindForward(section, sockets: ListenerEnd(section))
+                    } else {
+                        continue
+                    }
+                    made.append(l)
+                    out.append(l)
+                case .remove:
+                    break
                 }
-                let l = try bindSMTP(section, sockets: sockets)
-                made.append(l)
-                out.append(l)
-            }
-            for section in file.forwards {
-                let sockets = RunningListener.Sockets(kind: .forward, config: section.config,
-                                                      ports: section.ports.lower...section.ports.upper)
-                if let same = current.first(where: { $0.name == section.name && $0.sockets == sockets }) {
-                    out.append(same)
-                    continue
-                }
-                let l = try bindForward(section, sockets: sockets)
-                made.append(l)
-                out.append(l)
             }
         } catch {
             made.forEach { $0.close() }
@@ -208,7 +206,7 @@ public final class Daemon: @unchecked Sendable {
         return out
     }
 
-    private func bindForward(_ section: ForwardSection, sockets: RunningListener.Sockets) throws -> RunningListener {
+    private func bindForward(_ section: ForwardSection, sockets: ListenerEnd) throws -> RunningListener {
         let registry = SessionRegistry(ids: ids)
         let box = NIOLockedValueBox(section)
         let listener = ForwardListener(name: section.name, section: { box.withLockedValue { $0 } }, events: events,
@@ -225,7 +223,7 @@ public final class Daemon: @unchecked Sendable {
         return running
     }
 
-    private func bindSMTP(_ section: ListenerSection, sockets: RunningListener.Sockets) throws -> RunningListener {
+    private func bindSMTP(_ section: ListenerSection, sockets: ListenerEnd) throws -> RunningListener {
         let registry = SessionRegistry(ids: ids)
         let box = NIOLockedValueBox(section.config)
         let listener = ProxyListener(name: section.name, config: { box.withLockedValue { $0 } },
@@ -244,7 +242,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Why a listener could not bind, with what to do when it is the dropped privileges.
-    private func bindFailure(_ name: String, _ sockets: RunningListener.Sockets, _ error: Error) -> String {
+    private func bindFailure(_ name: String, _ sockets: ListenerEnd, _ error: Error) -> String {
         var text = "\(name): cannot listen on \(sockets.text): \(error)"
         let privileged = sockets.ports.lowerBound < 1024 || sockets.mode == .tproxy
         if privileged, let user = global.withLockedValue({ $0.setUser }), descriptorsAtStart != nil {
@@ -273,10 +271,11 @@ public final class Daemon: @unchecked Sendable {
         let file = loaded.file
         guard !stopping.withLockedValue({ $0 }) else { return }
         let next: [RunningListener]
+        let plan = ListenerPlan.diff(running: running.map { ($0.name, $0.sockets) }, next: ListenerEnd.all(file))
         do {
             try Self.prepareSpool(file)
             try prepareDNS(file)
-            next = try bindAll(file, reusing: running)
+            next = try bindAll(file, plan: plan, reusing: running)
         } catch {
             return failed(error)
         }
@@ -305,12 +304,12 @@ public final class Daemon: @unchecked Sendable {
             log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
         }
         for l in added { logListening(l) }
-        let replaced = Set(added.map(\.name)).intersection(gone.map(\.name))
+        func names(_ keep: (ListenerPlan) -> String?) -> String { plan.compactMap(keep).joined(separator: ",") }
         log.info("reload", metadata: [
             "result": "ok", "file": "\(configPath)", "listeners": "\(running.map(\.name).joined(separator: ","))",
-            "added": "\(added.map(\.name).filter { !replaced.contains($0) }.joined(separator: ","))",
-            "removed": "\(gone.map(\.name).filter { !replaced.contains($0) }.joined(separator: ","))",
-            "rebound": "\(replaced.sorted().joined(separator: ","))",
+            "added": "\(names { if case .add(let n) = $0 { n } else { nil } })",
+            "removed": "\(names { if case .remove(let n) = $0 { n } else { nil } })",
+            "rebound": "\(names { if case .rebind(let n) = $0 { n } else { nil } })",
         ])
         warnAboutBlindMessages(file)
         if running.map({ $0.config.withLockedValue { $0.maxConnections } }) != oldConfigs.map(\.maxConnections) {

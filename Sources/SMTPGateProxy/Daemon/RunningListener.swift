@@ -5,32 +5,8 @@ import SMTPGateCore
 /// A listener or forward as the daemon runs it: its options (a reload that keeps its sockets swaps them,
 /// and new sessions read them), its sockets and its sessions.
 final class RunningListener: @unchecked Sendable {
-    enum Kind: String { case smtp, forward }
-
-    /// What the sockets were made for: a reload that changes any of it binds new ones.
-    struct Sockets: Equatable {
-        var kind: Kind
-        var address: IPAddress
-        var ports: ClosedRange<Int>
-        var mode: Config.Mode?
-        var backlog: Int
-
-        init(kind: Kind, config: Config, ports: ClosedRange<Int>? = nil) {
-            self.kind = kind
-            address = config.bindAddress
-            self.ports = ports ?? config.port...config.port
-            mode = config.mode
-            backlog = config.connectQueue
-        }
-
-        /// `ADDR:PORT` or `ADDR:FIRST-LAST` for the log.
-        var text: String {
-            ports.count == 1 ? address.withPort(ports.lowerBound) : address.withPort(ports.lowerBound) + "-\(ports.upperBound)"
-        }
-    }
-
     let name: String
-    let sockets: Sockets
+    let sockets: ListenerEnd
     let config: NIOLockedValueBox<Config>
     let registry: SessionRegistry
     /// A forward's section (its port ranges and rules with its options), swapped with `config`.
@@ -39,7 +15,7 @@ final class RunningListener: @unchecked Sendable {
     let refresh: () -> Void
     private(set) var servers: [Channel] = []
 
-    init(name: String, sockets: Sockets, config: NIOLockedValueBox<Config>, registry: SessionRegistry,
+    init(name: String, sockets: ListenerEnd, config: NIOLockedValueBox<Config>, registry: SessionRegistry,
          forward: NIOLockedValueBox<ForwardSection>? = nil, refresh: @escaping () -> Void = {}) {
         self.forward = forward
         self.name = name
