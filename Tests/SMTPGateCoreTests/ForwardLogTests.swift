@@ -29,7 +29,7 @@ struct ForwardLogTests {
         #expect(r.level == .notice)
         let text = LogFormat.text.render(r, timestamp: "T", pid: 7)
         #expect(text.hasSuffix(" result=denied pattern=192.0.2.* rule=global"))
-        for result in [ForwardLog.Result.notAllowed, .locked, .tooManyConnections, .tooManyFromHost] {
+        for result in [ForwardLog.Result.notAllowed, .locked, .tooManyConnections, .tooManyFromHost, .loop] {
             #expect(ForwardLog.connection(connection(result)).level == .notice)
         }
         for result in [ForwardLog.Result.doneRemoteClosed, .connectFailed, .timeout, .shutdown, .lookupFailed] {
@@ -40,7 +40,7 @@ struct ForwardLogTests {
     @Test func rinetdsResultNames() {
         #expect(ForwardLog.Result.allCases.map(\.rawValue) == [
             "done-local-closed", "done-remote-closed", "not-allowed", "denied", "local-connect-failed", "locked",
-            "too-many-connections", "too-many-from-host", "lookup-failed", "timeout", "shutdown",
+            "too-many-connections", "too-many-from-host", "lookup-failed", "loop", "timeout", "shutdown",
         ])
     }
 

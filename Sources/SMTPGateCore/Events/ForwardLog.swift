@@ -19,6 +19,8 @@ public enum ForwardLog {
         case tooManyFromHost = "too-many-from-host"
         /// The destination could not be learnt (netfilter, helper).
         case lookupFailed = "lookup-failed"
+        /// The destination is this proxy's own listening port: relaying would connect to itself.
+        case loop
         /// Nothing moved either way for `timeout_idle`.
         case timeout
         /// Still open when the drain's `shutdown_timeout` ran out.
@@ -61,7 +63,7 @@ public enum ForwardLog {
         if let p = c.pattern { fields.append(("pattern", .text(LogEscape.escape(p)))) }
         if let g = c.global { fields.append(("rule", .text(g ? "global" : "forward"))) }
         if let e = c.error { fields.append(("error", .text(e))) }
-        let refused: Set<Result> = [.notAllowed, .denied, .locked, .tooManyConnections, .tooManyFromHost]
+        let refused: Set<Result> = [.notAllowed, .denied, .locked, .tooManyConnections, .tooManyFromHost, .loop]
         return LogRecord(refused.contains(c.result) ? .notice : .info, "forward", fields)
     }
 }

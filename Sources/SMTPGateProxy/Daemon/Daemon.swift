@@ -210,11 +210,11 @@ public final class Daemon: @unchecked Sendable {
         let registry = SessionRegistry(ids: ids)
         let box = NIOLockedValueBox(section)
         let listener = ForwardListener(name: section.name, section: { box.withLockedValue { $0 } }, events: events,
-                                       registry: registry,
+                                       registry: registry, listenPorts: { [listenPorts] in listenPorts.withLockedValue { $0 } },
                                        makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
                                        abuse: abuse?.control)
         let running = RunningListener(name: section.name, sockets: sockets, config: NIOLockedValueBox(section.config),
-                                      registry: registry, forward: box)
+                                      registry: registry, forward: box, refresh: { listener.refreshLocalAddresses() })
         do {
             running.bound(try listener.bind(group: group, section: section))
         } catch {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPGateCore
@@ -12,15 +13,24 @@ final class ForwardListener: @unchecked Sendable {
     private let registry: SessionRegistry
     private let makeFinder: (Config, EventLoop) -> OriginFinder
     private let abuse: AbuseControl?
+    private let listenPorts: @Sendable () -> Set<Int>
+    private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
 
     init(name: String, section: @escaping () -> ForwardSection, events: EventLog, registry: SessionRegistry,
+         listenPorts: @escaping @Sendable () -> Set<Int>,
          makeFinder: @escaping (Config, EventLoop) -> OriginFinder, abuse: AbuseControl?) {
+        self.listenPorts = listenPorts
         self.name = name
         self.section = section
         self.events = events
         self.registry = registry
         self.makeFinder = makeFinder
         self.abuse = abuse
+    }
+
+    /// Interfaces come and go: the loop check uses the addresses read at the last reload.
+    func refreshLocalAddresses() {
+        localAddresses.withLockedValue { $0 = LocalAddresses.current() }
     }
 
     /// One socket per port and event loop (SO_REUSEPORT, as SMTP listeners do).
@@ -75,8 +85,9 @@ final class ForwardListener: @unchecked Sendable {
         } else {
             finder = makeFinder(config, channel.eventLoop)
         }
+        let (local, ports) = (localAddresses.withLockedValue { $0 }, listenPorts())
         let env = ForwardEnvironment(config: config, listenerName: name, registry: registry, finder: finder,
-                                     abuse: abuse, log: { [events, tag = config.syslogName] in
+                                     abuse: abuse, isLoop: { local.isLoop($0, listenPorts: ports) }, log: { [events, tag = config.syslogName] in
                                          var record = $0
                                          record.tag = tag
                                          events.record(record)

@@ -9,6 +9,8 @@ struct ForwardEnvironment {
     let registry: SessionRegistry
     let finder: OriginFinder
     let abuse: AbuseControl?
+    /// Whether a destination is this proxy's own listening end (a loop).
+    let isLoop: (SocketAddress) -> Bool
     let log: @Sendable (LogRecord) -> Void
 }
 
@@ -64,6 +66,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         line.natSource = origin.natSource.map(RelaySession.describe)
         line.destination = RelaySession.describe(origin.destination)
         let ip = origin.client.ipAddress.map(LocalAddresses.normalised) ?? "-"
+        if env.isLoop(origin.destination) { return refuse(.loop) }
         switch env.config.forwardRules.admits(ip) {
         case .allowed:
             break
