@@ -224,21 +224,37 @@ def test_sigterm_drain_bound(scripted_mta, proxy):
 def test_reload_names_options_that_need_a_restart(scripted_mta, proxy):
     s = scripted_mta()
     p = proxy(s.port)
-    original = p.options["port"]
-    p.options["port"] = free_port()
+    p.options["max_scans"] = 7
     p.write_config()
     p.signal(signal.SIGHUP)
     warn = wait_until(lambda: [r for r in p.events("reload") if r.get("restart_needed")], what="restart_needed")[0]
     assert warn.level == "warning"
-    assert warn.get("restart_needed") == "port"
-    assert port_listening(original)
-    assert not port_listening(p.options["port"])
+    assert warn.get("restart_needed") == "max_scans"
     # back to the running value: nothing needs a restart any more
-    p.options["port"] = original
+    del p.options["max_scans"]
     p.write_config()
     p.signal(signal.SIGHUP)
     wait_until(lambda: len([r for r in p.events("reload") if reload_result(r) == "ok"]) == 2, what="second reload")
     assert len([r for r in p.events("reload") if r.get("restart_needed")]) == 1
+
+
+def test_reload_with_a_new_port_rebinds_the_listener(scripted_mta, proxy):
+    s = scripted_mta()
+    p = proxy(s.port)
+    original = p.options["port"]
+    p.options["port"] = free_port()
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    ok = wait_until(lambda: [r for r in p.events("reload") if reload_result(r) == "ok"], what="reload")[0]
+    assert ok.get("rebound") == "main"
+    assert ok.get("listeners") == "main"
+    assert not [r for r in p.events("reload") if r.get("restart_needed")]
+    (stopped,) = p.events("listener_stopped")
+    assert stopped.get("listener") == "main"
+    wait_until(lambda: not port_listening(original), what="the old port closed")
+    assert port_listening(p.options["port"])
+    (l,) = [r for r in p.events("listening") if r.get("address") == f"{HOST}:{p.options['port']}"]
+    assert l.get("kind") == "smtp"
 
 
 def test_sighup_reopens_the_log_file_and_usr_signals_are_harmless(scripted_mta, proxy):
@@ -261,15 +277,30 @@ def test_sighup_reopens_the_log_file_and_usr_signals_are_harmless(scripted_mta, 
     assert " open " not in rotated.read_text()
 
 
-def test_reload_keeps_the_running_mode(mta, proxy):
-    """mode is read at start-up only: a reload that changes it warns, and sessions keep the old mode."""
+def test_reload_that_changes_the_mode_rebinds_the_listener(mta, proxy):
+    """A new mode needs new sockets: the listener is rebound and new sessions are in the new mode."""
     p = proxy(mta.port)
+    c = p.connect()
+    assert c.greeting().code == 220
     p.options["mode"] = "getsockname"
     p.write_config()
     p.signal(signal.SIGHUP)
-    warn = wait_until(lambda: [r for r in p.events("reload") if r.get("restart_needed")], what="restart_needed")[0]
-    assert warn.get("restart_needed") == "mode"
-    c = p.connect()
-    assert c.greeting().code == 220, "still mode fixed: relayed to the MTA, not refused as a loop"
+    ok = wait_until(lambda: [r for r in p.events("reload") if reload_result(r) == "ok"], what="reload")[0]
+    assert ok.get("rebound") == "main"
+    assert not [r for r in p.events("reload") if r.get("restart_needed")]
+    # getsockname: the connection's own address is the destination, the proxy itself: a loop.
+    def refused():
+        n = p.connect()
+        try:
+            return n.greeting().code
+        finally:
+            n.close()
+    codes = []
+    wait_until(lambda: codes.append(refused()) or codes[-1] != 220, what="a session in the new mode")
+    assert codes[-1] is not None and codes[-1] >= 400
+    wait_until(lambda: [r for r in p.events("close") if r.get("reason") == "loop"], what="close reason=loop")
+    # the session opened before the reload is still in mode fixed and reaches the MTA
+    assert c.cmd("EHLO client.test").code == 250
     assert c.cmd("QUIT").code == 221
     c.close()
+
