@@ -118,7 +118,7 @@ def test_stalled_log_reader_drops_lines_not_sessions(mta, tmp_path, log_format):
     session_lines = sum(1 for r in records if r.event in SESSION_LINES)
     assert session_lines + count == SESSIONS * len(SESSION_LINES)
     assert [r.event for r in records if r.event not in SESSION_LINES + ("log_dropped",)] == [
-        "start", "draining", "stop"]
+        "start", "listening", "draining", "stop"]
 
 
 def test_stalled_log_reader_does_not_hold_up_shutdown(mta, tmp_path):
