@@ -12,6 +12,8 @@ struct ForwardEnvironment {
     /// Whether a destination is this proxy's own listening end (a loop).
     let isLoop: (SocketAddress) -> Bool
     let log: @Sendable (LogRecord) -> Void
+    /// Opens the upstream with the session's side handler in its pipeline (`ForwardSession.dial` but in tests).
+    var dial: (Origin, ForwardSession) -> EventLoopFuture<Channel> = ForwardSession.dial
 }
 
 /// One plain TCP connection of a `[forward]`: the real client is learnt and checked (rules, limits,
@@ -23,8 +25,9 @@ final class ForwardSession: RegisteredSession, RelayEnds {
     private var server: Channel?
     private let env: ForwardEnvironment
     private var line: ForwardLog.Connection
-    private let started = NIODeadline.now()
-    private var lastActivity = NIODeadline.now()
+    /// On the loop's clock, so an embedded loop's virtual time drives the timeout in tests.
+    private let started: NIODeadline
+    private var lastActivity: NIODeadline
     private var timer: Scheduled<Void>?
     private var clientEOF = false
     private var serverEOF = false
@@ -38,6 +41,8 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         self.id = id
         self.client = client
         self.env = env
+        started = client.eventLoop.now
+        lastActivity = started
         line = ForwardLog.Connection(session: id, listener: env.listenerName,
                                      client: client.remoteAddress.map(RelaySession.describe) ?? "-", destination: "-")
     }
@@ -89,15 +94,16 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         connect(origin)
     }
 
-    private func connect(_ origin: Origin) {
-        let config = env.config
-        var bootstrap = ClientBootstrap(group: client.eventLoop)
+    /// The upstream connection, bound as `outgoing_addr`/`transparent_source` say.
+    static func dial(_ origin: Origin, for session: ForwardSession) -> EventLoopFuture<Channel> {
+        let config = session.env.config
+        var bootstrap = ClientBootstrap(group: session.client.eventLoop)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.nanoseconds(Int64(config.timeoutConnect * 1e9)))
-            .channelInitializer { [self] ch in
+            .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(RelaySideHandler(session: self, side: .server))
+                    try ch.pipeline.syncOperations.addHandler(RelaySideHandler(session: session, side: .server))
                 }
             }
         if config.transparentSource {
@@ -106,7 +112,12 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         } else if let out = config.outgoingAddr, let local = try? SocketAddress(ipAddress: out.text, port: 0) {
             bootstrap = bootstrap.bind(to: local)
         }
-        bootstrap.connect(to: origin.destination).whenComplete { [self] connected in
+        return bootstrap.connect(to: origin.destination)
+    }
+
+    private func connect(_ origin: Origin) {
+        let config = env.config
+        env.dial(origin, self).whenComplete { [self] connected in
             switch connected {
             case .success(let ch):
                 guard !finished else {
@@ -160,14 +171,14 @@ final class ForwardSession: RegisteredSession, RelayEnds {
     func clientRead(_ buffer: ByteBuffer) {
         guard !finished, let server else { return }
         line.bytesIn += buffer.readableBytes
-        lastActivity = .now()
+        lastActivity = client.eventLoop.now
         server.writeAndFlush(buffer, promise: nil)
     }
 
     func serverRead(_ buffer: ByteBuffer) {
         guard !finished else { return }
         line.bytesOut += buffer.readableBytes
-        lastActivity = .now()
+        lastActivity = client.eventLoop.now
         client.writeAndFlush(buffer, promise: nil)
     }
 
@@ -228,7 +239,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
 
     private func timerFired() {
         guard !finished else { return }
-        if NIODeadline.now() < lastActivity + .nanoseconds(Int64(env.config.timeoutIdle * 1e9)) {
+        if client.eventLoop.now < lastActivity + .nanoseconds(Int64(env.config.timeoutIdle * 1e9)) {
             return armTimer()
         }
         result = .timeout
@@ -241,7 +252,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
     private func totals() -> ForwardLog.Connection {
         var l = line
         l.result = result ?? .doneRemoteClosed
-        l.duration = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+        l.duration = Double((client.eventLoop.now - started).nanoseconds) / 1e9
         return l
     }
 
