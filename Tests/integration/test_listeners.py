@@ -1,0 +1,131 @@
+"""Several SMTP listeners in one daemon (issue 11): an MX-proxy pair with different policies, SIGHUP
+adding/removing/rebinding listeners while sessions stay open, and the config file's section errors.
+
+Every config here is a text with ``[listener]``/``[forward]`` sections, written by the test; the daemon
+is conftest's ``proxy`` (started with ``run --config FILE --log-file LOG``, stopped with SIGTERM).
+"""
+import signal
+import socket
+
+import pytest
+
+from conftest import HOST, PROXY_NAME, Client, free_port, port_listening, wait_until
+from forwardkit import Backend, echo_handler, echo_roundtrip, run_cli, sectioned
+
+
+def head(p, extra=""):
+    """The global part: daemon options and every listener's defaults."""
+    return f"""# written by test_listeners.py
+proxy_name {PROXY_NAME}
+pidfile {p.pidfile}
+mode fixed
+bind_address {HOST}
+fixed_server {HOST}
+fixed_server_port {p.upstream_port}
+timeout_connect 3
+timeout_idle 10
+timeout_session 10
+shutdown_timeout 5
+{extra}
+"""
+
+
+def mail(port, rcpts, source=HOST, body=b"Subject: t\r\n\r\nhello\r\n"):
+    """One SMTP transaction; returns {'greeting', 'ehlo', 'mail', 'rcpt': [codes/texts], 'data', 'end'}."""
+    out = {}
+    with Client(port, source=source) as c:
+        out["greeting"] = c.greeting().code
+        out["ehlo"] = c.cmd("EHLO client.example.test").code
+        out["mail"] = c.cmd("MAIL FROM:<sender@example.org>").text
+        out["rcpt"] = [c.cmd(f"RCPT TO:<{r}>").text for r in rcpts]
+        if any(t.startswith("250") for t in out["rcpt"]):
+            out["data"] = c.cmd("DATA").code
+            if out["data"] == 354:
+                c.send(body + b".\r\n")
+                out["end"] = c.read_reply().text
+        c.cmd("QUIT")
+        out["local"] = c.local
+    return out
+
+
+# --------------------------------------------------------------------------
+# 1. an MX proxy: inbound and outbound listeners with their own policies
+# --------------------------------------------------------------------------
+
+def can_bind(addr):
+    try:
+        with socket.socket() as s:
+            s.bind((addr, 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_inbound_and_outbound_listeners_apply_their_own_restrictions(mta, proxy, tmp_path):
+    if not can_bind("127.0.0.2"):
+        pytest.skip("127.0.0.2 cannot be bound as a source address here")
+    access = tmp_path / "recipient_access"
+    access.write_text("blocked@example.net REJECT not here\n"
+                      "gone@example.net 550 5.1.1 no such mailbox\n")
+    p = proxy(mta.port, start=False)
+    inbound, outbound = free_port(), free_port()
+    p.port = inbound
+    sectioned(p, head(p) + f"""
+[listener inbound]
+port {inbound}
+recipient_restrictions check_recipient_access texthash:{access}, permit
+
+[listener outbound]
+port {outbound}
+client_restrictions permit_mynetworks, reject
+mynetworks 127.0.0.2/32
+""", wait_ports=[outbound])
+    (st,) = p.wait_event("start")
+    assert st.get("listeners") == "inbound,outbound"
+    assert st.get("address") == f"{HOST}:{inbound}"
+    listening = {r.get("listener"): (r.get("kind"), r.get("address")) for r in p.events("listening")}
+    assert listening == {"inbound": ("smtp", f"{HOST}:{inbound}"), "outbound": ("smtp", f"{HOST}:{outbound}")}
+
+    # inbound: the map refuses two recipients with its own codes, the third goes through; no client
+    # restriction here, so 127.0.0.1 (outside outbound's mynetworks) is served
+    r_in = mail(inbound, ["blocked@example.net", "gone@example.net", "user@example.net"])
+    assert r_in["greeting"] == 220 and r_in["ehlo"] == 250
+    assert r_in["rcpt"][0] == "554 <blocked@example.net>: Recipient address rejected: not here"
+    # the map's own code (SMTPGate sends no enhanced status codes: the map's 5.1.1 is not repeated)
+    assert r_in["rcpt"][1] == "550 <gone@example.net>: Recipient address rejected: no such mailbox", r_in
+    assert r_in["rcpt"][2].startswith("250"), r_in
+    assert r_in["end"].startswith("250"), r_in
+
+    # outbound: 127.0.0.1 is not in mynetworks -> rejected; the same recipient the inbound map
+    # refuses is relayed for 127.0.0.2 (that map is not outbound's)
+    r_out_bad = mail(outbound, ["user@example.net"])
+    assert r_out_bad["greeting"] == 220
+    assert r_out_bad["rcpt"][0][:1] == "5" or r_out_bad["mail"][:1] == "5", r_out_bad
+    assert "end" not in r_out_bad
+    r_out_ok = mail(outbound, ["blocked@example.net"], source="127.0.0.2",
+                    body=b"Subject: out\r\n\r\nfrom the office\r\n")
+    assert r_out_ok["rcpt"] == [r_out_ok["rcpt"][0]] and r_out_ok["rcpt"][0].startswith("250"), r_out_ok
+    assert r_out_ok["end"].startswith("250"), r_out_ok
+
+    msgs = mta.wait_messages(2)
+    assert len(msgs) == 2, msgs
+    assert msgs[0].rcpt_tos == ["user@example.net"]
+    assert msgs[0].content == b"Subject: t\r\n\r\nhello\r\n"
+    assert msgs[1].rcpt_tos == ["blocked@example.net"]
+    assert msgs[1].content == b"Subject: out\r\n\r\nfrom the office\r\n"
+    # the MTA never saw the refused recipients nor the refused client's transaction
+    raw = mta.raw_all()
+    assert b"gone@example.net" not in raw
+    assert raw.count(b"RCPT TO:<blocked@example.net>") == 1
+
+    # every session's lines name their listener
+    opens = {r.get("client"): r for r in p.wait_event("open", count=3)}
+    assert opens[r_in["local"]].get("listener") == "inbound"
+    assert opens[r_out_bad["local"]].get("listener") == "outbound"
+    assert opens[r_out_ok["local"]].get("listener") == "outbound"
+    for res in (r_in, r_out_bad, r_out_ok):
+        sid = opens[res["local"]].get("session")
+        p.wait_close(sid)
+        want = opens[res["local"]].get("listener")
+        with_listener = [r for r in p.session_records(sid) if r.get("listener") is not None]
+        assert all(r.get("listener") == want for r in with_listener), with_listener
