@@ -383,6 +383,28 @@ send_mail() {
     timeout 40 ip netns exec "$(ns "$n")" "$PYTHON" "$E2E_DIR/client.py" "$host" "${SEND_PORT:-25}" "$msg" "$@" 2>&1 | tail -1
 }
 
+# ---- plain TCP peers ([forward] scenarios) ---------------------------------------------------
+# tcp_server_start NS ADDR:PORT... : tcppeer.py's banner+echo server in NS (files in LAB_DIR/tcp:
+# connections.log, conn-N.in); waits (10 s) until every socket listens.
+tcp_server_start() {
+    local n=$1 ep args=(); shift
+    for ep in "$@"; do args+=(--listen "$ep"); done
+    mkdir -p "$LAB_DIR/tcp"
+    bg_start tcpsrv "$n" "$PYTHON" "$E2E_DIR/tcppeer.py" serve --dir "$LAB_DIR/tcp" "${args[@]}" --lifetime 300
+    wait_for 10 grep -q '^ready' "$LAB_DIR/tcpsrv.out" || fail "TCP server did not start: $(tail -3 "$LAB_DIR/tcpsrv.out" | tr '\n' ' ')"
+}
+tcp_conns() { grep -c '^connect ' "$LAB_DIR/tcp/connections.log" 2>/dev/null || true; }
+
+# tcp_talk NS HOST PORT SENDFILE OUTFILE [--source ADDR] [--timeout S] : one client connection
+# (send, half-close, read to EOF); prints tcppeer.py's result line (bounded: 10 s by default)
+tcp_talk() {
+    local n=$1 host=$2 port=$3 send=$4 out=$5; shift 5
+    timeout 30 ip netns exec "$(ns "$n")" "$PYTHON" "$E2E_DIR/tcppeer.py" talk "$host" "$port" \
+        --send "$send" --out "$out" "$@" 2>&1 | tail -1
+}
+# talk_field LINE KEY : a key=value of a tcp_talk result line
+talk_field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
 # ---- assertions -----------------------------------------------------------------------------
 expect_ok() {  # expect_ok RESULTLINE
     case $1 in ok\ 250*) ;; *) fail "client: expected 250 for the message, got: $1";; esac

@@ -381,6 +381,73 @@ sc_scan() {
     expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "scan=error "
     mta_count 2
 }
+# a transparent [forward] of a non-SMTP port in split mode: the router DNATs the customers' connections
+# to port FWD_PORT (any destination) to the proxy's forward on FWD_LISTEN and SNATs them
+# (firewall-split-router with SMTP_PORT/PROXY_PORT set to those), the helper on the router tells the
+# proxy the real client and destination; smtpgate runs forwards only (no SMTP listener).
+FWD_PORT=8443; FWD_LISTEN=9443
+sc_forward_split() {  # sc_forward_split iptables|nft 4|6
+    local fw=$1 fam=$2 dst=$M_IP cip=$C_IP proxy=$P_IP rout=$R_OUT
+    if [ "$fam" = 6 ]; then dst=$M_IP6; cip=$C_IP6; proxy=$P_IP6; rout=$R_OUT6; fi
+    lab_topology evil
+    apply_example rtr "firewall-split-router.$fw.sh" CUSTOMER_IF=in0 PROXY_IP=$P_IP ROUTER_IP=$R_OUT \
+        PROXY_IP6=$P_IP6 ROUTER_IP6=$R_OUT6 PROXY_PORT=$FWD_LISTEN SMTP_PORT=$FWD_PORT
+    apply_example prx "firewall-split-proxy.$fw.sh" ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" \
+        PROXY_PORT=$FWD_LISTEN
+    tcp_server_start mta "$M_IP:$FWD_PORT" "[$M_IP6]:$FWD_PORT"
+    make_key "$LAB_DIR/helper.key"
+    helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
+        --key-file "$LAB_DIR/helper.key"
+    cat > "$LAB_DIR/proxy.conf" <<CONF
+# forwards only: no global mode, so no SMTP listener
+remote_port 114
+remote_udp_key_file $LAB_DIR/helper.key
+remote_udp_retries 2
+timeout_lookup 2
+timeout_connect 5
+control_path $LAB_DIR/control.sock
+spool_path $LAB_DIR/spool
+
+[forward tls]
+bind_address ::
+port $FWD_LISTEN
+mode remote-udp
+# judged on the real client the helper names: the router's address (the connection's source) is not allowed
+allow 10.77.1.0/24
+allow fd77:0:0:1::/64
+CONF
+    proxy_start prx "$LAB_DIR/proxy.conf"
+    local listen; listen=$(nsx prx ss -Hltn | awk '{ print $4 }' | sed -E 's/.*:([0-9]+)$/\1/' | sort -u | tr '\n' ' ')
+    [ "$listen" = "$FWD_LISTEN " ] || fail "the proxy listens on TCP ports '$listen', expected only the forward's $FWD_LISTEN (no SMTP listener)"
+
+    head -c 262144 /dev/urandom > "$LAB_DIR/payload"
+    local res; res=$(tcp_talk cli "$dst" $FWD_PORT "$LAB_DIR/payload" "$LAB_DIR/got"); log "client: $res"
+    # what the client got back: the server's banner, then its own bytes echoed
+    { printf 'banner %s\n' $FWD_PORT; cat "$LAB_DIR/payload"; } > "$LAB_DIR/want"
+    case $res in "result=ok "*) ;; *) fail "client through the forward: $res";; esac
+    cmp -s "$LAB_DIR/want" "$LAB_DIR/got" || fail "client did not get the banner and its bytes back ($(cmp "$LAB_DIR/want" "$LAB_DIR/got" 2>&1 | head -1))"
+    local cport; cport=$(talk_field "$res" local | grep -oE '[0-9]+$')
+    # the server on the MTA got the bytes exactly, on one connection from the proxy
+    wait_for 5 test -f "$LAB_DIR/tcp/conn-1.in" || fail "the server on the MTA did not finish a connection"
+    [ "$(tcp_conns)" = 1 ] || fail "the server on the MTA saw $(tcp_conns) connections, expected 1"
+    cmp -s "$LAB_DIR/payload" "$LAB_DIR/tcp/conn-1.in" || fail "bytes at the MTA's server differ from those sent ($(cmp "$LAB_DIR/payload" "$LAB_DIR/tcp/conn-1.in" 2>&1 | head -1))"
+    grep -qE "^connect 1 peer=$(re_ip "$proxy"):[0-9]+ local=$(re_ip "$dst"):$FWD_PORT\$" "$LAB_DIR/tcp/connections.log" \
+        || fail "the MTA's server was not reached from the proxy: $(head -1 "$LAB_DIR/tcp/connections.log")"
+    # the router's NAT entry gives the port the proxy saw (nat_source)
+    local ct; ct=$(conntrack_has rtr "src=$cip dst=$dst sport=$cport dport=$FWD_PORT " "src=$proxy dst=$rout sport=$FWD_LISTEN ") \
+        || fail "router conntrack has no DNAT+SNAT entry for $cip:$cport -> $dst:$FWD_PORT"
+    log "conntrack: $ct"
+    local nport; nport=$(printf '%s\n' "$ct" | grep -oE "dport=[0-9]+" | tail -1 | cut -d= -f2)
+    local n nb; n=$(wc -c < "$LAB_DIR/payload"); nb=$(wc -c < "$LAB_DIR/want")
+    expect_log forward "listener=tls " "client=$(re_ip "$cip"):$cport " "nat_source=$(re_ip "$rout"):$nport " \
+        "dest=$(re_ip "$dst"):$FWD_PORT " "bytes_in=$n " "bytes_out=$nb " "result=done-remote-closed( |\$)"
+    log "proxy: $(log_match forward "client=$(re_ip "$cip"):$cport " | sed 's/.*: //')"
+    [ "$(log_match forward | wc -l)" = 1 ] || fail "expected one forward line, got: $(grep ' forward ' "$PROXY_LOG" | tr '\n' '|')"
+    # the proxy-side example keeps everybody but the routers away from the forward's port
+    local direct; direct=$(tcp_probe evil $P_IP $FWD_LISTEN)
+    [ "$direct" = refused ] || fail "a third host reached the forward's port directly ($direct) despite firewall-split-proxy.$fw.sh"
+    ! grep -q " forward .*client=$(re_ip $E_IP):" "$PROXY_LOG" || fail "the proxy logged a forward from the third host"
+}
 mta_count() {     # mta_count N : the MTA stored exactly N messages (none half-written)
     local c; c=$(ls "$LAB_DIR/mta"/msg-*.eml 2>/dev/null | wc -l)
     [ "$c" = "$1" ] || fail "MTA stored $c messages, expected $1"
@@ -438,6 +505,10 @@ SCENARIOS=(
     "helper-forged-reply-v2     sc_helper_fault forged-v2"
     "helper-forged-reply-legacy sc_helper_fault forged-legacy"
     "scan-clamd-remote-split    sc_scan"
+    "forward-split-iptables     sc_forward_split iptables 4"
+    "forward-split-nft          sc_forward_split nft 4"
+    "forward-split-ipv6-iptables sc_forward_split iptables 6"
+    "forward-split-ipv6-nft     sc_forward_split nft 6"
 )
 
 run_one() {       # (in a child process) run_one TAG DIR FUNCTION ARGS...
