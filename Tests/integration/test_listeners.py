@@ -129,3 +129,158 @@ mynetworks 127.0.0.2/32
         want = opens[res["local"]].get("listener")
         with_listener = [r for r in p.session_records(sid) if r.get("listener") is not None]
         assert all(r.get("listener") == want for r in with_listener), with_listener
+
+
+# --------------------------------------------------------------------------
+# 6. SIGHUP: add, remove, rebind; a failed reload changes nothing
+# --------------------------------------------------------------------------
+
+def forward_section(name, port, backend_port, extra=""):
+    return f"""
+[forward {name}]
+bind_address {HOST}
+port {port}
+mode fixed
+fixed_server {HOST}
+fixed_server_port {backend_port}
+{extra}"""
+
+
+def reload(p, text, result="ok"):
+    before = len(p.events("reload"))
+    p.write_config(text)
+    p.signal(signal.SIGHUP)
+    recs = wait_until(lambda: (lambda r: r[before:] or None)(p.events("reload")),
+                      what=lambda: f"a reload line; log:\n{p.log_text()[-3000:]}")
+    assert len(recs) == 1, recs
+    assert recs[0].get("result") == result, recs[0]
+    return recs[0]
+
+
+def refused(port):
+    try:
+        socket.create_connection((HOST, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_reload_adds_and_removes_listeners_and_an_open_session_completes(mta, proxy):
+    with Backend(echo_handler) as echo:
+        p = proxy(mta.port, start=False)
+        a, b, c_port = free_port(), free_port(), free_port()
+        p.port = a
+        base = head(p) + f"\n[listener a]\nport {a}\n"
+        sectioned(p, base + forward_section("b", b, echo.port), wait_ports=[b])
+        assert echo_roundtrip(b, b"before")[0] == b"before"
+
+        # an SMTP session on a, mid-transaction across the reload
+        s = Client(a)
+        assert s.greeting().code == 220
+        assert s.cmd("EHLO client.test").code == 250
+        assert s.cmd("MAIL FROM:<kept@example.org>").code == 250
+
+        rec = reload(p, base + f"\n[listener c]\nport {c_port}\n")
+        assert rec.get("added") == "c" and rec.get("removed") == "b" and rec.get("rebound") == "-", rec
+        assert rec.get("listeners") == "a,c", rec
+        (stopped,) = p.wait_event("listener_stopped", listener="b")
+        assert stopped.get("sessions") == "0"
+        (new,) = p.wait_event("listening", listener="c")
+        assert new.get("kind") == "smtp" and new.get("address") == f"{HOST}:{c_port}"
+        assert not p.events("listening", listener="a")[1:], "a was kept, not rebound"
+
+        wait_until(lambda: refused(b), what=f"removed forward b's port {b} refusing")
+        r = mail(c_port, ["new@example.net"], body=b"Subject: c\r\n\r\nvia c\r\n")
+        assert r["end"].startswith("250"), r
+        (oc,) = p.wait_event("open", client=r["local"])
+        assert oc.get("listener") == "c"
+
+        # the session opened before the reload goes on to a delivered message
+        assert s.cmd("RCPT TO:<kept@example.net>").code == 250
+        assert s.cmd("DATA").code == 354
+        s.send(b"Subject: kept\r\n\r\nopened before the reload\r\n.\r\n")
+        assert s.read_reply().code == 250
+        assert s.cmd("QUIT").code == 221
+        s.close()
+        msgs = mta.wait_messages(2)
+        by_rcpt = {tuple(m.rcpt_tos): m for m in msgs}
+        assert by_rcpt[("kept@example.net",)].content == b"Subject: kept\r\n\r\nopened before the reload\r\n"
+        assert by_rcpt[("new@example.net",)].content == b"Subject: c\r\n\r\nvia c\r\n"
+
+
+def test_reload_removing_a_forward_lets_its_open_session_run_until_shutdown_timeout(proxy):
+    with Backend(echo_handler) as echo:
+        p = proxy(1, start=False)
+        a, b = free_port(), free_port()
+        p.port = a
+        base = head(p).replace("shutdown_timeout 5", "shutdown_timeout 2") + f"\n[listener a]\nport {a}\n"
+        sectioned(p, base + forward_section("b", b, echo.port), wait_ports=[b])
+        c = socket.create_connection((HOST, b), timeout=5)
+        c.sendall(b"one")
+        assert c.recv(10) == b"one"
+        reload(p, base)
+        (stopped,) = p.wait_event("listener_stopped", listener="b")
+        assert stopped.get("sessions") == "1"
+        wait_until(lambda: refused(b), what="b's port refusing")
+        # still relayed after the reload
+        c.sendall(b"two")
+        assert c.recv(10) == b"two"
+        # then closed by the daemon within shutdown_timeout (2s) plus slack
+        c.settimeout(6)
+        try:
+            rest = c.recv(10)
+        except ConnectionResetError:
+            rest = b""
+        assert rest == b""
+        c.close()
+        (fw,) = p.wait_event("forward", listener="b")
+        assert fw.get("result") == "shutdown", fw
+        assert fw.get("bytes_in") == "6" and fw.get("bytes_out") == "6", fw
+        assert 1.5 <= float(fw.get("duration")) <= 6, fw
+
+
+def test_reload_onto_a_port_another_process_holds_fails_and_keeps_everything(mta, proxy):
+    busy = socket.socket()
+    busy.bind((HOST, 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    try:
+        p = proxy(mta.port, start=False)
+        a, other = free_port(), free_port()
+        p.port = a
+        base = head(p) + f"\n[listener a]\nport {a}\n"
+        sectioned(p, base)
+        rec = reload(p, base + f"\n[listener d]\nport {taken}\n\n[listener e]\nport {other}\n", result="failed")
+        assert str(taken) in rec.get("error") and "in use" in rec.get("error"), rec
+        assert rec.get("kept") is not None, rec
+        assert not port_listening(other), "a failed reload opened none of its new ports"
+        assert p.events("listening", listener="d") == [] and p.events("listening", listener="e") == []
+        r = mail(a, ["still@example.net"])
+        assert r["end"].startswith("250"), r
+        # the port's owner is untouched: it still gets the connections
+        t = socket.create_connection((HOST, taken), timeout=2)
+        conn, _ = busy.accept()
+        conn.close()
+        t.close()
+    finally:
+        busy.close()
+
+
+def test_reload_changing_a_port_rebinds_the_listener(mta, proxy):
+    p = proxy(mta.port, start=False)
+    a, a2 = free_port(), free_port()
+    p.port = a
+    sectioned(p, head(p) + f"\n[listener a]\nport {a}\n")
+    s = Client(a)
+    assert s.greeting().code == 220
+    rec = reload(p, head(p) + f"\n[listener a]\nport {a2}\n")
+    assert rec.get("rebound") == "a" and rec.get("added") == "-" and rec.get("removed") == "-", rec
+    (new,) = p.wait_event("listening", listener="a", address=f"{HOST}:{a2}")
+    p.wait_event("listener_stopped", listener="a")
+    wait_until(lambda: refused(a), what=f"old port {a} refusing")
+    r = mail(a2, ["moved@example.net"])
+    assert r["end"].startswith("250"), r
+    # the session accepted on the old socket goes on
+    assert s.cmd("EHLO client.test").code == 250
+    assert s.cmd("QUIT").code == 221
+    s.close()
