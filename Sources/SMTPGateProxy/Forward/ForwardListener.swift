@@ -98,7 +98,9 @@ final class ForwardListener: @unchecked Sendable {
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        session.start()
+        // Started once the channel is registered and active: a refusal decided at once (rules, limits) closes
+        // it, and only an active channel's close reaches the session as channelInactive.
+        channel.eventLoop.execute { session.start() }
         return channel.eventLoop.makeSucceededVoidFuture()
     }
 }

@@ -140,7 +140,8 @@ final class ForwardSession: RegisteredSession, RelayEnds {
     /// Ends a connection that was never relayed: no byte reaches either side.
     private func refuse(_ why: ForwardLog.Result, registered: Bool = true) {
         result = why
-        client.close(promise: nil)
+        // A channel closed before it became active fires no channelInactive: the close itself ends the session.
+        client.close().whenComplete { [self] _ in if registered { finish() } }
         if !registered {
             finished = true
             env.log(ForwardLog.connection(totals()))
