@@ -83,7 +83,7 @@ mynetworks 127.0.0.2/32
     (st,) = p.wait_event("start")
     assert st.get("listeners") == "inbound,outbound"
     assert st.get("address") == f"{HOST}:{inbound}"
-    listening = {r.get("listener"): (r.get("kind"), r.get("address")) for r in p.events("listening")}
+    listening = {r.get("listener"): (r.get("kind"), r.get("address")) for r in p.wait_event("listening", count=2)}
     assert listening == {"inbound": ("smtp", f"{HOST}:{inbound}"), "outbound": ("smtp", f"{HOST}:{outbound}")}
 
     # inbound: the map refuses two recipients with its own codes, the third goes through; no client

@@ -1,0 +1,420 @@
+"""Plain TCP forwards (issue 11's ``[forward NAME]`` sections), end to end on loopback.
+
+* a TLS service (openssl s_server) behind a forward with its own allow list, beside an SMTP listener;
+* byte-exact relaying both ways (8 MiB each), half-close in either direction, a port range mapped one
+  to one onto backend ports, and the result names of the ``forward`` log line;
+* rinetd's allow/deny order (global, then the forward's; deny wins), the office-move trap;
+* limits: max_connections, max_per_host, a closed backend, timeout_idle;
+* the real rinetd (Debian's 0.73) and ``import-rinetd`` of the same rinetd.conf admitting and refusing
+  the same clients.
+
+Second client addresses are 127.0.0.2, 127.0.0.3, ...: Linux routes all of 127/8 on lo, so a client socket
+bound to one of them connects from it.
+"""
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import HOST, IO_TIMEOUT, PROXY_NAME, Client, free_port, port_listening, wait_until
+from forwardkit import (Backend, connect, echo_handler, echo_roundtrip, exchange, free_port_range,
+                        hold_handler, recv_all, run_cli, sectioned, sha, tagged_echo_handler)
+
+MiB = 1 << 20
+
+
+def can_bind(addr):
+    try:
+        with socket.socket() as s:
+            s.bind((addr, 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_127_0_0_x = pytest.mark.skipif(not can_bind("127.0.0.2"), reason="127.0.0.2 cannot be a source address here")
+
+
+def head(p, extra="", mode=True):
+    """The global part.  Without ``mode`` (and with no [listener] section) the file has no SMTP listener:
+    a global ``mode`` makes the global options a listener named main."""
+    return f"""# written by test_forward_tcp.py
+proxy_name {PROXY_NAME}
+pidfile {p.pidfile}
+{"mode fixed" if mode else "# mode is set per forward: no SMTP listener"}
+bind_address {HOST}
+fixed_server {HOST}
+fixed_server_port {p.upstream_port}
+timeout_connect 3
+timeout_idle 10
+shutdown_timeout 3
+{extra}
+"""
+
+
+def fwd(name, port, backend_port, extra=""):
+    return f"""
+[forward {name}]
+mode fixed
+port {port}
+fixed_server_port {backend_port}
+{extra}
+"""
+
+
+def start_forwards(proxy, sections, upstream=1, extra_head="", wait_ports=()):
+    """A daemon with only [forward] sections; ``sections`` is a list of (name, port, backend_port, extra)."""
+    p = proxy(upstream, start=False)
+    p.port = sections[0][1] if isinstance(sections[0][1], int) else int(str(sections[0][1]).split("-")[0])
+    text = head(p, extra_head, mode=False) + "".join(fwd(*s) for s in sections)
+    sectioned(p, text, wait_ports=wait_ports)
+    (st,) = p.wait_event("start")
+    assert st.get("listeners") == ",".join(s[0] for s in sections), st
+    return p
+
+
+def last_forward(p, client, timeout=5.0):
+    (r,) = p.wait_event("forward", timeout, client=client)
+    return r
+
+
+# --------------------------------------------------------------------------
+# 2. a TLS service behind a forward, next to an SMTP listener
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """``openssl s_server -rev`` on 127.0.0.1 (one connection, then it exits), with a throw-away cert."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed (scripts/deps.sh installs it)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=30)
+    port = free_port()
+    out = open(tmp_path / "s_server.out", "wb")
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", f"{HOST}:{port}", "-cert", str(cert), "-key", str(key),
+                             "-naccept", "1", "-rev"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                            start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is not None or port_listening(port), what="openssl s_server listening")
+        assert proc.poll() is None, (tmp_path / "s_server.out").read_text()
+        yield port, cert, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        out.close()
+
+
+@needs_127_0_0_x
+def test_tls_service_through_a_forward_beside_an_smtp_listener(mta, proxy, tls_server):
+    tls_port, cert, s_server = tls_server
+    p = proxy(mta.port, start=False)
+    smtp_port, fport = free_port(), free_port()
+    p.port = smtp_port
+    sectioned(p, head(p) + f"""
+[listener mail]
+port {smtp_port}
+client_restrictions permit_mynetworks, reject
+mynetworks 127.0.0.2/32
+
+[forward tls]
+port {fport}
+fixed_server_port {tls_port}
+allow 127.0.0.1
+""", wait_ports=[fport])
+    kinds = {r.get("listener"): r.get("kind") for r in p.wait_event("listening", count=2)}
+    assert kinds == {"mail": "smtp", "tls": "forward"}
+
+    # 127.0.0.2 is the SMTP listener's client and not the forward's: refused before any handshake
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False          # CN=test, no SAN
+    raw = connect(fport, source="127.0.0.2")
+    with pytest.raises((ssl.SSLError, OSError)):
+        ctx.wrap_socket(raw, server_hostname="test")
+    raw.close()
+    refused = p.wait_event("forward", result="not-allowed")[0]
+    assert refused.get("client").startswith("127.0.0.2:") and refused.get("rule") == "forward"
+    assert refused.level == "notice"
+    assert s_server.poll() is None, "the refused client never reached s_server (-naccept 1 still waits)"
+
+    # 127.0.0.1: the handshake goes through the forward to s_server; its certificate is the one we made
+    s = ctx.wrap_socket(connect(fport), server_hostname="test")
+    local = "%s:%d" % s.getsockname()[:2]
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    assert s.getpeercert(binary_form=True) == der
+    rnd = random.Random(11)
+    sent = received = 0
+    for _ in range(16):                  # 16 batches of 200 lines of 160 hex digits (~0.5 MiB each way)
+        lines = [rnd.randbytes(80).hex().encode() for _ in range(200)]
+        batch = b"".join(l + b"\n" for l in lines)
+        s.sendall(batch)
+        sent += len(batch)
+        want = b"".join(l[::-1] + b"\n" for l in lines)
+        got = bytearray()
+        deadline = time.monotonic() + 5
+        while len(got) < len(want) and time.monotonic() < deadline:
+            d = s.recv(1 << 16)
+            if not d:
+                break
+            got += d
+        assert bytes(got) == want        # s_server -rev: every line came back reversed, nothing else
+        received += len(got)
+    s.sendall(b"CLOSE\n")                # s_server -rev closes on this line
+    s.settimeout(5)
+    tail = b""
+    try:
+        while True:
+            d = s.recv(1 << 16)
+            if not d:
+                break
+            tail += d
+    except (ssl.SSLError, OSError):
+        pass
+    s.close()
+    assert b"CLOSE" not in tail
+    fw = last_forward(p, local)
+    assert fw.get("listener") == "tls" and fw.get("dest") == f"{HOST}:{tls_port}"
+    # TLS records: more bytes than the plaintext each way
+    assert int(fw.get("bytes_in")) > sent and int(fw.get("bytes_out")) > received, fw
+    assert fw.get("result") in ("done-local-closed", "done-remote-closed"), fw
+    assert fw.level == "info"
+
+    # the SMTP listener's policy is its own: 127.0.0.2 relays, 127.0.0.1 is refused at RCPT
+    for src, ok in (("127.0.0.2", True), ("127.0.0.1", False)):
+        with Client(smtp_port, source=src) as c:
+            assert c.greeting().code == 220
+            assert c.cmd("EHLO client.test").code == 250
+            c.cmd("MAIL FROM:<a@example.org>")
+            code = c.cmd("RCPT TO:<b@example.net>").code
+            assert (code == 250) == ok, (src, code)
+            c.cmd("QUIT")
+
+
+# --------------------------------------------------------------------------
+# 3. byte-exact both ways, half-close, result names, port ranges
+# --------------------------------------------------------------------------
+
+def test_8mib_each_way_byte_exact_with_the_client_half_closing_first(proxy):
+    answer = random.Random(3).randbytes(8 * MiB)
+    seen = {}
+
+    def handler(c, index):
+        seen["sha"] = sha(recv_all(c, limit=64 * MiB))     # until the client's EOF (its half-close)
+        c.sendall(answer)                                  # then the answer, on the still-open way back
+
+    with Backend(handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("bulk", fport, be.port, "")])
+        payload = os.urandom(8 * MiB)
+        got, local = exchange(fport, payload, timeout=20)
+        assert len(got) == len(answer) and sha(got) == sha(answer)
+        wait_until(lambda: "sha" in seen, what="backend digest")
+        assert seen["sha"] == sha(payload)
+        fw = last_forward(p, local, timeout=10)
+        assert fw.get("bytes_in") == str(len(payload)) and fw.get("bytes_out") == str(len(answer)), fw
+        assert fw.get("result") == "done-remote-closed", fw       # the client closed (its write side) first
+        assert fw.get("dest") == f"{HOST}:{be.port}" and fw.get("listener") == "bulk"
+        assert fw.get("error") is None
+
+
+def test_8mib_each_way_with_the_destination_half_closing_first(proxy):
+    banner = random.Random(5).randbytes(8 * MiB)
+    seen = {}
+
+    def handler(c, index):
+        c.sendall(banner)
+        c.shutdown(socket.SHUT_WR)                       # destination done first ...
+        seen["sha"] = sha(recv_all(c, limit=64 * MiB))   # ... and still reads what the client sends after
+
+    with Backend(handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("bulk", fport, be.port, "")])
+        c = connect(fport, timeout=20)
+        local = "%s:%d" % c.getsockname()[:2]
+        got = recv_all(c, limit=64 * MiB)                # until the destination's EOF arrives through the forward
+        assert sha(got) == sha(banner)
+        payload = os.urandom(8 * MiB)
+        c.sendall(payload)                               # the client->destination way is still open
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(5)
+        assert recv_all(c) == b""
+        c.close()
+        wait_until(lambda: "sha" in seen, timeout=10, what="backend digest")
+        assert seen["sha"] == sha(payload)
+        fw = last_forward(p, local, timeout=10)
+        assert fw.get("result") == "done-local-closed", fw
+        assert fw.get("bytes_in") == str(len(payload)) and fw.get("bytes_out") == str(len(banner)), fw
+
+
+def test_destination_closing_gives_done_local_closed_and_client_closing_done_remote_closed(proxy):
+    def handler(c, index):
+        if index == 0:
+            c.sendall(b"hello and goodbye\r\n")          # closes at once (Backend closes after the handler)
+        else:
+            echo_handler(c, index)
+
+    with Backend(handler, count=2) as be:
+        p1, p2 = free_port(), free_port()
+        p = start_forwards(proxy, [("closer", p1, be.ports[0], ""), ("echo", p2, be.ports[1], "")], wait_ports=[p2])
+        c = connect(p1)
+        local1 = "%s:%d" % c.getsockname()[:2]
+        c.settimeout(5)
+        assert recv_all(c) == b"hello and goodbye\r\n"
+        c.close()
+        got, local2 = echo_roundtrip(p2, b"ping")
+        assert got == b"ping"
+        r1, r2 = last_forward(p, local1), last_forward(p, local2)
+        assert r1.get("result") == "done-local-closed" and r1.get("bytes_out") == "19" and r1.get("bytes_in") == "0"
+        assert r2.get("result") == "done-remote-closed" and r2.get("bytes_in") == "4" and r2.get("bytes_out") == "4"
+        assert float(r1.get("duration")) < 5 and r1.get("session") != r2.get("session")
+
+
+def test_a_port_range_maps_one_to_one_onto_the_backend_range(proxy):
+    bbase = free_port_range(3)
+    with Backend(tagged_echo_handler, ports=[bbase, bbase + 1, bbase + 2]) as be:
+        fbase = free_port_range(3)
+        p = proxy(1, start=False)
+        p.port = fbase
+        sectioned(p, head(p, mode=False) + fwd("range", f"{fbase}-{fbase + 2}", f"{bbase}-{bbase + 2}"),
+                  wait_ports=[fbase + 1, fbase + 2])
+        (lst,) = p.wait_event("listening")
+        assert lst.get("listener") == "range"
+        assert lst.get("address") == f"{HOST}:{fbase}-{fbase + 2}" and lst.get("kind") == "forward"
+        for i in (2, 0, 1):
+            got, local = exchange(fbase + i, f"to {i}".encode())
+            assert got == f"backend{i}:to {i}".encode(), (i, got)
+            assert last_forward(p, local).get("dest") == f"{HOST}:{bbase + i}"
+
+
+# --------------------------------------------------------------------------
+# 4. allow/deny in rinetd's order
+# --------------------------------------------------------------------------
+
+@needs_127_0_0_x
+def test_global_and_forward_rules_in_rinetds_order(proxy):
+    with Backend(echo_handler) as be:
+        pa, pb = free_port(), free_port()
+        p = start_forwards(proxy, [
+            ("a", pa, be.port, "allow 127.0.0.1\nallow 127.0.0.2\nallow 127.0.0.3\ndeny 127.0.0.2\n"),
+            ("b", pb, be.port, "allow 127.0.0.0/30\n"),
+        ], extra_head="allow 127.0.0.?\ndeny 127.0.0.3\n", wait_ports=[pb])
+        want = {   # (forward port, client): (result, rule, pattern)
+            (pa, "127.0.0.1"): ("ok", None, None),
+            (pa, "127.0.0.2"): ("denied", "forward", "127.0.0.2"),       # allowed and denied: deny wins
+            (pa, "127.0.0.3"): ("denied", "global", "127.0.0.3"),        # the global deny beats the forward's allow
+            (pa, "127.0.0.4"): ("not-allowed", "forward", None),         # passes the global allow, no forward allow
+            (pa, "127.0.0.10"): ("not-allowed", "global", None),         # ? is one character: outside the global allow
+            (pb, "127.0.0.2"): ("ok", None, None),                       # CIDR 127.0.0.0/30
+            (pb, "127.0.0.4"): ("not-allowed", "forward", None),
+            (pb, "127.0.0.3"): ("denied", "global", "127.0.0.3"),
+        }
+        for (port, src), (result, rule, pattern) in want.items():
+            got, local = echo_roundtrip(port, b"hello", source=src)
+            assert got == (b"hello" if result == "ok" else b""), (port, src, got)
+            r = last_forward(p, local)
+            if result == "ok":
+                assert r.get("result") == "done-remote-closed" and r.level == "info", r
+                continue
+            assert (r.get("result"), r.get("rule")) == (result, rule), (src, r)
+            if pattern:
+                assert r.get("pattern") == pattern, r
+            assert r.level == "notice" and r.get("bytes_in") == "0" and r.get("bytes_out") == "0", r
+        # the refused never reached the backend
+        admitted = sorted(peer[0] for _, peer in be.peers)
+        assert admitted == ["127.0.0.1", "127.0.0.1"], be.peers   # the forward connects from 127.0.0.1 each time
+        assert len(be.peers) == 2
+
+
+def test_office_move_trap_global_allow_makes_allow_star_admit_nothing_from_here(proxy, tmp_path):
+    with Backend(echo_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("web", fport, be.port, "allow *\n")], extra_head="allow 10.*\n")
+        got, local = echo_roundtrip(fport, b"hello")
+        assert got == b""
+        r = last_forward(p, local)
+        assert r.get("result") == "not-allowed" and r.get("rule") == "global", r
+        assert be.peers == []
+        c = run_cli("check-config", p.config_path)
+        assert c.returncode == 0, c.stderr
+        warn = c.stderr.decode()
+        assert f"{p.config_path}: warning: forward web: allow * admits only what the global allow rules admit" in warn
+
+
+# --------------------------------------------------------------------------
+# 5. limits and failures
+# --------------------------------------------------------------------------
+
+def test_max_connections_refuses_the_second_concurrent_client(proxy):
+    with Backend(hold_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("one", fport, be.port, "max_connections 1\n")])
+        first = connect(fport)
+        first_local = "%s:%d" % first.getsockname()[:2]
+        wait_until(lambda: len(be.peers) == 1, what="first client at the backend")
+        t0 = time.monotonic()
+        got, local = echo_roundtrip(fport, b"x", timeout=5)
+        assert got == b"" and time.monotonic() - t0 < 2, "closed at once"
+        r = last_forward(p, local)
+        assert r.get("result") == "too-many-connections" and r.level == "notice", r
+        assert len(be.peers) == 1
+        first.close()
+        assert last_forward(p, first_local).get("result") == "done-remote-closed"
+        # the slot is free again
+        wait_until(lambda: echo_roundtrip(fport, b"y")[0] == b"" and len(be.peers) == 2, what="a second admitted client")
+
+
+@needs_127_0_0_x
+def test_max_per_host_counts_each_client_address(proxy):
+    with Backend(hold_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("host", fport, be.port, "max_per_host 1\n")])
+        a = connect(fport)
+        wait_until(lambda: len(be.peers) == 1, what="first client at the backend")
+        got, local = echo_roundtrip(fport, b"x", timeout=5)
+        assert got == b""
+        assert last_forward(p, local).get("result") == "too-many-from-host"
+        b = connect(fport, source="127.0.0.2")           # another address still gets in
+        wait_until(lambda: len(be.peers) == 2, what="127.0.0.2 at the backend")
+        a.close()
+        b.close()
+
+
+def test_closed_backend_port_gives_local_connect_failed(proxy, closed_port):
+    fport = free_port()
+    p = start_forwards(proxy, [("dead", fport, closed_port, "")])
+    got, local = echo_roundtrip(fport, b"x", timeout=5)
+    assert got == b""
+    r = last_forward(p, local)
+    assert r.get("result") == "local-connect-failed" and r.get("dest") == f"{HOST}:{closed_port}", r
+    assert r.get("error") is not None and "refused" in r.get("error"), r
+
+
+def test_timeout_idle_closes_a_silent_forward(proxy):
+    with Backend(hold_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("idle", fport, be.port, "timeout_idle 1\n")])
+        c = connect(fport, timeout=6)
+        local = "%s:%d" % c.getsockname()[:2]
+        t0 = time.monotonic()
+        try:
+            rest = c.recv(10)
+        except ConnectionResetError:
+            rest = b""
+        elapsed = time.monotonic() - t0
+        c.close()
+        assert rest == b"" and 0.8 <= elapsed <= 4, elapsed
+        r = last_forward(p, local)
+        assert r.get("result") == "timeout", r
+        assert 0.8 <= float(r.get("duration")) <= 4, r
