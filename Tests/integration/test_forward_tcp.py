@@ -418,3 +418,124 @@ def test_timeout_idle_closes_a_silent_forward(proxy):
         r = last_forward(p, local)
         assert r.get("result") == "timeout", r
         assert 0.8 <= float(r.get("duration")) <= 4, r
+
+
+# --------------------------------------------------------------------------
+# 8. the real rinetd and import-rinetd of the same file admit the same clients
+# --------------------------------------------------------------------------
+
+RINETD = shutil.which("rinetd") or "/usr/sbin/rinetd"
+CLIENTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.10"]
+
+
+def rinetd_conf(tmp_path, ports, echo_port):
+    p1, p2, p3, p4 = ports
+    return f"""# rinetd.conf shared by rinetd 0.73 and smtpgate import-rinetd.
+# The global rules are there on purpose: rinetd 0.73, when a file has NO global rules, skips the first
+# allow/deny rule of the first forwarding rule that has rules, so without them the two would differ by
+# that quirk and not by the order of evaluation this test compares.
+allow 127.0.0.?
+deny 127.0.0.3
+{HOST} {p1} {HOST} {echo_port}
+allow 127.0.0.1
+allow 127.0.0.3
+{HOST} {p2} {HOST} {echo_port}
+deny 127.0.0.2
+{HOST} {p3} {HOST} {echo_port}
+allow 127.0.0.*
+deny 127.0.0.4
+# no rules of its own: only the global ones
+{HOST} {p4} {HOST} {echo_port}
+logfile {tmp_path}/rinetd.log
+pidlogfile {tmp_path}/rinetd.pid
+"""
+
+
+# what rinetd's documented order gives (global allow must match, global deny refuses, then the
+# forward's allows must match one, its denies refuse): the table both daemons are held to
+EXPECTED = {
+    0: {"127.0.0.1"},                                        # .3 is denied globally, the rest not allowed
+    1: {"127.0.0.1", "127.0.0.4", "127.0.0.5"},              # .2 denied here, .3 globally, .10 outside 127.0.0.?
+    2: {"127.0.0.1", "127.0.0.2", "127.0.0.5"},              # .4 denied here
+    3: {"127.0.0.1", "127.0.0.2", "127.0.0.4", "127.0.0.5"},
+}
+
+
+def admitted(ports):
+    out = {}
+    for i, port in enumerate(ports):
+        out[i] = set()
+        for src in CLIENTS:
+            payload = f"from {src} to {i}\n".encode()
+            got, _ = echo_roundtrip(port, payload, source=src, timeout=3)
+            assert got in (payload, b""), (i, src, got)      # all or nothing: refused = closed without data
+            if got == payload:
+                out[i].add(src)
+    return out
+
+
+@needs_127_0_0_x
+def test_rinetd_and_imported_config_admit_and_refuse_the_same_clients(proxy, tmp_path):
+    if not os.path.exists(RINETD):
+        pytest.skip("rinetd not installed (scripts/deps.sh installs it)")
+    with Backend(echo_handler) as echo:
+        ports = [free_port() for _ in range(4)]
+        conf = tmp_path / "rinetd.conf"
+        conf.write_text(rinetd_conf(tmp_path, ports, echo.port))
+
+        # rinetd first, in the foreground, on the file's ports
+        out = open(tmp_path / "rinetd.out", "wb")
+        rd = subprocess.Popen([RINETD, "-f", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                              start_new_session=True)
+        try:
+            wait_until(lambda: rd.poll() is not None or all(port_listening(p) for p in ports),
+                       what="rinetd listening")
+            assert rd.poll() is None, (tmp_path / "rinetd.out").read_text()
+            by_rinetd = admitted(ports)
+        finally:
+            rd.terminate()
+            try:
+                rd.wait(5)
+            except subprocess.TimeoutExpired:
+                rd.kill()
+                rd.wait(5)
+            out.close()
+        wait_until(lambda: not any(port_listening(p) for p in ports), what="rinetd's ports closed")
+
+        # then SMTPGate with the translation of the same file, on the same ports
+        imp = run_cli("import-rinetd", conf)
+        assert imp.returncode == 0, imp.stderr
+        text = imp.stdout.decode()
+        assert [l for l in text.splitlines() if l.startswith("[")] == \
+            ["[forward rinetd-7]", "[forward rinetd-10]", "[forward rinetd-12]", "[forward rinetd-16]"], text
+        p = proxy(1, start=False)
+        p.port = ports[0]
+        sectioned(p, text, wait_ports=ports)
+        by_smtpgate = admitted(ports)
+
+        assert by_rinetd == EXPECTED, by_rinetd
+        assert by_smtpgate == by_rinetd
+        # SMTPGate says why: one forward line per client and port, refusals at notice with the rule
+        lines = wait_until(lambda: (lambda r: r if len(r) == len(CLIENTS) * 4 else None)(p.events("forward")),
+                           what="a forward line per connection")
+        for r in lines:
+            i = ["rinetd-7", "rinetd-10", "rinetd-12", "rinetd-16"].index(r.get("listener"))
+            src = r.get("client").rsplit(":", 1)[0]
+            if src in EXPECTED[i]:
+                assert r.get("result") == "done-remote-closed", r
+            else:
+                assert r.get("result") in ("not-allowed", "denied") and r.get("rule") in ("global", "forward"), r
+        denied_global = {(r.get("listener"), r.get("client").rsplit(":", 1)[0]) for r in lines
+                         if r.get("result") == "denied" and r.get("rule") == "global"}
+        assert denied_global == {(f, "127.0.0.3") for f in ("rinetd-7", "rinetd-10", "rinetd-12", "rinetd-16")}
+
+
+def test_import_rinetd_refuses_what_it_cannot_translate(tmp_path):
+    conf = tmp_path / "rinetd.conf"
+    for text, line, word in (("allow 127.0.0.1\n0.0.0.0 53/udp 127.0.0.1 53\n", 2, "udp"),
+                             ("# comment\n127.0.0.1 8080 backend.example.test 80\n", 2, "backend.example.test")):
+        conf.write_text(text)
+        r = run_cli("import-rinetd", conf)
+        assert r.returncode == 1 and r.stdout == b"", (text, r)
+        err = r.stderr.decode()
+        assert err.startswith(f"{conf}:{line}: ") and word in err, err
