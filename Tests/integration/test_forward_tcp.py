@@ -539,3 +539,179 @@ def test_import_rinetd_refuses_what_it_cannot_translate(tmp_path):
         assert r.returncode == 1 and r.stdout == b"", (text, r)
         err = r.stderr.decode()
         assert err.startswith(f"{conf}:{line}: ") and word in err, err
+
+
+def test_8mib_both_ways_at_once_without_either_side_reading_first(proxy):
+    """Both ends write 8 MiB while the other is writing too: a relay that stops reading one way while the
+    other way's writes are blocked would deadlock (every wait here is bounded)."""
+    answer = random.Random(7).randbytes(8 * MiB)
+    seen = {}
+
+    def handler(c, index):
+        w = threading.Thread(target=lambda: (c.sendall(answer), c.shutdown(socket.SHUT_WR)), daemon=True)
+        w.start()
+        seen["sha"] = sha(recv_all(c, limit=64 * MiB))
+        w.join(IO_TIMEOUT)
+
+    with Backend(handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("both", fport, be.port, "")])
+        c = connect(fport, timeout=20)
+        local = "%s:%d" % c.getsockname()[:2]
+        payload = os.urandom(8 * MiB)
+        errs = []
+
+        def write():
+            try:
+                c.sendall(payload)
+                c.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                errs.append(e)
+
+        w = threading.Thread(target=write, daemon=True)
+        w.start()
+        got = recv_all(c, limit=64 * MiB)
+        w.join(20)
+        c.close()
+        assert not errs and not w.is_alive()
+        assert sha(got) == sha(answer)
+        wait_until(lambda: "sha" in seen, timeout=10, what="backend digest")
+        assert seen["sha"] == sha(payload)
+        fw = last_forward(p, local, timeout=10)
+        assert fw.get("bytes_in") == str(len(payload)) and fw.get("bytes_out") == str(len(answer)), fw
+        assert fw.get("result") in ("done-local-closed", "done-remote-closed"), fw
+
+
+# --------------------------------------------------------------------------
+# IPv6, reloads of rules, a classic file plus forwards, SIGTERM
+# --------------------------------------------------------------------------
+
+@pytest.mark.skipif(not __import__("conftest").has_ipv6_loopback(), reason="no ::1 here")
+def test_ipv6_and_a_dual_stack_end_match_ipv4_patterns_on_the_plain_address(proxy):
+    with Backend(echo_handler) as be:
+        port, port6 = free_port(), free_port()
+        p = proxy(1, start=False)
+        p.port = port
+        sectioned(p, head(p, "allow 127.0.0.1\nallow ::1\n", mode=False) + f"""
+[forward dual]
+mode fixed
+bind_address ::
+port {port}
+fixed_server_port {be.port}
+
+[forward six]
+mode fixed
+bind_address ::1
+port {port6}
+fixed_server_port {be.port}
+deny ::*
+""", wait_ports=[port6])
+        (lst,) = p.wait_event("listening", listener="dual")
+        assert lst.get("address") == f"[::]:{port}"
+        # an IPv4 client of the dual-stack end is matched as 127.0.0.1, not ::ffff:127.0.0.1
+        got, local = echo_roundtrip(port, b"four")
+        assert got == b"four"
+        assert last_forward(p, local).get("client") == local
+        got, local2 = echo_roundtrip(port, b"four", source="127.0.0.2")
+        assert got == b""
+        assert last_forward(p, local2).get("result") == "not-allowed"
+        c6 = socket.create_connection(("::1", port), timeout=5)
+        local6 = "[::1]:%d" % c6.getsockname()[1]
+        c6.sendall(b"six")
+        assert c6.recv(10) == b"six"
+        c6.close()
+        assert last_forward(p, local6).get("result") == "done-remote-closed"
+        c6 = socket.create_connection(("::1", port6), timeout=5)
+        local6 = "[::1]:%d" % c6.getsockname()[1]
+        c6.close()
+        r = last_forward(p, local6)
+        assert r.get("result") == "denied" and r.get("pattern") == "::*" and r.get("rule") == "forward", r
+
+
+@needs_127_0_0_x
+def test_reload_changing_only_rules_keeps_the_socket_and_applies_to_new_connections(proxy):
+    with Backend(echo_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("web", fport, be.port, "")])
+        kept = connect(fport)
+        kept.sendall(b"a")
+        assert kept.recv(5) == b"a"
+        assert echo_roundtrip(fport, b"x", source="127.0.0.2")[0] == b"x"
+        p.write_config(head(p, mode=False) + fwd("web", fport, be.port, "deny 127.0.0.2\n"))
+        p.signal(signal.SIGHUP)
+        (rec,) = p.wait_event("reload")
+        assert rec.get("result") == "ok" and rec.get("rebound") == "-" and rec.get("added") == "-" \
+            and rec.get("removed") == "-", rec
+        assert p.events("listener_stopped") == []
+        got, local = echo_roundtrip(fport, b"x", source="127.0.0.2")
+        assert got == b""
+        assert last_forward(p, local).get("result") == "denied"
+        assert echo_roundtrip(fport, b"y")[0] == b"y"
+        kept.sendall(b"b")                      # admitted before the reload: goes on
+        assert kept.recv(5) == b"b"
+        kept.close()
+
+
+def test_reload_with_a_bad_section_keeps_the_running_forwards(proxy):
+    with Backend(echo_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("web", fport, be.port, "")])
+        text = head(p, mode=False) + fwd("web", fport, be.port, "max_recipients 3\n")
+        p.write_config(text)
+        p.signal(signal.SIGHUP)
+        (rec,) = p.wait_event("reload")
+        assert rec.get("result") == "failed", rec
+        line = text.splitlines().index("max_recipients 3") + 1
+        assert f"{p.config_path}:{line}:" in rec.get("error") and "max_recipients" in rec.get("error"), rec
+        assert rec.get("kept") is not None
+        assert echo_roundtrip(fport, b"still")[0] == b"still"
+
+
+def test_a_classic_global_smtp_listener_with_forwards_beside_it(mta, proxy):
+    """No [listener] section and a global mode: the global options are the SMTP listener 'main'."""
+    with Backend(echo_handler) as be:
+        p = proxy(mta.port, start=False)
+        fport = free_port()
+        sectioned(p, head(p) + f"port {p.port}\n" + fwd("echo", fport, be.port, ""), wait_ports=[fport])
+        (st,) = p.wait_event("start")
+        assert st.get("listeners") == "main,echo" and st.get("address") == f"{HOST}:{p.port}", st
+        with Client(p.port) as c:
+            assert c.greeting().code == 220
+            assert c.cmd("EHLO client.test").code == 250
+            assert c.cmd("MAIL FROM:<a@example.org>").code == 250
+            assert c.cmd("RCPT TO:<b@example.net>").code == 250
+            assert c.cmd("DATA").code == 354
+            c.send(b"Subject: main\r\n\r\nclassic\r\n.\r\n")
+            assert c.read_reply().code == 250
+            c.cmd("QUIT")
+            (o,) = p.wait_event("open", client=c.local)
+            assert o.get("listener") == "main"
+        assert mta.wait_messages(1)[0].content == b"Subject: main\r\n\r\nclassic\r\n"
+        assert echo_roundtrip(fport, b"beside")[0] == b"beside"
+
+
+def test_sigterm_ends_an_open_forward_after_shutdown_timeout(proxy):
+    with Backend(echo_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("web", fport, be.port, "")], extra_head="")
+        c = connect(fport, timeout=8)
+        local = "%s:%d" % c.getsockname()[:2]
+        c.sendall(b"a")
+        assert c.recv(5) == b"a"
+        t0 = time.monotonic()
+        p.signal(signal.SIGTERM)
+        p.wait_event("draining")
+        wait_until(lambda: not port_listening(fport), what="the forward's port closed at SIGTERM")
+        c.sendall(b"b")                          # still relayed while draining
+        assert c.recv(5) == b"b"
+        try:
+            rest = c.recv(5)
+        except ConnectionResetError:
+            rest = b""
+        assert rest == b""
+        assert 2 <= time.monotonic() - t0 <= 7   # shutdown_timeout 3
+        c.close()
+        p.expect_exit = True
+        assert p.wait_exit(10) == 0
+        r = last_forward(p, local)
+        assert r.get("result") == "shutdown" and r.get("bytes_in") == "2" and r.get("bytes_out") == "2", r
