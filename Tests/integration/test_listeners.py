@@ -416,9 +416,6 @@ def test_run_refuses_a_bad_section_file_with_the_same_message(tmp_path):
     assert f"{f}:5: option 'allow'" in r.stderr.decode(), r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="overlap error names the range's first port (2499), not the one that "
-                                       "overlaps (2500): \"'f' listens on 127.0.0.1:2499, which 'a' (line 3) "
-                                       "already listens on 0.0.0.0:2500 covers\"")
 def test_overlap_error_names_the_port_that_overlaps(tmp_path):
     rc, out, err, f = check(tmp_path, "mode fixed\nfixed_server 127.0.0.1\n[listener a]\nbind_address 0.0.0.0\n"
                                       "port 2500\n[forward f]\nbind_address 127.0.0.1\nport 2499-2501\n"
@@ -426,3 +423,56 @@ def test_overlap_error_names_the_port_that_overlaps(tmp_path):
     assert rc == 1
     assert "127.0.0.1:2499," not in err, err
     assert "127.0.0.1:2500" in err or "127.0.0.1:2499-2501" in err, err
+
+
+# --------------------------------------------------------------------------
+# one table of locks for every listener and forward
+# --------------------------------------------------------------------------
+
+def test_a_client_locked_by_hand_is_refused_on_every_listener_and_forward(mta, proxy, tmp_path):
+    if not can_bind("127.0.0.2"):
+        pytest.skip("127.0.0.2 cannot be bound as a source address here")
+    with Backend(echo_handler) as echo:
+        p = proxy(mta.port, start=False)
+        a, b, f = free_port(), free_port(), free_port()
+        p.port = a
+        (tmp_path / "state").mkdir()
+        sectioned(p, head(p, f"state_store sqlite:{tmp_path}/state/state.db\ncontrol_path {tmp_path}/control.sock\n")
+                  + f"\n[listener a]\nport {a}\n\n[listener b]\nport {b}\n" + forward_section("f", f, echo.port),
+                  wait_ports=[b, f])
+        r = run_cli("locks", "add", "127.0.0.2", "--for", "600", "--reason", "test", "--config", p.config_path)
+        assert r.returncode == 0, r.stderr
+        p.wait_event("lock", source="admin")
+        for port in (a, b):
+            with Client(port, source="127.0.0.2") as c:
+                rep = c.read_reply()
+                assert rep.code == 554 and "locked" in rep.text, rep
+            with Client(port) as c:                      # 127.0.0.1 is not locked
+                assert c.greeting().code == 220
+        got, local = echo_roundtrip(f, b"x", source="127.0.0.2")
+        assert got == b""
+        (fw,) = p.wait_event("forward", client=local)
+        assert fw.get("result") == "locked" and fw.level == "notice", fw
+        assert echo_roundtrip(f, b"y")[0] == b"y"
+        assert [peer[0] for _, peer in echo.peers] == ["127.0.0.1"], "the locked client never reached the backend"
+
+
+# --------------------------------------------------------------------------
+# a port another smtpgate holds (SO_REUSEPORT)
+# --------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="every listening socket sets SO_REUSEPORT, so a second smtpgate (same uid) "
+                                       "binds a port the first one listens on, starts, and the kernel splits the "
+                                       "connections between the two daemons")
+def test_a_second_daemon_cannot_start_on_a_port_the_first_listens_on(proxy):
+    with Backend(echo_handler) as echo:
+        p1 = proxy(1, start=False)
+        fport = free_port()
+        p1.port = fport
+        sectioned(p1, head(p1).replace("mode fixed\n", "") + forward_section("f", fport, echo.port))
+        p2 = proxy(1, start=False)
+        p2.port = fport
+        p2.expect_exit = True
+        sectioned(p2, head(p2).replace("mode fixed\n", "") + forward_section("f", fport, echo.port))
+        rc = p2.wait_exit(5)
+        assert rc != 0 and "in use" in p2.stderr(), (rc, p2.stderr())
