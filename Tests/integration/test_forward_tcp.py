@@ -715,3 +715,49 @@ def test_sigterm_ends_an_open_forward_after_shutdown_timeout(proxy):
         assert p.wait_exit(10) == 0
         r = last_forward(p, local)
         assert r.get("result") == "shutdown" and r.get("bytes_in") == "2" and r.get("bytes_out") == "2", r
+
+
+@needs_127_0_0_x
+def test_rinetd_073_quirk_without_global_rules_is_noted_and_not_copied(proxy, tmp_path):
+    """Without global rules rinetd 0.73 skips the first rule of the first forward that has rules: here its
+    'deny 127.0.0.2'.  import-rinetd says so and SMTPGate applies the rule (rinetd's documented meaning)."""
+    if not os.path.exists(RINETD):
+        pytest.skip("rinetd not installed (scripts/deps.sh installs it)")
+    with Backend(echo_handler) as echo:
+        p1, p2 = free_port(), free_port()
+        conf = tmp_path / "rinetd.conf"
+        conf.write_text(f"{HOST} {p1} {HOST} {echo.port}\ndeny 127.0.0.2\nallow 127.0.0.*\n"
+                        f"{HOST} {p2} {HOST} {echo.port}\nallow 127.0.0.5\npidlogfile {tmp_path}/rinetd.pid\n")
+        clients = ["127.0.0.1", "127.0.0.2", "127.0.0.5"]
+
+        def run_clients():
+            return {(i, src) for i, port in enumerate((p1, p2)) for src in clients
+                    if echo_roundtrip(port, b"hi", source=src, timeout=3)[0] == b"hi"}
+
+        out = open(tmp_path / "rinetd.out", "wb")
+        rd = subprocess.Popen([RINETD, "-f", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                              start_new_session=True)
+        try:
+            wait_until(lambda: rd.poll() is not None or (port_listening(p1) and port_listening(p2)),
+                       what="rinetd listening")
+            assert rd.poll() is None
+            by_rinetd = run_clients()
+        finally:
+            rd.terminate()
+            try:
+                rd.wait(5)
+            except subprocess.TimeoutExpired:
+                rd.kill()
+                rd.wait(5)
+            out.close()
+        wait_until(lambda: not port_listening(p1) and not port_listening(p2), what="rinetd's ports closed")
+        imp = run_cli("import-rinetd", conf)
+        assert imp.returncode == 0, imp.stderr
+        text = imp.stdout.decode()
+        assert "# note: rinetd 0.73 skipped the first allow/deny rule of this forward" in text
+        p = proxy(1, start=False)
+        p.port = p1
+        sectioned(p, text, wait_ports=[p2])
+        by_smtpgate = run_clients()
+        assert by_rinetd == {(0, "127.0.0.1"), (0, "127.0.0.2"), (0, "127.0.0.5"), (1, "127.0.0.5")}, by_rinetd
+        assert by_smtpgate == by_rinetd - {(0, "127.0.0.2")}, by_smtpgate
