@@ -476,3 +476,29 @@ def test_a_second_daemon_cannot_start_on_a_port_the_first_listens_on(proxy):
         sectioned(p2, head(p2).replace("mode fixed\n", "") + forward_section("f", fport, echo.port))
         rc = p2.wait_exit(5)
         assert rc != 0 and "in use" in p2.stderr(), (rc, p2.stderr())
+
+
+def test_reload_changing_a_listeners_policy_keeps_its_socket_and_the_other_listener(mta, proxy, tmp_path):
+    access = tmp_path / "access"
+    access.write_text("blocked@example.net REJECT not here\n")
+    p = proxy(mta.port, start=False)
+    a, b = free_port(), free_port()
+    p.port = a
+    base = head(p) + f"\n[listener a]\nport {a}\n"
+    sectioned(p, base + f"\n[listener b]\nport {b}\n", wait_ports=[b])
+    assert mail(a, ["blocked@example.net"])["rcpt"][0].startswith("250")
+    rec = reload(p, base + f"recipient_restrictions check_recipient_access texthash:{access}, permit\n"
+                           f"\n[listener b]\nport {b}\nmax_connections 1\n")
+    assert rec.get("rebound") == "-" and rec.get("added") == "-" and rec.get("removed") == "-", rec
+    assert p.events("listener_stopped") == []
+    assert mail(a, ["blocked@example.net"])["rcpt"][0] == \
+        "554 <blocked@example.net>: Recipient address rejected: not here"
+    assert mail(b, ["blocked@example.net"])["rcpt"][0].startswith("250"), "b has no such map"
+    # max_connections counts b's own sessions: a second on b is refused, a is not affected
+    with Client(b) as first:
+        assert first.greeting().code == 220
+        with Client(b) as second:
+            r = second.read_reply()
+            assert r.text == f"554 5.7.0 {PROXY_NAME}: too many connections (max_connections 1)", r
+        with Client(a) as other:
+            assert other.greeting().code == 220
