@@ -252,7 +252,7 @@ struct ConfigSectionsTests {
         ("[forward a]\nmode fixed\nfixed_server 127.0.0.1\nport 1\nallow evil.example.com\n", 5, "option 'allow': "),
         ("allow 10.0.0.0/33\n[forward a]\nmode fixed\nfixed_server 127.0.0.1\nport 1\n", 1, "option 'allow': "),
         ("[forward a]\nmode fixed\nfixed_server 127.0.0.1\nport 10001-10003\n[forward b]\nmode fixed\nfixed_server 127.0.0.1\nport 10003\n", 5,
-         "'b' listens on 0.0.0.0:10003, which 'a' (line 1) already listens on 0.0.0.0:10001 covers: give one of them another port or address"),
+         "'b' listens on 0.0.0.0:10003, which 'a' (line 1) already listens on 0.0.0.0:10003 covers: give one of them another port or address"),
     ])
     func badForwards(text: String, line: Int, message: String) throws {
         let e = try #require(failure(text))

@@ -66,7 +66,7 @@ def exchange(port, payload, source=HOST):
             if not d:
                 break
             got += d
-    except (ConnectionResetError, BrokenPipeError):
+    except OSError:  # reset, broken pipe, or not connected any more: the refusal closed it
         pass
     c.close()
     return bytes(got)

@@ -106,7 +106,9 @@ struct ConfigBlocks {
         for f in file.forwards { ends.append((f.name, f.line, f.config.bindAddress, f.ports.lower...f.ports.upper)) }
         for (i, a) in ends.enumerated() {
             for b in ends[..<i] where a.ports.overlaps(b.ports) && covers(a.address, b.address) {
-                throw ConfigError(file: path, line: a.line, message: "'\(a.name)' listens on \(a.address.withPort(a.ports.lowerBound)), which '\(b.name)'\(b.line.map { " (line \($0))" } ?? "") already listens on \(b.address.withPort(b.ports.lowerBound)) covers: give one of them another port or address")
+                // Named by the first port both have, not the first of a range.
+                let port = max(a.ports.lowerBound, b.ports.lowerBound)
+                throw ConfigError(file: path, line: a.line, message: "'\(a.name)' listens on \(a.address.withPort(port)), which '\(b.name)'\(b.line.map { " (line \($0))" } ?? "") already listens on \(b.address.withPort(port)) covers: give one of them another port or address")
             }
         }
     }
