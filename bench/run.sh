@@ -70,7 +70,19 @@
 # the section: one query per zone per sequential session and a resolver kept busy (>= 20% of back-to-back
 # queries) in the parallel runs from the fresh instance, a handful in all from the cached one, none from the
 # one without, every message at the sink, no dnsbl_error or reject line in any smtpgate log.
-# BENCH_SECTIONS picks sections by name (loopback abuse policy maps dnsbl scan lab), e.g.
+# Then the forward section (bench/forward_bench.py, issue 11: `[forward NAME]` sections, rinetd's job), on 127.0.0.1
+# only: bench/tcp_pump.py (a stdlib raw TCP server end: FORWARD_WORKERS forked epoll workers, bulk connections on
+# threads of their own) behind three plain TCP relays, haproxy (mode tcp, as in the loopback section), rinetd
+# (Debian's 0.73, -f, its own config, pid and log file here) and smtpgate with only a `[forward]` section
+# (mode fixed, no SMTP listener, max_connections = max_per_host = room for FORWARD_IDLE); the clients straight to
+# the pump too (direct: the ceiling).  After a warm-up, FORWARD_IDLE connections held through each relay (connect,
+# ping, answer, held; RSS before / held / after close, KiB per connection), then interleaved, FORWARD_REPEAT
+# times: bulk up and bulk down (FORWARD_BULK_CONNS parallel connections x FORWARD_BULK_MIB MiB one way each, MB/s)
+# and FORWARD_SESSIONS short sessions (connect, 30 bytes, 21-byte answer, close; FORWARD_INFLIGHT at a time over
+# FORWARD_CLIENTS client processes, sessions/s).  Targets (met / NOT MET): bulk >= 0.90 x haproxy and >= rinetd,
+# session rate >= rinetd.  Every run checked: each connection moved exactly its bytes, all completed, every
+# process still running, and smtpgate's and rinetd's logs have one done-* line per connection and the bytes sent.
+# BENCH_SECTIONS picks sections by name (loopback abuse policy maps dnsbl forward scan lab), e.g.
 #   BENCH_SECTIONS="abuse policy" bench/run.sh
 # runs only the two abuse-control sections; a section named there is required (as BENCH_X=1).
 #
@@ -107,9 +119,9 @@
 #   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
 #   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
 #   BENCH_SECTIONS  the sections to run, names separated by spaces or commas: loopback (smtp-source, haproxy,
-#                   idle memory), abuse, policy, maps, dnsbl, scan, lab (default: empty = all, each as its BENCH_X
-#                   says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY, BENCH_MAPS and
-#                   BENCH_DNSBL
+#                   idle memory), abuse, policy, maps, dnsbl, forward, scan, lab (default: empty = all, each as its
+#                   BENCH_X says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY, BENCH_MAPS,
+#                   BENCH_DNSBL and BENCH_FORWARD
 #   BENCH_ABUSE     auto (default: with the loopback sections), 1 or 0: the abuse-control session section
 #   ABUSE_REPEAT    runs of each smtpgate in it (default: REPEAT)
 #   BENCH_POLICY    auto (default: with the loopback sections, skipped if swift is missing or the build
@@ -126,6 +138,14 @@
 #   DNSBL_DELAY_MS  the DNS responder's delay per answer, milliseconds (default: 5)
 #   DNSBL_MESSAGES  messages (= sessions) per run (default: 3000, bench.py's main workload)
 #   DNSBL_GREETING  sequential sessions per smtpgate timed connect -> 220 (default: 50; 0 skips them)
+#   BENCH_FORWARD   auto (default: with the loopback sections), 1 or 0: the forward section (needs rinetd)
+#   FORWARD_REPEAT  runs of each workload through each target (default: REPEAT)
+#   FORWARD_BULK_CONNS, FORWARD_BULK_MIB  bulk connections per run (default: 8) and MiB each (default: 256)
+#   FORWARD_SESSIONS  short sessions per run (default: 10000), FORWARD_INFLIGHT at a time (default: 32),
+#                   over FORWARD_CLIENTS client processes (default: 2)
+#   FORWARD_IDLE    idle connections held through each relay for the memory figure (default: 5000; 0 skips it)
+#   FORWARD_WORKERS bench/tcp_pump.py's processes (default: 2)
+#   RINETD_BIN      rinetd binary (default: /usr/sbin/rinetd)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -175,6 +195,16 @@ DNSBL_REPEAT="${DNSBL_REPEAT:-$REPEAT}"
 DNSBL_DELAY_MS="${DNSBL_DELAY_MS:-5}"
 DNSBL_MESSAGES="${DNSBL_MESSAGES:-3000}"
 DNSBL_GREETING="${DNSBL_GREETING:-50}"
+BENCH_FORWARD="${BENCH_FORWARD:-auto}"
+FORWARD_REPEAT="${FORWARD_REPEAT:-$REPEAT}"
+FORWARD_BULK_CONNS="${FORWARD_BULK_CONNS:-8}"
+FORWARD_BULK_MIB="${FORWARD_BULK_MIB:-256}"
+FORWARD_SESSIONS="${FORWARD_SESSIONS:-10000}"
+FORWARD_INFLIGHT="${FORWARD_INFLIGHT:-32}"
+FORWARD_CLIENTS="${FORWARD_CLIENTS:-2}"
+FORWARD_IDLE="${FORWARD_IDLE:-5000}"
+FORWARD_WORKERS="${FORWARD_WORKERS:-2}"
+RINETD_BIN="${RINETD_BIN:-/usr/sbin/rinetd}"
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -182,7 +212,8 @@ die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
          HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
          SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT MAPS_OPS MAPS_REPEAT \
-         DNSBL_REPEAT DNSBL_DELAY_MS DNSBL_MESSAGES DNSBL_GREETING; do
+         DNSBL_REPEAT DNSBL_DELAY_MS DNSBL_MESSAGES DNSBL_GREETING FORWARD_REPEAT FORWARD_BULK_CONNS FORWARD_BULK_MIB \
+         FORWARD_SESSIONS FORWARD_INFLIGHT FORWARD_CLIENTS FORWARD_IDLE FORWARD_WORKERS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( REPEAT >= 1 && REPEAT <= 50 )) || die "REPEAT must be between 1 and 50"
@@ -215,6 +246,13 @@ done
    && DNSBL_MESSAGES <= 100000 && DNSBL_GREETING <= 10000 )) \
     || die "DNSBL_REPEAT must be 1-50, DNSBL_DELAY_MS 0-1000 (timeout_dns is 5 s), DNSBL_MESSAGES 100-100000,
        DNSBL_GREETING 0-10000"
+[[ "$BENCH_FORWARD" =~ ^(auto|0|1)$ ]] || die "BENCH_FORWARD must be auto, 0 or 1 (got '$BENCH_FORWARD')"
+(( FORWARD_REPEAT >= 1 && FORWARD_REPEAT <= 50 && FORWARD_BULK_CONNS >= 1 && FORWARD_BULK_CONNS <= 256 \
+   && FORWARD_BULK_MIB >= 1 && FORWARD_BULK_MIB <= 4096 && FORWARD_SESSIONS >= 100 && FORWARD_SESSIONS <= 1000000 \
+   && FORWARD_INFLIGHT >= 1 && FORWARD_INFLIGHT <= 1024 && FORWARD_CLIENTS >= 1 && FORWARD_CLIENTS <= 64 \
+   && FORWARD_IDLE <= 30000 && FORWARD_WORKERS >= 1 && FORWARD_WORKERS <= 64 )) \
+    || die "FORWARD_REPEAT must be 1-50, FORWARD_BULK_CONNS 1-256, FORWARD_BULK_MIB 1-4096, FORWARD_SESSIONS 100-1000000,
+       FORWARD_INFLIGHT 1-1024, FORWARD_CLIENTS 1-64, FORWARD_IDLE 0-30000, FORWARD_WORKERS 1-64"
 [[ "$POLICY_SIZES" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "POLICY_SIZES must be numbers separated by spaces"
 for n in $POLICY_SIZES; do
     (( n >= 1000 && n <= 10000000 )) || die "POLICY_SIZES: $n is not between 1000 and 10000000"
@@ -226,12 +264,12 @@ done
 for n in $MAPS_SIZES; do
     (( n >= 10 && n <= 2000000 )) || die "MAPS_SIZES: $n is not between 10 and 2000000 (AccessMaps.maxEntries)"
 done
-# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_DNSBL
-# and BENCH_POLICY end up 0 or 1 (BENCH_POLICY and BENCH_MAPS may stay auto: skipped with a message if bench/policy
+# LOOPBACK: the smtp-source / haproxy / idle-memory sections; BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_DNSBL,
+# BENCH_FORWARD and BENCH_POLICY end up 0 or 1 (BENCH_POLICY and BENCH_MAPS may stay auto: skipped with a message if bench/policy
 # cannot be built).
 LOOPBACK=1
 if [[ -n "$BENCH_SECTIONS" ]]; then
-    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_DNSBL=0 BENCH_SCAN=0 BENCH_LAB=0
+    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_DNSBL=0 BENCH_FORWARD=0 BENCH_SCAN=0 BENCH_LAB=0
     for sec in ${BENCH_SECTIONS//,/ }; do
         case "$sec" in
             loopback) LOOPBACK=1 ;;
@@ -239,9 +277,10 @@ if [[ -n "$BENCH_SECTIONS" ]]; then
             policy) BENCH_POLICY=1 ;;
             maps) BENCH_MAPS=1 ;;
             dnsbl) BENCH_DNSBL=1 ;;
+            forward) BENCH_FORWARD=1 ;;
             scan) BENCH_SCAN=1 ;;
             lab) BENCH_LAB=1 ;;
-            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy maps dnsbl scan lab)" ;;
+            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy maps dnsbl forward scan lab)" ;;
         esac
     done
 elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
@@ -254,6 +293,7 @@ fi
 # with the loopback sections unless asked for by name (BENCH_LAB=only / BENCH_SCAN=only skip them)
 [[ "$BENCH_ABUSE" == auto ]] && BENCH_ABUSE=$LOOPBACK
 [[ "$BENCH_DNSBL" == auto ]] && BENCH_DNSBL=$LOOPBACK
+[[ "$BENCH_FORWARD" == auto ]] && BENCH_FORWARD=$LOOPBACK
 [[ "$BENCH_POLICY" == auto ]] && (( LOOPBACK == 0 )) && BENCH_POLICY=0
 [[ "$BENCH_MAPS" == auto ]] && (( LOOPBACK == 0 )) && BENCH_MAPS=0
 if [[ "$BENCH_LAB" == auto ]]; then
@@ -272,7 +312,8 @@ fi
 # ---------------------------------------------------------------- tools
 missing=()
 tools=(smtp-sink smtp-source "$PYTHON" timeout)
-(( LOOPBACK )) && tools+=(haproxy)
+(( LOOPBACK || BENCH_FORWARD )) && tools+=(haproxy)
+(( BENCH_FORWARD )) && tools+=("$RINETD_BIN")
 [[ "$BENCH_LAB" == 0 ]] || tools+=(ip ss conntrack "$LAB_FW")
 [[ "$BENCH_SCAN" == 0 ]] || tools+=("$CLAMD_BIN" clamdscan sigtool)
 [[ "$BENCH_POLICY" == 1 || "$BENCH_MAPS" == 1 ]] && tools+=("$SWIFT")
@@ -284,7 +325,8 @@ if (( ${#missing[@]} )); then
        (smtp-sink and smtp-source ship in Debian's postfix package, in /usr/sbin; the NAT lab needs
        iproute2 conntrack nftables iptables, or BENCH_LAB=0 skips it; the scanning section needs
        clamav-daemon clamdscan clamav, or BENCH_SCAN=0 skips it; the per-client tables section needs
-       the Swift toolchain, or BENCH_POLICY=0 and BENCH_MAPS=0 skip them)"
+       the Swift toolchain, or BENCH_POLICY=0 and BENCH_MAPS=0 skip them; the forward section needs
+       rinetd (scripts/deps.sh installs it and keeps its system service off), or BENCH_FORWARD=0 skips it)"
 fi
 [[ -x "$SMTPGATE_BIN" ]] || die "smtpgate binary not found at $SMTPGATE_BIN -- run 'swift build -c release' (or set SMTPGATE_BIN)"
 if [[ "$BENCH_LAB" != 0 ]]; then
@@ -301,6 +343,9 @@ NOFILE="$(ulimit -n)"
 [[ "$NOFILE" == unlimited ]] && NOFILE=1048576
 if (( LOOPBACK && IDLE_SESSIONS > 0 && NOFILE < 2 * IDLE_SESSIONS + 256 )); then
     die "open-file limit is $NOFILE; $IDLE_SESSIONS idle sessions need at least $(( 2 * IDLE_SESSIONS + 256 )) (raise the hard limit or lower IDLE_SESSIONS)"
+fi
+if (( BENCH_FORWARD && FORWARD_IDLE > 0 && NOFILE < 2 * FORWARD_IDLE + 256 )); then
+    die "open-file limit is $NOFILE; $FORWARD_IDLE idle forwarded connections need at least $(( 2 * FORWARD_IDLE + 256 )) (raise the hard limit or lower FORWARD_IDLE)"
 fi
 HAPROXY_MAXCONN=$(( (NOFILE - 256) / 2 ))
 (( HAPROXY_MAXCONN > 50000 )) && HAPROXY_MAXCONN=50000
@@ -353,7 +398,7 @@ cleanup() {
     if (( rc != 0 || STATUS_OK == 0 )) || [[ "$BENCH_KEEP" == 1 ]]; then
         say "work directory kept: $WORK"
         if (( rc != 0 )); then
-            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/abuse-*.log "$WORK"/dnsbl-*.log \
+            for f in "$WORK"/*.err "$WORK"/smtpgate.log "$WORK"/scan-*.log "$WORK"/abuse-*.log "$WORK"/dnsbl-*.log "$WORK"/fwd-gate.log \
                      "$WORK"/policy-build.log \
                      "$WORK"/lab-*/reason; do
                 [[ -s "$f" ]] || continue
@@ -425,6 +470,32 @@ gate_start() {   # gate_start NAME CONF LOG PORT : check-config, start, wait; se
     "$SMTPGATE_BIN" check-config "$conf" >"$WORK/$name-check.out" 2>"$WORK/$name-check.err" \
         || { cat "$WORK/$name-check.err" >&2; die "smtpgate check-config rejected $conf"; }
     start "$name" "$WORK/$name.out" "$WORK/$name.err" "$SMTPGATE_BIN" run --config "$conf" --log-file "$log"
+    wait_listen "$name" "$port" "$LAST_PID"
+}
+
+haproxy_start() {  # haproxy_start NAME CONF PORT DEST_PORT LABEL : a plain TCP relay -> 127.0.0.1:DEST_PORT; LAST_PID
+    local name="$1" conf="$2" port="$3" dest="$4" label="$5"
+    cat >"$conf" <<EOF
+# generated by bench/run.sh -- plain TCP relay, no logging
+global
+    maxconn $HAPROXY_MAXCONN
+    nbthread $NBTHREAD
+defaults
+    mode tcp
+    option dontlognull
+    timeout connect 10s
+    timeout client 600s
+    timeout server 600s
+frontend ${label}_in
+    bind 127.0.0.1:$port
+    maxconn $HAPROXY_MAXCONN
+    default_backend ${label}_dest
+backend ${label}_dest
+    server dest 127.0.0.1:$dest
+EOF
+    haproxy -c -q -f "$conf" >"$WORK/$name-check.err" 2>&1 \
+        || { cat "$WORK/$name-check.err" >&2; die "haproxy rejected the generated config $conf"; }
+    start "$name" "$WORK/$name.out" "$WORK/$name.err" haproxy -db -f "$conf"
     wait_listen "$name" "$port" "$LAST_PID"
 }
 
@@ -863,11 +934,81 @@ run_dnsbl() {
     (( rc == 0 )) || die "DNSBL runs had failures (driver exit $rc)"
 }
 
+# ---------------------------------------------------------------- forward (definitions)
+# Issue 11: smtpgate's [forward] section against haproxy (mode tcp) and rinetd, all relaying to one
+# bench/tcp_pump.py; the clients (bench/forward_bench.py, tcp_pump's client ends) go to each and to the pump.
+run_forward() {
+    local pump_port hap_port rin_port gate_port pump_pid hap_pid rin_pid gate_pid rc maxconn
+    read -r pump_port hap_port rin_port gate_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 4)
+    [[ -n "$gate_port" ]] || die "could not pick free ports"
+    say "forward: tcp_pump.py $pump_port, haproxy $hap_port, rinetd $rin_port, smtpgate [forward] $gate_port"
+    local others
+    others="$(pgrep -x rinetd 2>/dev/null | tr '\n' ' ' || true)"
+    [[ -z "$others" ]] || say "note: a rinetd not started here is running (pid $others): a system service?" \
+        "(scripts/deps.sh disables it after installing); it shares the host with the measurements"
+    start fwd-pump "$WORK/fwd-pump.out" "$WORK/fwd-pump.err" \
+        "$PYTHON" "$BENCH_DIR/tcp_pump.py" serve --port "$pump_port" --workers "$FORWARD_WORKERS"
+    pump_pid=$LAST_PID
+    wait_listen tcp_pump.py "$pump_port" "$pump_pid"
+    haproxy_start fwd-haproxy "$WORK/fwd-haproxy.cfg" "$hap_port" "$pump_port" fwd
+    hap_pid=$LAST_PID
+    # rinetd: its own pid file (not /var/run/rinetd.pid), in the foreground; a log file, as Debian's
+    # /etc/rinetd.conf has one (smtpgate logs every forward connection too)
+    printf '# generated by bench/run.sh -- one TCP forwarding rule\npidlogfile %s\nlogfile %s\n127.0.0.1 %s 127.0.0.1 %s\n' \
+        "$WORK/fwd-rinetd.pid" "$WORK/fwd-rinetd.log" "$rin_port" "$pump_port" >"$WORK/fwd-rinetd.conf"
+    start fwd-rinetd "$WORK/fwd-rinetd.out" "$WORK/fwd-rinetd.err" "$RINETD_BIN" -f -c "$WORK/fwd-rinetd.conf"
+    rin_pid=$LAST_PID
+    wait_listen rinetd "$rin_port" "$rin_pid"
+    # room for FORWARD_IDLE connections (two descriptors each) within the open-file limit, as haproxy's maxconn
+    maxconn=$(( (NOFILE - 256) / 2 ))
+    (( maxconn > 10000 )) && maxconn=10000
+    cat >"$WORK/fwd-gate.conf" <<EOF
+# generated by bench/run.sh -- only a [forward] section: no SMTP listener
+shutdown_timeout 5
+control_path $WORK/fwd-gate-control.sock
+
+[forward bench]
+bind_address 127.0.0.1
+port $gate_port
+mode fixed
+fixed_server 127.0.0.1
+fixed_server_port $pump_port
+connect_queue 4096
+max_connections $maxconn
+max_per_host $maxconn
+timeout_connect 10
+timeout_idle 600
+EOF
+    gate_start fwd-gate "$WORK/fwd-gate.conf" "$WORK/fwd-gate.log" "$gate_port"
+    gate_pid=$LAST_PID
+    say "running: FORWARD_REPEAT=$FORWARD_REPEAT, bulk $FORWARD_BULK_CONNS x $FORWARD_BULK_MIB MiB," \
+        "FORWARD_SESSIONS=$FORWARD_SESSIONS ($FORWARD_INFLIGHT in flight, $FORWARD_CLIENTS clients), FORWARD_IDLE=$FORWARD_IDLE"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/forward_bench.py" \
+        --target "direct:$pump_port:" --target "haproxy:$hap_port:$hap_pid" --target "rinetd:$rin_port:$rin_pid" \
+        --target "smtpgate:$gate_port:$gate_pid" --pump-pid "$pump_pid" --pump-workers "$FORWARD_WORKERS" \
+        --gate-log "$WORK/fwd-gate.log" --gate-maxconn "$maxconn" \
+        --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
+        --haproxy-version "$(haproxy -v 2>&1 | head -n 1 | awk '{print $3}')" --haproxy-threads "$NBTHREAD" \
+        --haproxy-maxconn "$HAPROXY_MAXCONN" --rinetd-version "$("$RINETD_BIN" -v 2>&1 | head -n 1 | awk '{print $2}')" \
+        --rinetd-log "$WORK/fwd-rinetd.log" \
+        --bulk-conns "$FORWARD_BULK_CONNS" --bulk-mib "$FORWARD_BULK_MIB" --sessions "$FORWARD_SESSIONS" \
+        --inflight "$FORWARD_INFLIGHT" --clients "$FORWARD_CLIENTS" --idle "$FORWARD_IDLE" \
+        --repeat "$FORWARD_REPEAT" --run-timeout "$RUN_TIMEOUT" &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "bench/forward_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    stop_servers   # tcp_pump.py prints its workers' totals when it stops
+    grep -h '^tcp_pump worker totals' "$WORK/fwd-pump.out" 2>/dev/null | sed 's/^/   /' || true
+    (( rc == 0 )) || die "forward runs had failures (driver exit $rc)"
+}
+
 after_loopback() {  # the sections that want a quiet host, in order
     if [[ "$BENCH_ABUSE" == 1 ]]; then run_abuse; fi
     if [[ "$BENCH_POLICY" != 0 ]]; then run_policy; fi
     if [[ "$BENCH_MAPS" != 0 ]]; then run_maps; fi
     if [[ "$BENCH_DNSBL" == 1 ]]; then run_dnsbl; fi
+    if [[ "$BENCH_FORWARD" == 1 ]]; then run_forward; fi
     if [[ "$BENCH_SCAN" == 1 ]]; then run_scan; fi
     if [[ "$BENCH_LAB" == 1 ]]; then run_lab; fi
 }
@@ -898,27 +1039,7 @@ SINK_PID=$LAST_PID
 wait_listen smtp-sink "$SINK_PORT" "$SINK_PID"
 
 # ---------------------------------------------------------------- haproxy
-cat >"$WORK/haproxy.cfg" <<EOF
-# generated by bench/run.sh -- plain TCP relay, no logging
-global
-    maxconn $HAPROXY_MAXCONN
-    nbthread $NBTHREAD
-defaults
-    mode tcp
-    option dontlognull
-    timeout connect 10s
-    timeout client 600s
-    timeout server 600s
-frontend smtp_in
-    bind 127.0.0.1:$HAPROXY_PORT
-    maxconn $HAPROXY_MAXCONN
-    default_backend smtp_sink
-backend smtp_sink
-    server sink 127.0.0.1:$SINK_PORT
-EOF
-haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/haproxy-check.err" 2>&1 \
-    || { cat "$WORK/haproxy-check.err" >&2; die "haproxy rejected the generated config"; }
-start haproxy "$WORK/haproxy.out" "$WORK/haproxy.err" haproxy -db -f "$WORK/haproxy.cfg"
+haproxy_start haproxy "$WORK/haproxy.cfg" "$HAPROXY_PORT" "$SINK_PORT" smtp
 HAPROXY_PID=$LAST_PID
 wait_listen haproxy "$HAPROXY_PORT" "$HAPROXY_PID"
 
