@@ -761,3 +761,87 @@ def test_rinetd_073_quirk_without_global_rules_is_noted_and_not_copied(proxy, tm
         by_smtpgate = run_clients()
         assert by_rinetd == {(0, "127.0.0.1"), (0, "127.0.0.2"), (0, "127.0.0.5"), (1, "127.0.0.5")}, by_rinetd
         assert by_smtpgate == by_rinetd - {(0, "127.0.0.2")}, by_smtpgate
+
+
+# --------------------------------------------------------------------------
+# other forward options: getsockname's loop, outgoing_addr, timeout_connect, proxy_protocol
+# --------------------------------------------------------------------------
+
+def test_getsockname_forward_reached_directly_is_a_loop_and_relays_nothing(proxy):
+    fport = free_port()
+    p = proxy(1, start=False)
+    p.port = fport
+    sectioned(p, head(p, mode=False) + f"\n[forward gsn]\nmode getsockname\nport {fport}\n")
+    got, local = echo_roundtrip(fport, b"x", timeout=3)
+    assert got == b""
+    r = last_forward(p, local)
+    assert r.get("result") == "loop" and r.get("dest") == f"{HOST}:{fport}", r
+
+
+@needs_127_0_0_x
+def test_outgoing_addr_is_the_source_the_destination_sees(proxy):
+    with Backend(echo_handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("out", fport, be.port, "outgoing_addr 127.0.0.2\n")])
+        assert echo_roundtrip(fport, b"hello")[0] == b"hello"
+        assert [peer[0] for _, peer in be.peers] == ["127.0.0.2"]
+
+
+def test_timeout_connect_to_a_destination_that_never_answers_the_syn(proxy):
+    # a listening socket with a full accept queue: Linux drops further SYNs, the connect hangs
+    ls = socket.socket()
+    ls.bind((HOST, 0))
+    ls.listen(0)
+    stuck = []
+    try:
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(ls.getsockname())
+            except BlockingIOError:
+                pass
+            stuck.append(s)
+        time.sleep(0.3)
+        fport = free_port()
+        p = start_forwards(proxy, [("slow", fport, ls.getsockname()[1], "timeout_connect 1\n")])
+        t0 = time.monotonic()
+        got, local = echo_roundtrip(fport, b"x", timeout=6)
+        assert got == b"" and 0.8 <= time.monotonic() - t0 <= 4
+        r = last_forward(p, local)
+        assert r.get("result") == "local-connect-failed" and "timed" in (r.get("error") or ""), r
+        assert 0.8 <= float(r.get("duration")) <= 4, r
+    finally:
+        for s in stuck:
+            s.close()
+        ls.close()
+
+
+def test_proxy_protocol_v2_header_precedes_the_clients_bytes(proxy):
+    import struct
+    seen = {}
+
+    def handler(c, index):
+        seen["data"] = recv_all(c)
+        c.sendall(b"ok")
+
+    with Backend(handler) as be:
+        fport = free_port()
+        p = start_forwards(proxy, [("pp", fport, be.port, "proxy_protocol yes\n")])
+        got, local = exchange(fport, b"client bytes")
+        assert got == b"ok"
+        wait_until(lambda: "data" in seen, what="backend data")
+        data = seen["data"]
+        sig = b"\r\n\r\n\x00\r\nQUIT\n"
+        assert data[:12] == sig, data[:32]
+        ver_cmd, fam, length = data[12], data[13], struct.unpack("!H", data[14:16])[0]
+        assert (ver_cmd, fam) == (0x21, 0x11), data[:16]          # v2 PROXY, TCP over IPv4
+        src, dst, sport, dport = struct.unpack("!4s4sHH", data[16:28])
+        cport = int(local.rsplit(":", 1)[1])
+        assert (socket.inet_ntoa(src), sport) == (HOST, cport)
+        assert (socket.inet_ntoa(dst), dport) == (HOST, fport)
+        assert data[16 + length:] == b"client bytes"
+        r = last_forward(p, local)
+        assert r.get("result") == "done-remote-closed", r
+        assert r.get("bytes_out") == "2"
+        assert r.get("bytes_in") == "12", r          # the client's bytes; the proxy's own header is not counted
