@@ -502,3 +502,40 @@ def test_reload_changing_a_listeners_policy_keeps_its_socket_and_the_other_liste
             assert r.text == f"554 5.7.0 {PROXY_NAME}: too many connections (max_connections 1)", r
         with Client(a) as other:
             assert other.greeting().code == 220
+
+
+def test_reload_renaming_a_listener_on_the_same_port_hands_the_port_over(mta, proxy):
+    p = proxy(mta.port, start=False)
+    a = free_port()
+    p.port = a
+    sectioned(p, head(p) + f"\n[listener old]\nport {a}\n")
+    s = Client(a)
+    assert s.greeting().code == 220
+    rec = reload(p, head(p).replace("shutdown_timeout 5", "shutdown_timeout 2") + f"\n[listener new]\nport {a}\n")
+    assert rec.get("added") == "new" and rec.get("removed") == "old", rec
+    (stopped,) = p.wait_event("listener_stopped", listener="old")
+    assert stopped.get("sessions") == "1"
+    assert port_listening(a)
+    r = mail(a, ["renamed@example.net"])
+    assert r["end"].startswith("250"), r
+    assert p.wait_event("open", client=r["local"])[0].get("listener") == "new"
+    # the old listener's session still works, then is ended within the (new) shutdown_timeout
+    assert s.cmd("EHLO client.test").code == 250
+    rest = s.wait_closed(timeout=8)
+    s.close()
+    assert rest == b"" or rest.startswith(b"421"), rest
+    (close,) = p.wait_event("close", listener="old")
+
+
+def test_reload_introducing_overlapping_ends_fails_with_file_and_line(mta, proxy):
+    p = proxy(mta.port, start=False)
+    a, b = free_port(), free_port()
+    p.port = a
+    base = head(p) + f"\n[listener a]\nport {a}\n"
+    sectioned(p, base)
+    text = base + f"\n[listener b]\nbind_address 0.0.0.0\nport {a}\n"
+    rec = reload(p, text, result="failed")
+    line = text.splitlines().index("[listener b]") + 1
+    assert f"{p.config_path}:{line}:" in rec.get("error") and "'a'" in rec.get("error"), rec
+    assert mail(a, ["x@example.net"])["end"].startswith("250")
+    assert p.events("listening", listener="b") == []
