@@ -9,6 +9,8 @@
 #   optional: rtr2 out0 10.77.2.2 fd77:0:0:2::2 (on br0), in0 10.77.11.1 fd77:0:0:11::1; cli2 10.77.11.2 fd77:0:0:11::2
 #             evil eth0 10.77.2.66 fd77:0:0:2::66 (on br0: a third host on the proxy's segment)
 #             scn  eth0 10.77.2.30 fd77:0:0:2::30 (on br0: the scanner host, clamd on TCP)
+#             cli3 eth0 10.77.1.3 fd77:0:0:1::3 (a second host on the client's segment: rtr's in0 is then a
+#                  bridge with ports r-cli and r-cli3, so rules on in0 see both hosts)
 # Routes: every host reaches 10.77.0.0/16 and fd77::/48 through its router, nothing else.
 # (The issue's plan says fd77:1::/64 etc.; those lie outside fd77::/48, so the lab uses fd77:0:0:1::/64 etc.)
 
@@ -34,6 +36,7 @@ R2_IN=10.77.11.1; R2_IN6=fd77:0:0:11::1
 C2_IP=10.77.11.2; C2_IP6=fd77:0:0:11::2
 E_IP=10.77.2.66;  E_IP6=fd77:0:0:2::66
 S_IP=10.77.2.30;  S_IP6=fd77:0:0:2::30
+C3_IP=10.77.1.3;  C3_IP6=fd77:0:0:1::3
 CLAMD_PORT=3310
 PROXY_PORT=9199
 # how the binaries say that a feature is still missing (probed; turns a scenario into a SKIP)
@@ -85,17 +88,28 @@ via() {        # via NS GW4 GW6 : routes to the lab's prefixes only (never a def
     ip -n "$(ns "$1")" -6 route add fd77::/48 via "$3"
 }
 
-# lab_topology [router2] [evil] [hub] [scanner]: builds cli, rtr, prx (with bridge br0), mta and the
-# optional hosts.
+# lab_topology [router2] [evil] [hub] [scanner] [cli3]: builds cli, rtr, prx (with bridge br0), mta and
+# the optional hosts.
 lab_topology() {
-    local want_r2=no want_evil=no want_hub=no want_scn=no a
+    local want_r2=no want_evil=no want_hub=no want_scn=no want_c3=no a
     for a in "$@"; do
-        case $a in router2) want_r2=yes;; evil) want_evil=yes;; hub) want_hub=yes;; scanner) want_scn=yes;; esac
+        case $a in router2) want_r2=yes;; evil) want_evil=yes;; hub) want_hub=yes;; scanner) want_scn=yes;;
+                   cli3) want_c3=yes;; esac
     done
     ns_add cli; ns_add rtr router; ns_add prx; ns_add mta
     ip -n "$(ns prx)" link add br0 type bridge forward_delay 0 mcast_snooping 0
     ip -n "$(ns prx)" link set br0 up
-    link cli eth0 rtr in0
+    if [ $want_c3 = yes ]; then    # the client's segment is a bridge on the router: in0 with two hosts
+        ns_add cli3
+        ip -n "$(ns rtr)" link add in0 type bridge forward_delay 0 mcast_snooping 0
+        ip -n "$(ns rtr)" link set in0 up
+        link cli eth0 rtr r-cli;   ip -n "$(ns rtr)" link set r-cli master in0
+        link cli3 eth0 rtr r-cli3; ip -n "$(ns rtr)" link set r-cli3 master in0
+        addr cli3 eth0 $C3_IP/24 $C3_IP6/64
+        via cli3 $R_IN $R_IN6
+    else
+        link cli eth0 rtr in0
+    fi
     link rtr out0 prx p-rtr;  ip -n "$(ns prx)" link set p-rtr master br0
     link rtr mta0 mta eth0
     addr cli eth0 $C_IP/24 $C_IP6/64
@@ -232,6 +246,23 @@ conf_from_example() {
     for kv in "$@"; do
         key=${kv%%=*}
         [ -z "${kv#*=}" ] || printf '%s %s\n' "$key" "${kv#*=}" >> "$out"
+    done
+}
+
+# conf_subst EXAMPLE OUT OLD=NEW... : the example config with each literal string OLD (an address of
+# the example's) replaced by NEW everywhere, set_user and pidfile dropped; fails when an OLD does not
+# occur (the example changed).  For files with sections, where conf_from_example's appended options
+# would land in the last section.
+conf_subst() {
+    local name=$1 src=$EXAMPLES/$1 out=$2 kv; shift 2
+    [ -f "$src" ] || fail "missing Examples/$name"
+    grep -Ev '^[[:space:]]*(set_user|pidfile)([[:space:]]|$)' "$src" > "$out"
+    for kv in "$@"; do
+        OLD=${kv%%=*} NEW=${kv#*=} "$PYTHON" -c 'import os, re, sys
+p = sys.argv[1]; t = open(p).read()
+# a whole address or word only: 192.0.2.1 is not part of 192.0.2.10
+t, n = re.subn(r"(?<![\w.:])" + re.escape(os.environ["OLD"]) + r"(?![\w:]|\.\w)", lambda m: os.environ["NEW"], t)
+open(p, "w").write(t); sys.exit(0 if n else 1)' "$out" || fail "Examples/$name no longer has '${kv%%=*}'"
     done
 }
 
@@ -384,16 +415,16 @@ send_mail() {
 }
 
 # ---- plain TCP peers ([forward] scenarios) ---------------------------------------------------
-# tcp_server_start NS ADDR:PORT... : tcppeer.py's banner+echo server in NS (files in LAB_DIR/tcp:
-# connections.log, conn-N.in); waits (10 s) until every socket listens.
+# tcp_server_start NAME NS ADDR:PORT... : tcppeer.py's banner+echo server in NS, its files in LAB_DIR/NAME
+# (connections.log, conn-N.in); waits (10 s) until every socket listens.  tcp_conns NAME: connections seen.
 tcp_server_start() {
-    local n=$1 ep args=(); shift
+    local name=$1 n=$2 ep args=(); shift 2
     for ep in "$@"; do args+=(--listen "$ep"); done
-    mkdir -p "$LAB_DIR/tcp"
-    bg_start tcpsrv "$n" "$PYTHON" "$E2E_DIR/tcppeer.py" serve --dir "$LAB_DIR/tcp" "${args[@]}" --lifetime 300
-    wait_for 10 grep -q '^ready' "$LAB_DIR/tcpsrv.out" || fail "TCP server did not start: $(tail -3 "$LAB_DIR/tcpsrv.out" | tr '\n' ' ')"
+    mkdir -p "$LAB_DIR/$name"
+    bg_start "$name" "$n" "$PYTHON" "$E2E_DIR/tcppeer.py" serve --dir "$LAB_DIR/$name" "${args[@]}" --lifetime 300
+    wait_for 10 grep -q '^ready' "$LAB_DIR/$name.out" || fail "TCP server $name did not start: $(tail -3 "$LAB_DIR/$name.out" | tr '\n' ' ')"
 }
-tcp_conns() { grep -c '^connect ' "$LAB_DIR/tcp/connections.log" 2>/dev/null || true; }
+tcp_conns() { grep -c '^connect ' "$LAB_DIR/$1/connections.log" 2>/dev/null || true; }
 
 # tcp_talk NS HOST PORT SENDFILE OUTFILE [--source ADDR] [--timeout S] : one client connection
 # (send, half-close, read to EOF); prints tcppeer.py's result line (bounded: 10 s by default)

@@ -381,6 +381,92 @@ sc_scan() {
     expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "scan=error "
     mta_count 2
 }
+# the Exchange story (Examples/smtpgate-exchange.conf + firewall-exchange.*.sh, applied verbatim with the
+# lab's addresses): the router is the masquerading firewall (outside in0, LAN mta0) and runs smtpgate;
+# the remote server (cli) reaches the internal server (mta) on 25 (the SMTP listener) and 135,
+# 10001-10003 (forwards); another outside host (cli3) reaches nothing, a LAN host that is not the
+# remote server is refused by smtpgate itself (not-allowed, real address logged)
+EXCHANGE_PORTS="135 10001 10002 10003"
+sc_exchange() {   # sc_exchange iptables|nft
+    local fw=$1 lan2=10.77.3.26 p
+    lab_topology cli3
+    nsx mta ip addr add $lan2/24 dev eth0
+    apply_example rtr "firewall-exchange.$fw.sh" EXT_IF=in0 FW_IP=$R_IN REMOTE=$C_IP LAN=10.77.3.0/24
+    mta_start
+    local eps=(); for p in $EXCHANGE_PORTS; do eps+=("$M_IP:$p"); done
+    tcp_server_start tcp mta "${eps[@]}"
+    # documentation addresses -> lab: public 192.0.2.1 = rtr in0, LAN 198.51.100.1 = rtr mta0,
+    # internal server 198.51.100.25 = mta, remote server 203.0.113.25 = cli
+    conf_subst smtpgate-exchange.conf "$LAB_DIR/proxy.conf" 192.0.2.1=$R_IN 198.51.100.1=$R_MTA \
+        198.51.100.25=$M_IP 203.0.113.25=$C_IP
+    proxy_start rtr "$LAB_DIR/proxy.conf"
+
+    # 1. the remote server: SMTP through the listener, each RPC port through its forward
+    make_message "$LAB_DIR/msg" "exchange-$fw-$$"
+    local res; res=$(send_mail cli $R_IN "$LAB_DIR/msg"); log "remote, SMTP to $R_IN:25: $res"
+    expect_ok "$res"
+    local env; env=$(mta_has_message "$LAB_DIR/msg") || exit 1
+    case $env in *"peer=$R_MTA:"*) ;; *) fail "internal SMTP server's peer is not the firewall's LAN address: $env";; esac
+    expect_log transaction "client=$(re_ip $C_IP):[0-9]+ " "result=250"
+    head -c 65536 /dev/urandom > "$LAB_DIR/payload"
+    local n=0 cport nb line
+    for p in $EXCHANGE_PORTS; do
+        n=$((n + 1))
+        res=$(tcp_talk cli $R_IN $p "$LAB_DIR/payload" "$LAB_DIR/got-$p"); log "remote, TCP to $R_IN:$p: $res"
+        case $res in "result=ok "*) ;; *) fail "remote server to port $p: $res";; esac
+        { printf 'banner %s\n' $p; cat "$LAB_DIR/payload"; } > "$LAB_DIR/want-$p"
+        cmp -s "$LAB_DIR/want-$p" "$LAB_DIR/got-$p" \
+            || fail "port $p: the remote server did not get the internal server's banner for port $p and its bytes back ($(cmp "$LAB_DIR/want-$p" "$LAB_DIR/got-$p" 2>&1 | head -1))"
+        wait_for 5 test -f "$LAB_DIR/tcp/conn-$n.in" || fail "port $p: the internal server did not finish connection $n"
+        cmp -s "$LAB_DIR/payload" "$LAB_DIR/tcp/conn-$n.in" || fail "port $p: bytes at the internal server differ from those sent"
+        grep -qE "^connect $n peer=$(re_ip $R_MTA):[0-9]+ local=$(re_ip $M_IP):$p\$" "$LAB_DIR/tcp/connections.log" \
+            || fail "port $p: the internal server was not reached from the firewall's LAN address: $(sed -n "${n}p" "$LAB_DIR/tcp/connections.log")"
+        cport=$(talk_field "$res" local | grep -oE '[0-9]+$')
+        nb=$(wc -c < "$LAB_DIR/want-$p")
+        line=$(log_wait forward "listener=$([ $p = 135 ] && echo epmap || echo exchange-rpc) " "client=$(re_ip $C_IP):$cport " \
+            "dest=$(re_ip $M_IP):$p " "bytes_in=65536 " "bytes_out=$nb " "result=done-remote-closed( |\$)") \
+            || fail "port $p: no forward line for $C_IP:$cport to $M_IP:$p with the bytes and done-remote-closed; log tail: $(grep ' forward ' "$PROXY_LOG" | tail -2 | cut -c1-250 | tr '\n' '|')"
+        log "proxy: ${line#*: }"
+    done
+    [ "$(tcp_conns tcp)" = 4 ] || fail "internal server saw $(tcp_conns tcp) TCP connections, expected 4"
+
+    # 2. another outside host: the firewall DNATs only the remote server, so the outside ports lead
+    #    nowhere (nothing listens there) and smtpgate's own ports are dropped; nothing reaches smtpgate
+    for p in 25 $EXCHANGE_PORTS; do
+        res=$(tcp_probe cli3 $R_IN $p)
+        [ "$res" = refused ] || fail "another outside host ($C3_IP) to $R_IN:$p: expected refused (not DNATed), got $res"
+    done
+    res=$(tcp_probe cli3 $R_IN 10135)
+    [ "$res" = timeout ] || fail "another outside host reached smtpgate's port 10135 directly: $res (the firewall should drop it)"
+    ! grep -q "client=$(re_ip $C3_IP):" "$PROXY_LOG" || fail "smtpgate logged a connection of $C3_IP that the firewall should have stopped"
+
+    # 3. a LAN host that is not the remote server, straight to smtpgate's ports (the firewall drops
+    #    those only on the outside interface): smtpgate's allow refuses it, closed without data
+    for p in 10135 20002; do
+        res=$(tcp_talk mta $R_IN $p "$LAB_DIR/payload" "$LAB_DIR/lan-$p" --source $lan2); log "LAN host $lan2 to $R_IN:$p: $res"
+        case $res in "result=closed "*|"result=reset "*) ;; *) fail "LAN host $lan2 to smtpgate's port $p: expected closed without data, got: $res";; esac
+        [ "$(talk_field "$res" received)" = 0 ] || fail "LAN host $lan2 got data from port $p: $res"
+        cport=$(talk_field "$res" local | grep -oE '[0-9]+$')
+        line=$(log_wait forward "listener=$([ $p = 10135 ] && echo epmap || echo exchange-rpc) " "client=$(re_ip $lan2):$cport " \
+            "dest=$(re_ip $M_IP):$([ $p = 10135 ] && echo 135 || echo 10002) " "bytes_in=0 " "bytes_out=0 " "result=not-allowed " "rule=global( |\$)") \
+            || fail "no not-allowed forward line for $lan2:$cport on port $p; forward lines: $(grep ' forward ' "$PROXY_LOG" | tail -2 | cut -c1-250 | tr '\n' '|')"
+        log "proxy: ${line#*: }"
+    done
+    [ "$(tcp_conns tcp)" = 4 ] || fail "a refused connection reached the internal server ($(tcp_conns tcp) connections)"
+    # ... and its SMTP session is refused by the listener's client_restrictions
+    res=$(SEND_PORT=10025 send_mail mta $R_IN "$LAB_DIR/msg" --source $lan2); log "LAN host $lan2 to $R_IN:10025: $res"
+    case $res in "fail rcpt 554 "*) ;; *) fail "LAN host's SMTP session: expected 554 at RCPT (client_restrictions), got: $res";; esac
+    mta_count 1
+
+    # 4. the masquerade: the internal server's own connections out leave as the firewall's address
+    tcp_server_start outside cli "$C_IP:8080"
+    printf 'hello\n' > "$LAB_DIR/hello"
+    res=$(tcp_talk mta $C_IP 8080 "$LAB_DIR/hello" "$LAB_DIR/hello-got"); log "internal server out to $C_IP:8080: $res"
+    case $res in "result=ok "*) ;; *) fail "internal server to the outside: $res";; esac
+    grep -qE "^connect 1 peer=$(re_ip $R_IN):[0-9]+ " "$LAB_DIR/outside/connections.log" \
+        || fail "the internal server's connection was not masqueraded: $(head -1 "$LAB_DIR/outside/connections.log")"
+}
+
 # a transparent [forward] of a non-SMTP port in split mode: the router DNATs the customers' connections
 # to port FWD_PORT (any destination) to the proxy's forward on FWD_LISTEN and SNATs them
 # (firewall-split-router with SMTP_PORT/PROXY_PORT set to those), the helper on the router tells the
@@ -394,7 +480,7 @@ sc_forward_split() {  # sc_forward_split iptables|nft 4|6
         PROXY_IP6=$P_IP6 ROUTER_IP6=$R_OUT6 PROXY_PORT=$FWD_LISTEN SMTP_PORT=$FWD_PORT
     apply_example prx "firewall-split-proxy.$fw.sh" ROUTER_NETS="$R_OUT/32" ROUTER_NETS6="$R_OUT6/128" \
         PROXY_PORT=$FWD_LISTEN
-    tcp_server_start mta "$M_IP:$FWD_PORT" "[$M_IP6]:$FWD_PORT"
+    tcp_server_start tcp mta "$M_IP:$FWD_PORT" "[$M_IP6]:$FWD_PORT"
     make_key "$LAB_DIR/helper.key"
     helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
         --key-file "$LAB_DIR/helper.key"
@@ -429,7 +515,7 @@ CONF
     local cport; cport=$(talk_field "$res" local | grep -oE '[0-9]+$')
     # the server on the MTA got the bytes exactly, on one connection from the proxy
     wait_for 5 test -f "$LAB_DIR/tcp/conn-1.in" || fail "the server on the MTA did not finish a connection"
-    [ "$(tcp_conns)" = 1 ] || fail "the server on the MTA saw $(tcp_conns) connections, expected 1"
+    [ "$(tcp_conns tcp)" = 1 ] || fail "the server on the MTA saw $(tcp_conns tcp) connections, expected 1"
     cmp -s "$LAB_DIR/payload" "$LAB_DIR/tcp/conn-1.in" || fail "bytes at the MTA's server differ from those sent ($(cmp "$LAB_DIR/payload" "$LAB_DIR/tcp/conn-1.in" 2>&1 | head -1))"
     grep -qE "^connect 1 peer=$(re_ip "$proxy"):[0-9]+ local=$(re_ip "$dst"):$FWD_PORT\$" "$LAB_DIR/tcp/connections.log" \
         || fail "the MTA's server was not reached from the proxy: $(head -1 "$LAB_DIR/tcp/connections.log")"
@@ -505,6 +591,8 @@ SCENARIOS=(
     "helper-forged-reply-v2     sc_helper_fault forged-v2"
     "helper-forged-reply-legacy sc_helper_fault forged-legacy"
     "scan-clamd-remote-split    sc_scan"
+    "exchange-iptables          sc_exchange iptables"
+    "exchange-nft               sc_exchange nft"
     "forward-split-iptables     sc_forward_split iptables 4"
     "forward-split-nft          sc_forward_split nft 4"
     "forward-split-ipv6-iptables sc_forward_split iptables 6"
