@@ -50,21 +50,7 @@ final class ForwardListener: @unchecked Sendable {
     }
 
     private func bind(loop: EventLoop, config: Config, port: Int) throws -> Channel {
-        var bootstrap = ServerBootstrap(group: loop)
-        if config.mode == .tproxy {
-            bootstrap = bootstrap.serverChannelOption(Transparent.option(v6: config.bindAddress.family == .v6), value: 1)
-        }
-        return try bootstrap
-            .serverChannelOption(.backlog, value: Int32(config.connectQueue))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-            .serverChannelInitializer { [name, events] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DescriptorReserve(listener: name, log: { events.record($0) }))
-                }
-            }
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        try ListeningSocket.bootstrap(loop: loop, config: config, listener: name, events: events)
             .childChannelInitializer { [self] channel in accept(channel) }
             .bind(host: config.bindAddress.text, port: port)
             .wait()
