@@ -30,6 +30,20 @@ public enum ProxyEvent: Sendable {
     case closed(SessionContext, SessionLog.Totals)
 }
 
+extension ProxyEvent {
+    /// The session the event is about; nil for a lock change made by hand.
+    public var context: SessionContext? {
+        switch self {
+        case .opened(let c), .refused(let c, _), .session(let c, _), .scanned(let c, _, _, _), .spoolFailed(let c, _),
+             .found(let c, _), .warned(let c, _), .redirected(let c, _, _), .spfChecked(let c, _), .policyNote(let c, _, _),
+             .commandRefused(let c, _), .rateLimited(let c, _), .closed(let c, _):
+            return c
+        case .locked(let c, _, _, _): return c
+        case .unlocked: return nil
+        }
+    }
+}
+
 /// One consumer of the event stream. Called on the publishing session's event loop: it must not block.
 /// It may answer with an event of its own (a finding became a lock), published to all after this one.
 public protocol ProxyEventSubscriber: Sendable {

@@ -21,11 +21,21 @@ public struct LogPolicy: Sendable {
 /// The session's log lines. One place decides their names and fields.
 public enum SessionLog {
     /// The line an event gets, if any (a finding is the action script's; its cause has its own line).
+    /// Every line of a session names its listener right after the session, so a line read alone (a
+    /// `transaction`, a `lock`) still says which listener's policy made it.
     public static func record(for event: ProxyEvent, policy: LogPolicy) -> LogRecord? {
+        guard var line = line(for: event, policy: policy) else { return nil }
+        if let c = event.context, line.fields.first?.0 == "session", !line.fields.contains(where: { $0.0 == "listener" }) {
+            line.fields.insert(("listener", .text(c.listener)), at: 1)
+        }
+        return line
+    }
+
+    private static func line(for event: ProxyEvent, policy: LogPolicy) -> LogRecord? {
         switch event {
         case .opened(let c): return open(c)
         case .warned(let c, let r):
-            guard var line = record(for: .refused(c, r), policy: policy) else { return nil }
+            guard var line = line(for: .refused(c, r), policy: policy) else { return nil }
             line.event = "reject_warning"
             return line
         case .refused(let c, let r):
