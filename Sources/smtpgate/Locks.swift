@@ -17,7 +17,8 @@ struct Locks: ParsableCommand {
         var config = "/etc/smtpgate/smtpgate.conf"
 
         func admin() throws -> LockAdmin {
-            LockAdmin(config: try loadConfig(config))
+            let file = try loadConfigFile(config)
+            return LockAdmin(config: file.global, listeners: file.listeners)
         }
     }
 
@@ -80,7 +81,10 @@ struct Locks: ParsableCommand {
             print(lock.map { "lock \($0.cause) \(LocksOutput.until($0.expires)): \($0.reason)" } ?? "not locked")
             for c in counters {
                 let count = (c.count * 10).rounded() / 10
-                print("ratelimit_\(c.kind) \(count) of \(c.limit) in \(c.seconds) s")
+                // A listener's own counters are stored as LISTENER/kind.
+                let (listener, kind) = c.kind.lastIndex(of: "/").map { (String(c.kind[..<$0]), String(c.kind[c.kind.index(after: $0)...])) }
+                    ?? ("", c.kind)
+                print((listener.isEmpty ? "" : "[listener \(listener)] ") + "ratelimit_\(kind) \(count) of \(c.limit) in \(c.seconds) s")
             }
             if !admin.viaDaemon { print("(daemon not running: counters as last saved)") }
         }
@@ -118,8 +122,12 @@ struct Locks: ParsableCommand {
 }
 
 func loadConfig(_ path: String) throws -> Config {
+    try loadConfigFile(path).global
+}
+
+func loadConfigFile(_ path: String) throws -> ConfigFile {
     switch Daemon.load(path) {
-    case .success(let c): return c.config
+    case .success(let c): return c.file
     case .failure(let e):
         FileHandleErr.print("smtpgate: \(e)")
         throw ExitCode(1)

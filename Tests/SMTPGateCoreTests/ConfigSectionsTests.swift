@@ -73,8 +73,12 @@ struct ConfigSectionsTests {
     @Test(arguments: [
         ("mode fixed\nfixed_server 127.0.0.1\n[listener a]\nport 2525\nset_user nobody\n", 5,
          "option 'set_user' is the daemon's: set it before the first section"),
-        ("mode fixed\nfixed_server 127.0.0.1\n[listener a]\nport 2525\nratelimit_connections 10/60\n", 5,
-         "option 'ratelimit_connections' is the daemon's: set it before the first section"),
+        ("mode fixed\nfixed_server 127.0.0.1\n[listener a]\nport 2525\nratelimit_clients 1000\n", 5,
+         "option 'ratelimit_clients' is the daemon's: set it before the first section"),
+        ("mode fixed\nfixed_server 127.0.0.1\n[forward a]\nport 2525\nratelimit_connections 10/60\n", 5,
+         "option 'ratelimit_connections' is for SMTP listeners, not [forward] sections"),
+        ("mode fixed\nfixed_server 127.0.0.1\n[forward a]\nport 2525\nlock_on virus\n", 5,
+         "option 'lock_on' is for SMTP listeners, not [forward] sections"),
         ("mode fixed\nfixed_server 127.0.0.1\n[listener a]\nport 2525\nport 2526\n", 5,
          "option 'port' is already set on line 4"),
         ("mode fixed\nfixed_server 127.0.0.1\n[listener a]\nallow 10.0.0.*\n", 4,
@@ -187,7 +191,9 @@ struct ConfigSectionsTests {
 
     @Test func optionScopesAreATable() {
         #expect(OptionScope.of("set_user") == .daemon)
-        #expect(OptionScope.of("ratelimit_messages") == .daemon)
+        #expect(OptionScope.of("ratelimit_messages") == .listener, "each listener may count with its own limits")
+        #expect(OptionScope.of("lock_on") == .listener && OptionScope.of("lock_duration") == .listener)
+        #expect(OptionScope.of("ratelimit_override") == .daemon && OptionScope.of("lock_exempt") == .daemon)
         #expect(OptionScope.of("port") == .connection)
         #expect(OptionScope.of("recipient_restrictions") == .listener)
         #expect(OptionScope.of("allow") == .forward)

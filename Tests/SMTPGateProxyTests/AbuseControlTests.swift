@@ -127,6 +127,78 @@ struct AbuseControlTests {
         #expect(a.peerClients == 0)
     }
 
+    static func file(_ text: String) throws -> ConfigFile {
+        try ConfigParser.parseFile(bytes: Array(("mode fixed\nfixed_server 192.0.2.25\n" + text).utf8), file: "t.conf")
+    }
+
+    /// Listeners keeping the global limits count together; one with its own `ratelimit_*` counts its own
+    /// sessions against its own limits; `lock_on` and `lock_duration` are each listener's; locks are shared.
+    @Test func aListenerWithItsOwnLimitsCountsApart() throws {
+        let clock = Clock()
+        clock.now = 3600.0 * 500_000 + 10
+        let f = try Self.file("""
+            ratelimit_messages 2/1h
+            lock_on virus
+            [listener in]
+            port 2525
+            [listener also]
+            port 2526
+            [listener out]
+            port 2587
+            ratelimit_messages 5/1h
+            lock_on spam
+            lock_duration 60
+
+            """)
+        let a = AbuseControl(file: f, writer: nil, source: "test", now: { clock.now })
+        let keys = try #require(a.keys(address: Self.client, ident: nil))
+        a.record(keys.rate, .messages, listener: "in")
+        a.record(keys.rate, .messages, listener: "also")
+        #expect(a.exceeded(keys.rate, [.messages], listener: "in")?.window == RateWindow(limit: 2, seconds: 3600),
+                "in and also share the global count")
+        #expect(a.exceeded(keys.rate, [.messages], listener: "out") == nil, "out has its own count, still empty")
+        for _ in 0..<5 { a.record(keys.rate, .messages, listener: "out") }
+        #expect(a.exceeded(keys.rate, [.messages], listener: "out")?.window == RateWindow(limit: 5, seconds: 3600))
+        #expect(a.counters(keys.rate).map { "\(AbuseControl.storedKind($0.set, $0.kind)) \($0.count)" }
+                == ["messages 2.0", "out/messages 5.0"])
+        #expect(a.lock(keys.lock, for: .virus(name: "x"), listener: "out") == nil, "out locks for spam only")
+        let lock = try #require(a.lock(keys.lock, for: .spam(score: 9), listener: "out"))
+        #expect(lock.expires == clock.now + 60, "out's own lock_duration")
+        #expect(a.activeLock(keys.lock) == lock, "a lock holds on every listener")
+        #expect(a.lockSettings(listener: "in").causes == [.virus] && a.lockSettings(listener: "gone").causes == [.virus])
+        // A reload that gives in its own limits: in starts a fresh count, also keeps the global one.
+        a.reconfigure(try Self.file("ratelimit_messages 2/1h\n[listener in]\nport 2525\nratelimit_messages 3/1h\n"
+                                    + "[listener also]\nport 2526\n[listener out]\nport 2587\nratelimit_messages 5/1h\n"))
+        #expect(a.exceeded(keys.rate, [.messages], listener: "in") == nil)
+        #expect(a.exceeded(keys.rate, [.messages], listener: "also") != nil)
+        #expect(a.exceeded(keys.rate, [.messages], listener: "out") != nil, "out's count is carried over")
+    }
+
+    /// A listener's own counters go to the store as `LISTENER/kind`, come back at start, and another
+    /// proxy's rows for them count on the same listener only.
+    @Test func aListenersCountersRoundTripThroughTheStoreUnderItsName() throws {
+        let clock = Clock()
+        clock.now = 3600.0 * 500_000 + 10
+        let f = try Self.file("[listener in]\nport 2525\n[listener out]\nport 2587\nratelimit_messages 5/1h\n")
+        let a = AbuseControl(file: f, writer: nil, source: "test", now: { clock.now })
+        let key = try #require(a.keys(address: Self.client, ident: nil)).rate
+        func row(_ kind: String, _ current: Double, _ source: String) -> StoredCounter {
+            StoredCounter(key: "10.0.0.5", kind: kind, seconds: 3600, bucketStart: 3600.0 * 500_000, current: current,
+                          previous: 0, source: source)
+        }
+        a.restore(locks: [], counters: [row("out/messages", 3, "test"), row("out/messages", 1, "proxy-b"),
+                                        row("messages", 40, "proxy-b"), row("gone/messages", 40, "proxy-b"), row("/messages", 9, "b"),
+                                        row("out/bogus", 9, "b")])
+        #expect(a.counters(key).map { "\(AbuseControl.storedKind($0.set, $0.kind)) \($0.count)" } == ["out/messages 4.0"],
+                "own 3 restored, proxy-b's 1 absorbed; rows for limits this file lacks are skipped")
+        a.record(key, .messages, listener: "out")
+        #expect(a.exceeded(key, [.messages], listener: "out")?.count == 5)
+        #expect(a.exceeded(key, [.messages], listener: "in") == nil, "in has no limit")
+        #expect(AbuseControl.parseStoredKind("out/messages").map { "\($0.set) \($0.kind)" } == "out messages")
+        #expect(AbuseControl.parseStoredKind("messages").map { "\($0.set) \($0.kind)" } == " messages")
+        #expect(AbuseControl.parseStoredKind("/messages") == nil && AbuseControl.parseStoredKind("out/") == nil)
+    }
+
     /// Connections accepted at once on several threads: exactly the limit passes, never more.
     @Test func connectionsAdmittedConcurrentlyNeverPassTheLimit() throws {
         let clock = Clock()

@@ -461,10 +461,9 @@ def test_a_client_locked_by_hand_is_refused_on_every_listener_and_forward(mta, p
 # a port another smtpgate holds (SO_REUSEPORT)
 # --------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="every listening socket sets SO_REUSEPORT, so a second smtpgate (same uid) "
-                                       "binds a port the first one listens on, starts, and the kernel splits the "
-                                       "connections between the two daemons")
 def test_a_second_daemon_cannot_start_on_a_port_the_first_listens_on(proxy):
+    """Every listening socket sets SO_REUSEPORT; without the probe the kernel would let a second smtpgate
+    of the same user bind the port and split the connections between the two daemons."""
     with Backend(echo_handler) as echo:
         p1 = proxy(1, start=False)
         fport = free_port()
@@ -542,3 +541,32 @@ def test_reload_introducing_overlapping_ends_fails_with_file_and_line(mta, proxy
     assert f"{p.config_path}:{line}:" in rec.get("error") and "'a'" in rec.get("error"), rec
     assert mail(a, ["x@example.net"])["end"].startswith("250")
     assert p.events("listening", listener="b") == []
+
+
+def test_a_listener_with_its_own_rate_limit_counts_apart_and_its_lock_holds_everywhere(mta, proxy, tmp_path):
+    """The MX-proxy pair: inbound unlimited, outbound (submission) at one message an hour and locking for
+    it; counts on one listener never use up the other's, and a lock made on outbound refuses inbound too."""
+    from test_ratelimit import fresh_bucket, reply_451, LOCKED
+    fresh_bucket(3600, 60)
+    p = proxy(mta.port, start=False)
+    inbound, outbound = free_port(), free_port()
+    p.port = inbound
+    text = head(p, f"state_store sqlite:{tmp_path}/state/state.db\ncontrol_path {tmp_path}/control.sock\n") + (
+        f"\n[listener in]\nport {inbound}\n"
+        f"\n[listener out]\nport {outbound}\nratelimit_messages 1/1h\nlock_on ratelimit\nlock_duration 600\n")
+    sectioned(p, text, wait_ports=[outbound])
+    for _ in range(2):
+        assert mail(inbound, ["bob@example.net"])["end"].startswith("250"), "in has no limit"
+    first = mail(outbound, ["bob@example.net"])
+    assert first["end"].startswith("250"), "in's two messages are not out's"
+    show = run_cli("locks", "show", "127.0.0.1", "--config", str(p.config_path))
+    assert "[listener out] ratelimit_messages 1.0 of 1 in 3600 s" in show.stdout.decode(), show
+    second = mail(outbound, ["bob@example.net"])
+    assert second["mail"] == reply_451("messages", 1, 3600, 1), second
+    (lock,) = p.wait_event("lock")
+    assert (lock.get("key"), lock.get("lock_cause"), lock.get("listener")) == ("127.0.0.1", "ratelimit", "out"), lock
+    with Client(inbound) as c:
+        r = c.read_reply()
+    assert LOCKED.match(r.text), r
+    (rej,) = p.wait_event("reject", reason="locked")
+    assert rej.get("listener") == "in", rej

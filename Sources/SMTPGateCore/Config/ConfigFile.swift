@@ -22,6 +22,9 @@ public struct ConfigFile: Sendable, Equatable {
     /// Every listener's and forward's effective options, for what is shared across them (maps, DNS, scanners).
     public var configs: [Config] { listeners.map(\.config) + forwards.map(\.config) }
 
+    /// Whether any listener locks or limits (or `state_store` is set): the daemon then keeps the tables.
+    public var abuseControl: Bool { global.abuseControl || listeners.contains { $0.config.abuseControl } }
+
     public func listener(named name: String) -> ListenerSection? { listeners.first { $0.name == name } }
 }
 

@@ -26,7 +26,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
     static let daemonOptions: Set<String> = [
         "pidfile", "set_user", "set_group", "max_scans", "max_actions", "shutdown_timeout", "spool_path",
         "state_store", "control_path", "dns_server", "timeout_dns", "remote_udp_key_file",
-        "lock_on", "lock_duration", "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
+        "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
         "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation",
         "ratelimit_clients", "ratelimit_override",
     ]
@@ -50,7 +50,6 @@ public enum OptionScope: String, Sendable, CaseIterable {
         if daemonOptions.contains(name) { return .daemon }
         if connectionOptions.contains(name) { return .connection }
         if forwardOptions.contains(name) { return .forward }
-        if RateKind.allCases.contains(where: { $0.optionName == name }) { return .daemon }
         return .listener
     }
 

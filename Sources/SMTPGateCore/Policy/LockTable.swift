@@ -27,9 +27,12 @@ public struct LockTable: Sendable {
     /// Locks held, including expired ones that `expire` has not removed yet.
     public var count: Int { locks.count }
 
-    /// Locks `key` for `duration`. An active lock is left as it is, not extended: smtp-gated creates
-    /// the lock file exclusively and keeps the old one, so a lock runs from the first offence.
-    public mutating func lock(_ key: ClientKey, cause: LockCause, reason: String, now: Double) -> LockOutcome {
+    /// Locks `key` for `duration` (the table's, or a listener's own `lock_duration`). An active lock is left
+    /// as it is, not extended: smtp-gated creates the lock file exclusively and keeps the old one, so a lock
+    /// runs from the first offence.
+    public mutating func lock(_ key: ClientKey, cause: LockCause, reason: String, duration: Int? = nil,
+                              now: Double) -> LockOutcome {
+        let duration = duration ?? self.duration
         guard duration != 0 else { return .disabled }
         if key.isExempt(exempt) { return .exempt }
         if let existing = locks[key], existing.isActive(now: now) { return .alreadyLocked(existing) }

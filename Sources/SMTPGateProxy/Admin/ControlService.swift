@@ -27,7 +27,7 @@ struct ControlService {
             guard let key = parse(text) else { return [.error(badKey(text))] }
             var out: [ControlReply] = abuse.activeLock(key).map { [.lock(.init($0))] } ?? []
             for c in abuse.counters(key) {
-                out.append(.counter(.init(kind: c.kind.rawValue, limit: c.window.limit, seconds: c.window.seconds, count: c.count)))
+                out.append(.counter(.init(kind: AbuseControl.storedKind(c.set, c.kind), limit: c.window.limit, seconds: c.window.seconds, count: c.count)))
             }
             return out + [.ok]
         }

@@ -15,11 +15,21 @@ public struct LockAdmin {
     public typealias Counter = ControlReply.Counter
 
     let config: Config
+    /// For the limits of a listener's own counters (`LISTENER/kind` in the store).
+    let listeners: [ListenerSection]
     /// Which way the last call went, for the command's own message.
     public private(set) var viaDaemon = false
 
-    public init(config: Config) {
+    public init(config: Config, listeners: [ListenerSection] = []) {
         self.config = config
+        self.listeners = listeners
+    }
+
+    /// The configured limit of a stored counter's window; 0 when the configuration no longer has it.
+    func limit(_ storedKind: String, seconds: Int) -> Int {
+        guard let (set, kind) = AbuseControl.parseStoredKind(storedKind) else { return 0 }
+        let limits = set.isEmpty ? config.rateLimits : listeners.first { $0.name == set }?.config.rateLimits
+        return limits?[kind]?.windows.first { $0.seconds == seconds }?.limit ?? 0
     }
 
     public mutating func list() throws(Failure) -> [Entry] {
@@ -68,7 +78,7 @@ public struct LockAdmin {
             let lock = try store.locks().first { $0.key == key.description && ($0.expires.map { $0 > now } ?? true) }
             var sums: [String: Counter] = [:]
             for c in try store.counters() where c.key == key.description {
-                let limit = RateKind(rawValue: c.kind).flatMap { config.rateLimits[$0] }?.windows.first { $0.seconds == c.seconds }?.limit ?? 0
+                let limit = limit(c.kind, seconds: c.seconds)
                 let window = SlidingWindowCounter(seconds: c.seconds, bucketStart: c.bucketStart, current: c.current, previous: c.previous)
                 let id = "\(c.kind)/\(c.seconds)"
                 var sum = sums[id] ?? Counter(kind: c.kind, limit: limit, seconds: c.seconds, count: 0)

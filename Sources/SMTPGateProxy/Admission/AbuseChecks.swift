@@ -13,7 +13,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
     }
 
     /// A locked client is refused before anything is looked up, where the peer is the client itself.
-    static func lockAtAccept(_ abuse: AbuseControl) -> Self {
+    static func lockAtAccept(_ abuse: ListenerAbuse) -> Self {
         Self(stage: .accepted) { request in
             guard let key = request.peerKeys?.lock, let lock = abuse.activeLock(key) else { return .pass }
             return .refuse(.locked(lock))
@@ -21,7 +21,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
     }
 
     /// Once the real client is known, and before any upstream connection.
-    static func lock(_ abuse: AbuseControl) -> Self {
+    static func lock(_ abuse: ListenerAbuse) -> Self {
         Self(stage: .originKnown) { request in
             guard let key = request.keys?.lock, let lock = abuse.activeLock(key) else { return .pass }
             return .refuse(.locked(lock))
@@ -45,7 +45,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
     }
 
     /// `ratelimit_connections` and `ratelimit_destinations`; an admitted connection is counted.
-    static func connectionRates(_ abuse: AbuseControl) -> Self {
+    static func connectionRates(_ abuse: ListenerAbuse) -> Self {
         Self(stage: .originKnown) { request in
             guard let key = request.keys?.rate, let origin = request.origin else { return .pass }
             let destination = RelaySession.describe(origin.destination)

@@ -78,7 +78,7 @@ public final class Daemon: @unchecked Sendable {
         let hostName = Privileges.hostName()
         do {
             try prepareDNS(file)
-            abuse = try AbuseService.start(initial, source: "\(hostName):\(initial.controlPath)", events: events,
+            abuse = try AbuseService.start(file, source: "\(hostName):\(initial.controlPath)", events: events,
                                            queue: signalQueue)
         } catch {
             try? group.syncShutdownGracefully()
@@ -186,6 +186,9 @@ public final class Daemon: @unchecked Sendable {
                     if let same = current.first(where: { $0.name == name }) { out.append(same) }
                 case .add(let name), .rebind(let name):
                     let l: RunningListener
+                    if let end = ListenerEnd.all(file).first(where: { $0.name == name })?.end {
+                        try refuseTakenPorts(name, end, ours: Self.ports(current))
+                    }
                     if let section = file.listener(named: name) {
                         l = try bindSMTP(section, sockets: ListenerEnd(section))
                     } else if let section = file.forwards.first(where: { $0.name == name }) {
@@ -241,6 +244,14 @@ public final class Daemon: @unchecked Sendable {
         return running
     }
 
+    /// A port another process listens on is refused before binding; ports this daemon already holds are
+    /// handed over (a reload that replaces a listener binds beside the old socket until it closes).
+    private func refuseTakenPorts(_ name: String, _ end: ListenerEnd, ours: Set<Int>) throws {
+        for port in end.ports where !ours.contains(port) && PortProbe.inUse(host: end.address.text, port: port) {
+            throw DaemonError("\(name): cannot listen on \(end.address.withPort(port)): Address already in use (another process listens there)")
+        }
+    }
+
     /// Why a listener could not bind, with what to do when it is the dropped privileges.
     private func bindFailure(_ name: String, _ sockets: ListenerEnd, _ error: Error) -> String {
         var text = "\(name): cannot listen on \(sockets.text): \(error)"
@@ -280,13 +291,13 @@ public final class Daemon: @unchecked Sendable {
             return failed(error)
         }
         let new = file.global
-        let restartOnly = Self.restartOnlyChanges(startup.global, new)
+        let restartOnly = Self.restartOnlyChanges(startup, file)
         let oldConfigs = running.map { $0.config.withLockedValue { $0 } }
         global.withLockedValue { $0 = new }
         helperKey.withLockedValue { $0 = loaded.helperKey }
         maps.withLockedValue { $0 = loaded.maps }
         policyServices.keep(only: file.configs)
-        abuse?.control.reconfigure(new)
+        abuse?.control.reconfigure(file)
         for section in file.listeners {
             next.first { $0.name == section.name }?.update(section.config)
         }
@@ -360,13 +371,14 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Options read only at start-up whose new values a reload cannot apply.
-    static func restartOnlyChanges(_ old: Config, _ new: Config) -> [String] {
+    static func restartOnlyChanges(_ oldFile: ConfigFile, _ newFile: ConfigFile) -> [String] {
+        let (old, new) = (oldFile.global, newFile.global)
         var names: [String] = []
         if old.pidfile != new.pidfile { names.append("pidfile") }
         if old.setUser != new.setUser { names.append("set_user") }
         if old.setGroup != new.setGroup { names.append("set_group") }
         if old.maxScans != new.maxScans { names.append("max_scans") }
-        if old.abuseControl != new.abuseControl { names.append("abuse_control") }
+        if oldFile.abuseControl != newFile.abuseControl { names.append("abuse_control") }
         if old.stateStore != new.stateStore { names.append("state_store") }
         if old.controlPath != new.controlPath { names.append("control_path") }
         return names
@@ -543,7 +555,7 @@ public final class Daemon: @unchecked Sendable {
                 return .failure(ConfigError(file: path, line: nil, message: "file is not valid UTF-8 text"))
             }
             return Result { () throws(ConfigError) in
-                let overrides = try RateOverrides.parse(text, file: path, limits: config.rateLimits,
+                let overrides = try RateOverrides.parse(text, file: path, limits: Self.allLimits(file),
                                                         ipv6Prefix: config.ratelimitIPv6Prefix)
                 var f = file
                 f.global.rateOverrides = overrides
@@ -552,6 +564,16 @@ public final class Daemon: @unchecked Sendable {
                 return f
             }
         }
+    }
+
+    /// Every window some listener limits, for checking `ratelimit_override` (an override applies to the
+    /// windows of the same length on each listener that has them).
+    static func allLimits(_ file: ConfigFile) -> [RateKind: RateLimitSpec] {
+        var windows: [RateKind: [RateWindow]] = [:]
+        for c in [file.global] + file.listeners.map(\.config) {
+            for (kind, spec) in c.rateLimits { windows[kind, default: []] += spec.windows }
+        }
+        return windows.mapValues { RateLimitSpec(windows: $0) }
     }
 
     static func parse(_ path: String) -> Result<ConfigFile, ConfigError> {

@@ -14,7 +14,7 @@ final class ProxyListener: @unchecked Sendable {
     private let registry: SessionRegistry
     private let makeFinder: (Config, EventLoop) -> OriginFinder
     private let makeExtras: (Config) -> SessionExtras
-    private let abuse: AbuseControl?
+    private let abuse: ListenerAbuse?
     private let loadAverage = LoadAverage()
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
     /// Every port the daemon listens on: a destination among them on a local address is a loop.
@@ -25,7 +25,7 @@ final class ProxyListener: @unchecked Sendable {
          makeFinder: @escaping (Config, EventLoop) -> OriginFinder,
          makeExtras: @escaping (Config) -> SessionExtras, abuse: AbuseControl?) {
         self.listenPorts = listenPorts
-        self.abuse = abuse
+        self.abuse = abuse.map { ListenerAbuse(control: $0, listener: name) }
         self.makeExtras = makeExtras
         self.name = name
         self.currentConfig = config

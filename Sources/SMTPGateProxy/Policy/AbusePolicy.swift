@@ -3,7 +3,7 @@ import SMTPGateCore
 /// The session machine's policy for one session: rate limits at MAIL, RCPT and DATA, and the lock check
 /// after the final dot. Decides from memory, at once.
 struct AbusePolicy {
-    let abuse: AbuseControl
+    let abuse: ListenerAbuse
     let lockKey: ClientKey?
     let rateKey: ClientKey?
     /// A refusal for a rate limit, for the event stream.

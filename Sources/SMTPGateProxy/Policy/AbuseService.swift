@@ -28,8 +28,9 @@ final class AbuseService: @unchecked Sendable {
 
     /// Opens the store (a clear error if it cannot be used: the daemon must not start without its locks),
     /// loads locks and counters, and starts writing behind.
-    static func start(_ config: Config, source: String, events: EventLog, queue: DispatchQueue) throws -> AbuseService? {
-        guard config.abuseControl else { return nil }
+    static func start(_ file: ConfigFile, source: String, events: EventLog, queue: DispatchQueue) throws -> AbuseService? {
+        guard file.abuseControl else { return nil }
+        let config = file.global
         var stored: [StoredLock] = []
         var counters: [StoredCounter] = []
         // Read before the load, so the feeds replay whatever is written meanwhile.
@@ -71,7 +72,7 @@ final class AbuseService: @unchecked Sendable {
             writer = StateWriter(open: { () throws(StoreError) -> any StateBackend in try SQLiteStateStore(path: file, source: source) },
                                  marks: marks, warn: warn)
         }
-        let service = AbuseService(control: AbuseControl(config: config, writer: writer, source: source), writer: writer,
+        let service = AbuseService(control: AbuseControl(file: file, writer: writer, source: source), writer: writer,
                                    path: path, queue: queue)
         service.control.restore(locks: stored, counters: counters)
         writer.onLockChanges = { [weak service] in service?.control.absorb($0) }

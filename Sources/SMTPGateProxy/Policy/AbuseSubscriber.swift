@@ -2,7 +2,7 @@ import SMTPGateCore
 
 /// Turns what sessions report into locks (`lock_on`) and reject counts (`ratelimit_*_rejects`, `ratelimit_bytes`).
 struct AbuseSubscriber: ProxyEventSubscriber {
-    let abuse: AbuseControl
+    let abuse: ListenerAbuse
     /// Off in `policy_mode warn`: nothing is locked.
     var locking = true
 

@@ -18,7 +18,7 @@ struct SessionEnvironment {
     let finder: OriginFinder
     let admission: AdmissionPipeline<AdmissionRequest>
     /// Locks and rate limits, when configured.
-    let abuse: AbuseControl?
+    let abuse: ListenerAbuse?
     /// Set when a scanner is configured.
     let scanning: Scanning?
     /// Set when a restriction asks DNS.
