@@ -29,6 +29,6 @@ struct LocalAddresses {
 
     /// IPv4-mapped IPv6 addresses compare as IPv4.
     static func normalised(_ ip: String) -> String {
-        ip.hasPrefix("::ffff:") && ip.contains(".") ? String(ip.dropFirst(7)) : ip
+        ip.hasPrefix("::ffff:") && ip.utf8.contains(UInt8(ascii: ".")) ? String(ip.dropFirst(7)) : ip
     }
 }

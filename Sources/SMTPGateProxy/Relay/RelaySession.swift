@@ -102,7 +102,8 @@ final class RelaySession: RegisteredSession, RelayEnds {
     static func describe(_ a: SocketAddress) -> String {
         guard let ip = a.ipAddress, let port = a.port else { return "\(a)" }
         let shown = LocalAddresses.normalised(ip)
-        return shown.contains(":") ? "[\(shown)]:\(port)" : "\(shown):\(port)"
+        // A byte scan: String.contains(String) is Foundation's locale-aware search, a hot spot per connection.
+        return shown.utf8.contains(UInt8(ascii: ":")) ? "[\(shown)]:\(port)" : "\(shown):\(port)"
     }
 
     // MARK: - Start
