@@ -145,6 +145,11 @@ nsx prx "$PYTHON" "$E2E_DIR/query.py" $R_OUT $R_OUT 1 $P_IP $PROXY_PORT --key "$
 helper_counters helper >/dev/null || fail "the helper logged no counters"
 echo "   The helper's log (start, and its counters on SIGUSR1: the proxy's query and the two above):"
 indent < "$LAB_DIR/helper.log"
+echo
+echo "   What the proxy shows of it: \$ smtpgate status --config proxy.conf (its control socket)"
+status=$("$SMTPGATE_BIN" status --config "$LAB_DIR/proxy.conf" 2>&1) || fail "smtpgate status failed: $status"
+printf '%s\n' "$status" | indent
+printf '%s\n' "$status" | grep -q " relay .* $cip:$cport " || fail "smtpgate status does not list client 1 ($cip:$cport)"
 
 # ---- the session goes on; two more messages --------------------------------------------------------
 section "4. Mail through the proxy, and the proxy's session log"

@@ -12,7 +12,7 @@ struct SMTPGate: ParsableCommand {
         commandName: "smtpgate",
         abstract: "Transparent SMTP interception proxy.",
         version: "smtpgate \(Daemon.version)",
-        subcommands: [Run.self, CheckConfig.self, ImportRinetd.self, Locks.self, Version.self]
+        subcommands: [Run.self, CheckConfig.self, ImportRinetd.self, Status.self, Reload.self, Stop.self, Locks.self, Version.self]
     )
 }
 

@@ -17,7 +17,7 @@ struct ControlProtocolTests {
         #expect(try ControlRequest(parsing: Array(r.line.utf8)) == .addLock(key: "10.0.0.5", seconds: 60, reason: "a b locks remove 10.0.0.6"))
     }
 
-    @Test(arguments: ["", "locks", "locks\tlist\textra", "status", "locks\tadd\t10.0.0.5\t0\tr", "locks\tadd\t10.0.0.5\t-5\tr",
+    @Test(arguments: ["", "locks", "locks\tlist\textra", "status\tnow", "stop ", "locks\tadd\t10.0.0.5\t0\tr", "locks\tadd\t10.0.0.5\t-5\tr",
                       "locks\tadd\t10.0.0.5\t99999999999999999999\tr", "locks\tadd\t10.0.0.5", "locks\tdrop\tx", "\u{0}\u{0}"])
     func hostileRequestsAreRefused(_ text: String) {
         #expect(throws: ControlRequest.ParseError.self) { try ControlRequest(parsing: Array(text.utf8)) }

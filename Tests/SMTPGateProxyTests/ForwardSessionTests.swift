@@ -118,6 +118,35 @@ struct ForwardSessionTests {
         #expect(f.registry.count == 0)
     }
 
+    /// What `smtpgate status` shows, read from the registry on the session's loop as the daemon does.
+    @Test func theStatusSnapshotFollowsTheSession() throws {
+        let f = try ForwardFixture()
+        // An embedded loop runs submitted tasks only when told: no wait(), collect the answer instead.
+        func snapshots() -> [SessionSnapshot]? {
+            var out: [SessionSnapshot]?
+            f.registry.snapshots(on: f.loop).whenSuccess { out = $0 }
+            f.loop.run()
+            return out
+        }
+        func snapshot() throws -> SessionSnapshot {
+            let all = try #require(snapshots())
+            return try #require(all.count == 1 ? all[0] : nil)
+        }
+        try f.client.writeInbound(ByteBuffer(string: "12345"))
+        try f.server.writeInbound(ByteBuffer(string: "ab"))
+        f.loop.advanceTime(by: .seconds(3))
+        let s = try snapshot()
+        #expect((s.id, s.listener, s.kind, s.state) == ("t-1", "web", .forward, "relay"))
+        #expect((s.client, s.destination, s.bytesIn, s.bytesOut) == ("192.0.2.7:40000", "10.0.0.2:443", 5, 2))
+        #expect(s.age == 3, "on the loop's clock")
+        f.client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        f.loop.run()
+        #expect(try snapshot().state == "closing", "half-closed: still open, shown as closing")
+        f.server.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        f.loop.run()
+        #expect(snapshots()?.isEmpty == true)
+    }
+
     @Test func theDestinationClosingFirstIsDoneLocalClosed() throws {
         let f = try ForwardFixture()
         try f.client.writeInbound(ByteBuffer(string: "GET /"))

@@ -284,6 +284,12 @@ proxy_start() {
     local n=$1 conf=$2
     smtpgate_probe_mode "$conf"
     PROXY_LOG=$LAB_DIR/proxy.log
+    # the lab's own control socket (the default is /run/smtpgate's), before any section of the file
+    if ! grep -q '^[[:space:]]*control_path[[:space:]]' "$conf"; then
+        local with_control=$LAB_DIR/proxy-run.conf
+        { printf 'control_path %s\n' "$LAB_DIR/control.sock"; cat "$conf"; } >"$with_control"
+        conf=$with_control
+    fi
     bg_start proxy "$n" "$SMTPGATE_BIN" run --config "$conf" --log-file "$PROXY_LOG"
     if ! wait_for 15 proxy_started; then
         local why; why=$( (cat "$LAB_DIR/proxy.out"; cat "$PROXY_LOG" 2>/dev/null) | tail -3 | tr '\n' ' ')

@@ -761,6 +761,8 @@ class Proxy:
         self.log_path = tmp_path / f"smtpgate-{tag}.log"
         self.stderr_path = tmp_path / f"smtpgate-{tag}.stderr"
         self.pidfile = tmp_path / f"smtpgate-{tag}.pid"
+        # Every daemon has a control socket; two at its default path would refuse each other.
+        self.control_path = tmp_path / f"control-{tag}.sock"
         self.options = {
             "proxy_name": PROXY_NAME,
             "mode": "fixed",
@@ -774,6 +776,7 @@ class Proxy:
             "timeout_session": 10,
             "shutdown_timeout": 5,
             "pidfile": str(self.pidfile),
+            "control_path": str(self.control_path),
         }
         for k, v in options.items():
             if v is None:

@@ -75,6 +75,7 @@ def exchange(port, payload, source=HOST):
 def config(p, out_port, fwd_port, echo_port, extra_forward=""):
     return f"""# two SMTP listeners and a forward
 proxy_name testgate
+control_path {p.control_path}
 mode fixed
 bind_address {HOST}
 port {p.port}

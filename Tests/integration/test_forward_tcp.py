@@ -48,6 +48,7 @@ def head(p, extra="", mode=True):
     return f"""# written by test_forward_tcp.py
 proxy_name {PROXY_NAME}
 pidfile {p.pidfile}
+control_path {p.control_path}
 {"mode fixed" if mode else "# mode is set per forward: no SMTP listener"}
 bind_address {HOST}
 fixed_server {HOST}

@@ -18,6 +18,7 @@ def head(p, extra=""):
     return f"""# written by test_listeners.py
 proxy_name {PROXY_NAME}
 pidfile {p.pidfile}
+control_path {p.control_path}
 mode fixed
 bind_address {HOST}
 fixed_server {HOST}
@@ -437,7 +438,7 @@ def test_a_client_locked_by_hand_is_refused_on_every_listener_and_forward(mta, p
         a, b, f = free_port(), free_port(), free_port()
         p.port = a
         (tmp_path / "state").mkdir()
-        sectioned(p, head(p, f"state_store sqlite:{tmp_path}/state/state.db\ncontrol_path {tmp_path}/control.sock\n")
+        sectioned(p, head(p, f"state_store sqlite:{tmp_path}/state/state.db\n")
                   + f"\n[listener a]\nport {a}\n\n[listener b]\nport {b}\n" + forward_section("f", f, echo.port),
                   wait_ports=[b, f])
         r = run_cli("locks", "add", "127.0.0.2", "--for", "600", "--reason", "test", "--config", p.config_path)
@@ -551,7 +552,7 @@ def test_a_listener_with_its_own_rate_limit_counts_apart_and_its_lock_holds_ever
     p = proxy(mta.port, start=False)
     inbound, outbound = free_port(), free_port()
     p.port = inbound
-    text = head(p, f"state_store sqlite:{tmp_path}/state/state.db\ncontrol_path {tmp_path}/control.sock\n") + (
+    text = head(p, f"state_store sqlite:{tmp_path}/state/state.db\n") + (
         f"\n[listener in]\nport {inbound}\n"
         f"\n[listener out]\nport {outbound}\nratelimit_messages 1/1h\nlock_on ratelimit\nlock_duration 600\n")
     sectioned(p, text, wait_ports=[outbound])

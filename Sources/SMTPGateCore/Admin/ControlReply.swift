@@ -36,6 +36,10 @@ public enum ControlReply: Sendable, Equatable {
 
     case lock(LockEntry)
     case counter(Counter)
+    /// A status answer: one `daemon` line, then its listeners and sessions (`DaemonStatus.replies`).
+    case daemon(DaemonStatus)
+    case listener(DaemonStatus.Listener)
+    case session(SessionSnapshot)
     case ok
     case error(String)
 
@@ -48,6 +52,18 @@ public enum ControlReply: Sendable, Equatable {
             return "lock\t\(ControlField.clean(l.key))\t\(l.cause)\t\(Self.number(l.created))\t\(l.expires.map(Self.number) ?? "-")\t\(ControlField.clean(l.reason))"
         case .counter(let c):
             return "counter\t\(c.kind)\t\(c.limit)\t\(c.seconds)\t\(Self.number(c.count))"
+        case .daemon(let d):
+            return ["daemon", ControlField.clean(d.version), String(d.pid), Self.number(d.started), Self.number(d.uptime),
+                    ControlField.clean(d.configFile), String(d.sessionsOmitted), d.locks.map(String.init) ?? "",
+                    d.trackedClients.map(String.init) ?? ""].joined(separator: "\t")
+        case .listener(let l):
+            return ["listener", ControlField.clean(l.name), l.kind.rawValue, ControlField.clean(l.address),
+                    ControlField.clean(l.mode), String(l.sessions)].joined(separator: "\t")
+        case .session(let s):
+            return ["session", ControlField.clean(s.id), ControlField.clean(s.listener), s.kind.rawValue,
+                    ControlField.clean(s.client), ControlField.clean(s.destination), ControlField.clean(s.state),
+                    ControlField.clean(s.ident ?? ""), ControlField.clean(s.helo ?? ""), String(s.transactions),
+                    String(s.bytesIn), String(s.bytesOut), Self.number(s.age * 1000)].joined(separator: "\t")
         case .ok: return "ok"
         case .error(let m): return "error\t\(ControlField.clean(m))"
         }
@@ -72,6 +88,20 @@ public enum ControlReply: Sendable, Equatable {
                 expires = e
             }
             self = .lock(LockEntry(key: f[1], cause: f[2], created: created, expires: expires, reason: f[5]))
+        case "daemon" where f.count == 9:
+            guard let pid = Int(f[2]), let started = Double(f[3]), let uptime = Double(f[4]), let omitted = Int(f[6]),
+                  f[7].isEmpty || Int(f[7]) != nil, f[8].isEmpty || Int(f[8]) != nil else { return nil }
+            self = .daemon(DaemonStatus(version: f[1], pid: pid, started: started, uptime: uptime, configFile: f[5], listeners: [],
+                                        sessions: [], sessionsOmitted: omitted, locks: Int(f[7]), trackedClients: Int(f[8])))
+        case "listener" where f.count == 6:
+            guard let kind = SessionSnapshot.Kind(rawValue: f[2]), let n = Int(f[5]) else { return nil }
+            self = .listener(DaemonStatus.Listener(name: f[1], kind: kind, address: f[3], mode: f[4], sessions: n))
+        case "session" where f.count == 13:
+            guard let kind = SessionSnapshot.Kind(rawValue: f[3]), let trans = Int(f[9]), let bytesIn = Int(f[10]),
+                  let bytesOut = Int(f[11]), let ms = Double(f[12]) else { return nil }
+            self = .session(SessionSnapshot(id: f[1], listener: f[2], kind: kind, client: f[4], destination: f[5], state: f[6],
+                                            ident: f[7].isEmpty ? nil : f[7], helo: f[8].isEmpty ? nil : f[8],
+                                            transactions: trans, bytesIn: bytesIn, bytesOut: bytesOut, age: ms / 1000))
         case "counter" where f.count == 5:
             guard let limit = Int(f[2]), let seconds = Int(f[3]), let count = Double(f[4]) else { return nil }
             self = .counter(Counter(kind: f[1], limit: limit, seconds: seconds, count: count))

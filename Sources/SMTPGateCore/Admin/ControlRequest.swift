@@ -1,6 +1,12 @@
-/// What `smtpgate locks …` asks the running daemon over its control socket: one line, tab-separated,
-/// at most `maxLine` bytes. Pure parsing, so the daemon's side is tested without a socket.
+/// What `smtpgate locks …`, `status`, `reload` and `stop` ask the running daemon over its control socket:
+/// one line, tab-separated, at most `maxLine` bytes. Pure parsing, so the daemon's side is tested without a socket.
 public enum ControlRequest: Sendable, Equatable {
+    /// The live view: the daemon, its listeners, the session table.
+    case status
+    /// As SIGHUP: the answer says whether the new file was taken.
+    case reload
+    /// As SIGTERM: answered before the drain begins.
+    case stop
     case listLocks
     /// `seconds` nil: until removed.
     case addLock(key: String, seconds: Int?, reason: String)
@@ -23,6 +29,9 @@ public enum ControlRequest: Sendable, Equatable {
 
     public var line: String {
         switch self {
+        case .status: return "status"
+        case .reload: return "reload"
+        case .stop: return "stop"
         case .listLocks: return "locks\tlist"
         case .addLock(let key, let seconds, let reason):
             return "locks\tadd\t\(ControlField.clean(key))\t\(seconds.map(String.init) ?? "-")\t\(ControlField.clean(reason))"
@@ -34,6 +43,12 @@ public enum ControlRequest: Sendable, Equatable {
     public init(parsing bytes: [UInt8]) throws(ParseError) {
         guard bytes.count <= Self.maxLine else { throw .tooLong }
         let text = String(decoding: bytes, as: UTF8.self)
+        switch text {
+        case "status": self = .status; return
+        case "reload": self = .reload; return
+        case "stop": self = .stop; return
+        default: break
+        }
         let f = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         guard f.count >= 2, f[0] == "locks" else { throw .unknown(text) }
         switch (f[1], f.count) {

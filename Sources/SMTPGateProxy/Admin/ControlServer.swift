@@ -69,15 +69,20 @@ final class ControlHandler: ChannelInboundHandler {
     private func respond(_ context: ChannelHandlerContext) {
         answered = true
         if line.last == 0x0d { line.removeLast() }
-        let replies: [ControlReply]
-        do {
-            replies = service.handle(try ControlRequest(parsing: line))
-        } catch {
-            replies = [.error("\(error)")]
-        }
-        var out = context.channel.allocator.buffer(capacity: 256)
-        for r in replies { out.writeString(r.line + "\n") }
         let ch = context.channel
-        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in ch.close(promise: nil) }
+        let answer: EventLoopFuture<[ControlReply]>
+        do {
+            answer = service.handle(try ControlRequest(parsing: line), on: ch.eventLoop)
+        } catch {
+            answer = ch.eventLoop.makeSucceededFuture([.error("\(error)")])
+        }
+        // A status or reload may take a while: the idle close must not cut its answer.
+        idle?.cancel()
+        answer.whenComplete { result in
+            let replies = (try? result.get()) ?? [.error("the request failed")]
+            var out = ch.allocator.buffer(capacity: 256)
+            for r in replies { out.writeString(r.line + "\n") }
+            ch.writeAndFlush(out).whenComplete { _ in ch.close(promise: nil) }
+        }
     }
 }

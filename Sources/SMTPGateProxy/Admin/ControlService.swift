@@ -1,15 +1,53 @@
+import NIOCore
 import SMTPGateCore
 import SMTPGateRuntime
+
+/// The daemon's side of `status`, `reload` and `stop`.
+struct DaemonControl: Sendable {
+    var status: @Sendable (EventLoop) -> EventLoopFuture<DaemonStatus>
+    /// nil when the new file was taken, else why not (the running configuration stays).
+    var reload: @Sendable (EventLoop) -> EventLoopFuture<String?>
+    var stop: @Sendable () -> Void
+
+    /// For tests of the lock requests alone.
+    static let none = DaemonControl(status: { $0.makeFailedFuture(ControlUnavailable()) },
+                                    reload: { $0.makeSucceededFuture("not available") }, stop: {})
+}
+
+struct ControlUnavailable: Error, CustomStringConvertible {
+    var description: String { "not available" }
+}
 
 /// What the daemon does for each control request: works on the live tables, so a change applies to the
 /// next connection (and through the store, to every proxy sharing it).
 struct ControlService {
-    let abuse: AbuseControl
+    /// nil when abuse control is off: lock requests are answered with why.
+    let abuse: AbuseControl?
     let events: EventLog
     let ipv6Prefix: Int
+    var daemon = DaemonControl.none
 
-    func handle(_ request: ControlRequest) -> [ControlReply] {
+    func handle(_ request: ControlRequest, on loop: EventLoop) -> EventLoopFuture<[ControlReply]> {
         switch request {
+        case .status:
+            return daemon.status(loop).map { $0.replies + [.ok] }.flatMapErrorThrowing { [.error("\($0)")] }
+        case .reload:
+            return daemon.reload(loop).map { failure in failure.map { [.error($0)] } ?? [.ok] }
+        case .stop:
+            daemon.stop()
+            return loop.makeSucceededFuture([.ok])
+        case .listLocks, .addLock, .removeLock, .show:
+            guard let abuse else {
+                return loop.makeSucceededFuture([.error("abuse control is off (no lock_on, ratelimit_* or state_store): there are no locks")])
+            }
+            return loop.makeSucceededFuture(locks(request, abuse))
+        }
+    }
+
+    private func locks(_ request: ControlRequest, _ abuse: AbuseControl) -> [ControlReply] {
+        switch request {
+        case .status, .reload, .stop:
+            return [.error("not a lock request")]
         case .listLocks:
             return abuse.allLocks().map { .lock(.init($0)) } + [.ok]
         case .addLock(let text, let seconds, let reason):

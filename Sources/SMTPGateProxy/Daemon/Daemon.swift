@@ -84,16 +84,14 @@ public final class Daemon: @unchecked Sendable {
             try? group.syncShutdownGracefully()
             throw error
         }
-        if let abuse {
-            do {
-                control = try ControlServer.bind(
-                    path: initial.controlPath, group: group,
-                    service: ControlService(abuse: abuse.control, events: events, ipv6Prefix: initial.lockIPv6Prefix))
-            } catch {
-                abuse.stop()
-                try? group.syncShutdownGracefully()
-                throw DaemonError("control_path \(initial.controlPath): cannot listen: \(error)")
-            }
+        do {
+            var service = ControlService(abuse: abuse?.control, events: events, ipv6Prefix: initial.lockIPv6Prefix)
+            service.daemon = daemonControl()
+            control = try ControlServer.bind(path: initial.controlPath, group: group, service: service)
+        } catch {
+            abuse?.stop()
+            try? group.syncShutdownGracefully()
+            throw DaemonError("control_path \(initial.controlPath): cannot listen: \(error)")
         }
         do {
             running = try bindAll(file, plan: ListenerPlan.diff(running: [], next: ListenerEnd.all(file)), reusing: [])
@@ -265,14 +263,17 @@ public final class Daemon: @unchecked Sendable {
     /// Applies a changed file: options of listeners whose sockets stay are swapped in, new and changed
     /// listeners are bound first (a failure keeps everything as it was), then removed and replaced ones stop
     /// accepting and their sessions finish as on SIGTERM.
-    private func reload() {
+    /// nil when the new file was taken; else why not (also logged).
+    @discardableResult
+    private func reload() -> String? {
         do {
             try sink.reopen()
         } catch {
             log.error("reopen_log", metadata: ["error": "\(error)"])
         }
-        func failed(_ error: Any) {
+        func failed(_ error: Any) -> String {
             log.error("reload", metadata: ["result": "failed", "error": "\(error)", "kept": "the running configuration"])
+            return "\(error)"
         }
         let loaded: LoadedConfig
         switch Self.load(configPath) {
@@ -280,7 +281,7 @@ public final class Daemon: @unchecked Sendable {
         case .failure(let error): return failed(error)
         }
         let file = loaded.file
-        guard !stopping.withLockedValue({ $0 }) else { return }
+        guard !stopping.withLockedValue({ $0 }) else { return "the daemon is stopping" }
         let next: [RunningListener]
         let plan = ListenerPlan.diff(running: running.map { ($0.name, $0.sockets) }, next: ListenerEnd.all(file))
         do {
@@ -326,6 +327,43 @@ public final class Daemon: @unchecked Sendable {
         if running.map({ $0.config.withLockedValue { $0.maxConnections } }) != oldConfigs.map(\.maxConnections) {
             warnAboutDescriptors(file)
         }
+        return nil
+    }
+
+    /// `smtpgate status`, `reload` and `stop` on the control socket. The listener lists change on the signal
+    /// queue, so they are read there; each session is read on its own event loop.
+    private func daemonControl() -> DaemonControl {
+        let startedAt = Double(time(nil))
+        let startedClock = DispatchTime.now()
+        return DaemonControl(
+            status: { [unowned self] loop in
+                let promise = loop.makePromise(of: DaemonStatus.self)
+                signalQueue.async { [self] in
+                    let listeners = running
+                    let all = listeners + retired
+                    let abuseControl = abuse?.control
+                    EventLoopFuture.whenAllSucceed(all.map { $0.registry.snapshots(on: loop) }, on: loop).map { [configPath] per in
+                        var sessions = per.flatMap { $0 }.sorted { $0.age > $1.age }
+                        let omitted = max(0, sessions.count - DaemonStatus.maxSessions)
+                        if omitted > 0 { sessions.removeLast(omitted) }
+                        let rows = zip(listeners, per).map { l, s in
+                            DaemonStatus.Listener(name: l.name, kind: l.sockets.kind == .smtp ? .smtp : .forward,
+                                                  address: l.sockets.text, mode: l.sockets.mode?.rawValue ?? "-", sessions: s.count)
+                        }
+                        let uptime = Double(DispatchTime.now().uptimeNanoseconds - startedClock.uptimeNanoseconds) / 1e9
+                        return DaemonStatus(version: Self.version, pid: Int(getpid()), started: startedAt, uptime: uptime,
+                                            configFile: configPath, listeners: rows, sessions: sessions, sessionsOmitted: omitted,
+                                            locks: abuseControl?.allLocks().count, trackedClients: abuseControl?.trackedClients)
+                    }.cascade(to: promise)
+                }
+                return promise.futureResult
+            },
+            reload: { [unowned self] loop in
+                let promise = loop.makePromise(of: String?.self)
+                signalQueue.async { [self] in promise.succeed(reload()) }
+                return promise.futureResult
+            },
+            stop: { [unowned self] in signalQueue.async { [self] in drain() } })
     }
 
     /// A listener no longer in the configuration: it stops accepting, its sessions have `shutdown_timeout`

@@ -7,6 +7,13 @@ protocol RegisteredSession: AnyObject {
     var client: Channel { get }
     /// Ends the session now (a drain's deadline has passed).
     func shutdown()
+    /// What `smtpgate status` shows of it; called on `client.eventLoop`.
+    func snapshot() -> SessionSnapshot
+}
+
+/// Sessions handed to their own event loop, where their state may be read.
+private struct LoopSessions: @unchecked Sendable {
+    let list: [any RegisteredSession]
 }
 
 /// Session ids unique across the daemon's listeners: a random prefix per run and a counter.
@@ -70,6 +77,16 @@ final class SessionRegistry: @unchecked Sendable {
             if d == .admit { sessions[ObjectIdentifier(s)]?.ident = key }
             return d
         }
+    }
+
+    /// Every session's snapshot, each taken on its own event loop (one task per loop), oldest first.
+    func snapshots(on loop: EventLoop) -> EventLoopFuture<[SessionSnapshot]> {
+        let all = lock.withLock { sessions.values.map(\.session) }
+        let byLoop = Dictionary(grouping: all) { ObjectIdentifier($0.client.eventLoop) }.values.map(LoopSessions.init)
+        let taken = byLoop.map { group in
+            group.list[0].client.eventLoop.submit { group.list.map { $0.snapshot() } }
+        }
+        return EventLoopFuture.whenAllSucceed(taken, on: loop).map { $0.flatMap { $0 }.sorted { $0.age > $1.age } }
     }
 
     func remove(_ s: any RegisteredSession) {

@@ -213,6 +213,20 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         afterWrites(client) { $0.close(promise: nil) }
     }
 
+    func snapshot() -> SessionSnapshot {
+        let state: String
+        if finished || clientEOF || serverEOF {
+            state = "closing"
+        } else if server != nil {
+            state = "relay"
+        } else {
+            state = line.destination == "-" ? "lookup" : "connecting"
+        }
+        return SessionSnapshot(id: id, listener: line.listener, kind: .forward, client: line.client, destination: line.destination,
+                               state: state, bytesIn: line.bytesIn, bytesOut: line.bytesOut,
+                               age: Double((client.eventLoop.now - started).nanoseconds) / 1e9)
+    }
+
     func shutdown() {
         guard !finished else { return }
         result = .shutdown

@@ -468,6 +468,24 @@ final class RelaySession: RegisteredSession, RelayEnds {
         serverWritabilityChanged()
     }
 
+    func snapshot() -> SessionSnapshot {
+        let state: String
+        switch (origin, upstream, phase) {
+        case (nil, _, _): state = "lookup"
+        case (_, .connecting, _): state = "connecting"
+        case (_, .preamble, _): state = "xclient"
+        case (_, .gone, _), (_, _, .closed): state = "closing"
+        case (_, .open, .relay): state = "relay"
+        case (_, .open, .takeover): state = "takeover"
+        case (_, .open, .blind): state = "blind"
+        }
+        return SessionSnapshot(id: id, listener: context.listener, kind: .smtp, client: context.client,
+                               destination: context.destination, state: state, ident: context.facts.ident,
+                               helo: env.config.logHelo ? machine.helo : nil, transactions: machine.transactions,
+                               bytesIn: bytesIn, bytesOut: bytesOut,
+                               age: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+    }
+
     func shutdown() {
         guard !finished else { return }
         apply(machine.shutdown(), input: nil, fromClient: false)

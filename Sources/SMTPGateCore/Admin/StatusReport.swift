@@ -1,0 +1,81 @@
+/// `smtpgate status` as a person reads it (a summary and two tables) or as a program does (one JSON
+/// object). Client-controlled text (HELO, ident) is escaped as in the log and cut to a table cell; a
+/// cell that already is escaped (the HELO) is checked to be printable ASCII, so it cannot break a row.
+public enum StatusReport {
+    public static func text(_ s: DaemonStatus) -> String {
+        var out = "smtpgate \(s.version), pid \(s.pid), up \(duration(s.uptime)), config \(LogEscape.escape(s.configFile))\n"
+        let open = s.listeners.reduce(0) { $0 + $1.sessions }
+        out += "sessions \(open)"
+        if let locks = s.locks {
+            out += ", locks \(locks), rate-counted clients \(s.trackedClients ?? 0)\n"
+        } else {
+            out += ", abuse control off\n"
+        }
+        out += "\n" + table(["LISTENER", "KIND", "ADDRESS", "MODE", "SESSIONS"],
+                            s.listeners.map { [$0.name, $0.kind.rawValue, $0.address, $0.mode, String($0.sessions)] })
+        guard !s.sessions.isEmpty else { return out }
+        out += "\n" + table(["SESSION", "LISTENER", "STATE", "AGE", "CLIENT", "DESTINATION", "TRANS", "IN", "OUT", "IDENT", "HELO"],
+                            s.sessions.map { x in
+                                [x.id, x.listener, x.state, duration(x.age), x.client, x.destination, String(x.transactions),
+                                 String(x.bytesIn), String(x.bytesOut), cell(x.ident), cell(x.helo, escaped: true)]
+                            })
+        if s.sessionsOmitted > 0 { out += "(\(s.sessionsOmitted) more sessions not listed)\n" }
+        return out
+    }
+
+    public static func json(_ s: DaemonStatus) -> String {
+        func str(_ v: String?) -> String { v.map(LogFormat.jsonString) ?? "null" }
+        func num(_ v: Int?) -> String { v.map(String.init) ?? "null" }
+        let listeners = s.listeners.map { l in
+            "{\"name\":\(str(l.name)),\"kind\":\(str(l.kind.rawValue)),\"address\":\(str(l.address)),"
+                + "\"mode\":\(str(l.mode)),\"sessions\":\(l.sessions)}"
+        }
+        let sessions = s.sessions.map { x in
+            "{\"id\":\(str(x.id)),\"listener\":\(str(x.listener)),\"kind\":\(str(x.kind.rawValue)),\"state\":\(str(x.state)),"
+                + "\"age\":\(LogFormat.formatSeconds(x.age)),\"client\":\(str(x.client)),\"destination\":\(str(x.destination)),"
+                + "\"transactions\":\(x.transactions),\"bytes_in\":\(x.bytesIn),\"bytes_out\":\(x.bytesOut),"
+                + "\"ident\":\(str(x.ident)),\"helo\":\(str(x.helo))}"
+        }
+        return "{\"version\":\(str(s.version)),\"pid\":\(s.pid),\"started\":\(ControlReply.number(s.started)),"
+            + "\"uptime\":\(ControlReply.number(s.uptime)),\"config\":\(str(s.configFile)),"
+            + "\"locks\":\(num(s.locks)),\"tracked_clients\":\(num(s.trackedClients)),"
+            + "\"listeners\":[\(listeners.joined(separator: ","))],"
+            + "\"sessions\":[\(sessions.joined(separator: ","))],\"sessions_omitted\":\(s.sessionsOmitted)}"
+    }
+
+    /// `1d 02:03:04`, `02:03:04` or `4.2s`.
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "-" }
+        if seconds < 60 { return String(Double(Int(seconds * 10)) / 10) + "s" }
+        let t = Int(min(seconds, 1e12))
+        let (d, h, m, sec) = (t / 86400, t % 86400 / 3600, t % 3600 / 60, t % 60)
+        let hms = [h, m, sec].map { $0 < 10 ? "0\($0)" : "\($0)" }.joined(separator: ":")
+        return d > 0 ? "\(d)d \(hms)" : hms
+    }
+
+    static let cellMax = 40
+
+    /// Escaped as in the log (unless it already is), so a table cell is one printable word; long ones
+    /// end in `...`.
+    static func cell(_ v: String?, escaped: Bool = false) -> String {
+        guard let v, !v.isEmpty else { return "-" }
+        let e: [UInt8] = escaped
+            ? v.utf8.flatMap { b in (0x21...0x7e).contains(b) ? [b] : Array(LogEscape.escape([b]).utf8) }
+            : Array(LogEscape.escape(v).utf8)
+        guard e.count > cellMax else { return String(decoding: e, as: UTF8.self) }
+        var cut = e.prefix(cellMax - 3)
+        // Every backslash the escaping writes starts a \xHH: never cut one in half.
+        if let slash = cut.lastIndex(of: UInt8(ascii: "\\")), cut.endIndex - slash < 4 { cut = cut[..<slash] }
+        return String(decoding: cut, as: UTF8.self) + "..."
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ r: [String]) -> String {
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count) }
+                .joined(separator: "  ") + "\n"
+        }
+        return ([header] + rows).map(line).joined()
+    }
+}

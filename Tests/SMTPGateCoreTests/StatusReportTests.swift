@@ -1,0 +1,84 @@
+import Testing
+@testable import SMTPGateCore
+
+/// `smtpgate status`: the control lines round-trip, the text and JSON renderings, and hostile session text.
+@Suite("Daemon status: control lines, text and JSON")
+struct StatusReportTests {
+    /// What the session machine keeps: the HELO as the log escapes it, plus bytes a bug could let through.
+    static let hostileHelo = #"<script>x</script>\x09\x0d\x0a\x01\x22"# + "\t\r\n\u{01}é"
+
+    static func status() -> DaemonStatus {
+        DaemonStatus(
+            version: "0.1.0", pid: 4242, started: 1_764_720_000, uptime: 3725.5, configFile: "/etc/smtpgate/smtpgate.conf",
+            listeners: [.init(name: "in", kind: .smtp, address: "192.0.2.10:25", mode: "fixed", sessions: 1),
+                        .init(name: "web", kind: .forward, address: "192.0.2.10:10001-10003", mode: "fixed", sessions: 1)],
+            sessions: [
+                SessionSnapshot(id: "ab-1", listener: "in", kind: .smtp, client: "198.51.100.7:40000", destination: "192.0.2.25:25",
+                                state: "relay", ident: "bob", helo: hostileHelo, transactions: 2, bytesIn: 1200, bytesOut: 300, age: 75.25),
+                SessionSnapshot(id: "ab-2", listener: "web", kind: .forward, client: "[2001:db8::7]:5000", destination: "-",
+                                state: "lookup", bytesIn: 0, bytesOut: 0, age: 0.5),
+            ],
+            sessionsOmitted: 3, locks: 2, trackedClients: 17)
+    }
+
+    @Test func requestsParse() throws {
+        for r in [ControlRequest.status, .reload, .stop] {
+            #expect(try ControlRequest(parsing: Array(r.line.utf8)) == r)
+        }
+        #expect(throws: ControlRequest.ParseError.self) { try ControlRequest(parsing: Array("status\textra".utf8)) }
+        #expect(throws: ControlRequest.ParseError.self) { try ControlRequest(parsing: Array("STATUS".utf8)) }
+    }
+
+    /// Tabs and line ends in client text cannot split a control line; the rest comes back as sent.
+    @Test func statusRoundTripsThroughControlLines() throws {
+        let s = Self.status()
+        let lines = s.replies.map(\.line)
+        #expect(lines.allSatisfy { !$0.contains("\n") && !$0.contains("\r") })
+        let parsed = lines.compactMap { ControlReply(parsing: Substring($0)) }
+        #expect(parsed.count == lines.count)
+        let back = try #require(DaemonStatus(replies: parsed))
+        #expect(back.listeners == s.listeners && back.sessionsOmitted == 3 && back.locks == 2 && back.trackedClients == 17)
+        #expect(back.sessions[0].helo == #"<script>x</script>\x09\x0d\x0a\x01\x22"# + "   \u{01}é", "tab, CR, LF became spaces")
+        #expect(back.sessions[0].age == 75.25 && back.sessions[1].ident == nil && back.sessions[1].helo == nil)
+        #expect(back.uptime == 3725 && back.pid == 4242)
+    }
+
+    @Test func unreadableStatusLinesAreRefused() {
+        for bad in ["daemon\tv\tx\t0\t0\tf\t0\t\t", "session\ta\tb\tsmtp\tc\td\te\t\t\t1\t2\t3", "listener\ta\tudp\tx\ty\t1",
+                    "session\ta\tb\tsmtp\tc\td\te\t\t\tx\t2\t3\t4"] {
+            #expect(ControlReply(parsing: Substring(bad)) == nil, "\(bad)")
+        }
+        #expect(DaemonStatus(replies: [.ok]) == nil)
+        #expect(DaemonStatus(replies: [.daemon(Self.status()), .ok]) == nil, "only listeners and sessions follow")
+    }
+
+    @Test func textShowsTablesWithEscapedCells() {
+        let t = StatusReport.text(Self.status())
+        let lines = t.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[0] == "smtpgate 0.1.0, pid 4242, up 01:02:05, config /etc/smtpgate/smtpgate.conf")
+        #expect(lines[1] == "sessions 2, locks 2, rate-counted clients 17")
+        #expect(lines.contains("in        smtp     192.0.2.10:25           fixed  1"))
+        let row = lines.first { $0.hasPrefix("ab-1") } ?? ""
+        #expect(row.hasSuffix(#"bob    <script>x</script>\x09\x0d\x0a\x01..."#), "HELO as the log has it, cut between escapes")
+        #expect(row.contains(" relay ") && row.contains(" 01:15 ") == false && row.contains(" 00:01:15 "))
+        #expect(lines.last(where: { !$0.isEmpty }) == "(3 more sessions not listed)")
+        #expect(t.split(separator: "\n").allSatisfy { $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f } }, "one printable line per row")
+    }
+
+    @Test func jsonUsesJSONEscapingAndNulls() {
+        let j = StatusReport.json(Self.status())
+        #expect(j.contains(#""helo":"<script>x</script>\\x09\\x0d\\x0a\\x01\\x22\t\r\n\u0001é""#))
+        #expect(j.contains(#""ident":null,"helo":null"#))
+        #expect(j.contains(#""locks":2,"tracked_clients":17"#) && j.contains(#""age":75.250"#))
+        var off = Self.status()
+        off.locks = nil
+        off.trackedClients = nil
+        #expect(StatusReport.json(off).contains(#""locks":null,"tracked_clients":null"#))
+        #expect(StatusReport.text(off).split(separator: "\n")[1] == "sessions 2, abuse control off")
+    }
+
+    @Test(arguments: [(0.04, "0.0s"), (59.96, "59.9s"), (60, "00:01:00"), (90061, "1d 01:01:01"), (-1, "-"), (.infinity, "-")])
+    func durations(_ seconds: Double, _ shown: String) {
+        #expect(StatusReport.duration(seconds) == shown)
+    }
+}

@@ -1,0 +1,164 @@
+"""The control socket's daemon commands (issue 12): ``smtpgate status [--json]`` with live SMTP and forwarded
+sessions, ``smtpgate reload`` and ``smtpgate stop``, and what they say when no daemon answers.
+
+The daemon is conftest's ``proxy`` with a sectioned config (an SMTP listener and a [forward] to an echo
+backend); every test daemon has its own ``control_path`` (conftest), which the commands read from
+``--config``.
+"""
+import json
+
+from conftest import HOST, PROXY_NAME, Client, free_port, wait_until
+from forwardkit import Backend, connect, echo_handler, run_cli, sectioned
+
+
+def head(p):
+    return f"""# written by test_status.py
+proxy_name {PROXY_NAME}
+pidfile {p.pidfile}
+control_path {p.control_path}
+bind_address {HOST}
+fixed_server {HOST}
+fixed_server_port {p.upstream_port}
+timeout_idle 10
+shutdown_timeout 3
+"""
+
+
+def config(p, smtp_port, fwd_port, echo_port, smtp_extra=""):
+    return head(p) + f"""
+[listener in]
+port {smtp_port}
+mode fixed
+log_helo yes
+{smtp_extra}
+[forward web]
+port {fwd_port}
+mode fixed
+fixed_server_port {echo_port}
+"""
+
+
+def cli(p, *args, timeout=15):
+    r = run_cli(*args, "--config", p.config_path, timeout=timeout)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def start_pair(proxy, mta, echo):
+    p = proxy(mta.port, start=False)
+    smtp_port, fwd_port = free_port(), free_port()
+    p.port = smtp_port
+    sectioned(p, config(p, smtp_port, fwd_port, echo.port), wait_ports=[fwd_port])
+    return p, smtp_port, fwd_port
+
+
+def test_status_shows_the_listeners_and_every_open_session(proxy, mta):
+    with Backend(echo_handler) as echo:
+        p, smtp_port, fwd_port = start_pair(proxy, mta, echo)
+        hostile = "<script>alert(1)</script>\x01x"
+        with Client(smtp_port) as smtp:
+            assert smtp.greeting().code == 220
+            assert smtp.cmd(f"EHLO {hostile}").code == 250
+            assert smtp.cmd("MAIL FROM:<a@example.org>").code == 250
+            sid = p.session_id(smtp.local)
+            fwd = connect(fwd_port)
+            try:
+                fwd.sendall(b"ping")
+                assert fwd.recv(16) == b"ping"
+                rc, out, err = cli(p, "status")
+                assert rc == 0, err
+                lines = out.splitlines()
+                assert lines[0].startswith("smtpgate ") and f"config {p.config_path}" in lines[0], out
+                assert lines[1].startswith("sessions 2, abuse control off"), out
+                listeners = {l.split()[0]: l.split() for l in lines if l.startswith(("in ", "web "))}
+                assert listeners["in"][1:] == ["smtp", f"{HOST}:{smtp_port}", "fixed", "1"], out
+                assert listeners["web"][1:] == ["forward", f"{HOST}:{fwd_port}", "fixed", "1"], out
+                rows = {l.split()[0]: l.split() for l in lines if l.split() and l.split()[0] in (sid,)}
+                row = rows[sid]
+                assert row[1:3] == ["in", "relay"] and row[4] == smtp.local and row[5] == f"{HOST}:{mta.port}", out
+                assert row[-1] == r"<script>alert(1)</script>\x01x", "HELO as the log escapes it, one cell"
+                fwd_row = next(l.split() for l in lines if l.split()[1:2] == ["web"])
+                assert fwd_row[2] == "relay" and fwd_row[5] == f"{HOST}:{echo.port}", out
+                assert fwd_row[7:9] == ["4", "4"], "4 bytes each way"
+
+                rc, out, err = cli(p, "status", "--json")
+                assert rc == 0, err
+                doc = json.loads(out)
+                assert doc["locks"] is None and doc["sessions_omitted"] == 0
+                assert [(l["name"], l["kind"], l["sessions"]) for l in doc["listeners"]] == [("in", "smtp", 1), ("web", "forward", 1)]
+                (s,) = [s for s in doc["sessions"] if s["id"] == sid]
+                assert s["helo"] == r"<script>alert(1)</script>\x01x", "as the log shows it"
+                assert s["client"] == smtp.local and s["state"] == "relay" and s["transactions"] == 1, "MAIL began one"
+                assert s["bytes_in"] > 0 and s["bytes_out"] > 0 and s["age"] >= 0
+            finally:
+                fwd.close()
+        wait_until(lambda: json.loads(cli(p, "status", "--json")[1])["sessions"] == [], what="sessions gone from status")
+
+
+def test_without_log_helo_status_shows_no_helo(proxy, mta):
+    with Backend(echo_handler) as echo:
+        p = proxy(mta.port, start=False)
+        smtp_port, fwd_port = free_port(), free_port()
+        p.port = smtp_port
+        sectioned(p, config(p, smtp_port, fwd_port, echo.port).replace("log_helo yes", "log_helo no"))
+        with Client(smtp_port) as smtp:
+            assert smtp.greeting().code == 220
+            assert smtp.cmd("EHLO secret.example").code == 250
+            p.session_id(smtp.local)
+            rc, out, err = cli(p, "status", "--json")
+            assert rc == 0, err
+            assert [s["helo"] for s in json.loads(out)["sessions"]] == [None]
+            assert "secret.example" not in cli(p, "status")[1]
+
+
+def test_reload_through_the_control_socket_says_whether_the_file_was_taken(proxy, mta):
+    with Backend(echo_handler) as echo:
+        p, smtp_port, fwd_port = start_pair(proxy, mta, echo)
+        p.write_config(config(p, smtp_port, fwd_port, echo.port, smtp_extra="max_connections 7\n"))
+        rc, out, err = cli(p, "reload")
+        assert (rc, out) == (0, "reloaded\n"), err
+        p.wait_event("reload", result="ok")
+        p.write_config(config(p, smtp_port, fwd_port, echo.port, smtp_extra="bogus_option 1\n"))
+        rc, out, err = cli(p, "reload")
+        assert rc == 1 and out == "", out
+        assert err.startswith("smtpgate: ") and "unknown option 'bogus_option'" in err, err
+        (failed,) = p.wait_event("reload", result="failed")
+        assert "bogus_option" in failed.get("error")
+        with Client(smtp_port) as c:
+            assert c.greeting().code == 220, "the running configuration stays"
+
+
+def test_stop_through_the_control_socket_drains_and_exits(proxy, mta):
+    with Backend(echo_handler) as echo:
+        p, smtp_port, fwd_port = start_pair(proxy, mta, echo)
+        rc, out, err = cli(p, "stop")
+        assert (rc, out) == (0, "stopping\n"), err
+        p.expect_exit = True
+        assert p.wait_exit(10) == 0
+        (drain,) = p.events("draining")
+        assert drain.get("sessions") == "0"
+        assert not p.control_path.exists(), "the socket is removed at exit"
+
+
+def test_commands_without_a_daemon_fail_with_the_path(proxy, mta):
+    p = proxy(mta.port, start=False)
+    for cmd in ("status", "reload", "stop"):
+        rc, out, err = cli(p, cmd)
+        assert rc == 1 and out == "", (cmd, out)
+        assert err == f"smtpgate: no daemon answers on {p.control_path} (control_path): is smtpgate running?\n", err
+
+
+def test_lock_commands_say_when_abuse_control_is_off(proxy, mta):
+    p = proxy(mta.port)
+    rc, out, err = cli(p, "locks", "list")
+    assert rc == 1 and "abuse control is off" in err, (out, err)
+
+
+def test_a_second_daemon_on_the_same_control_path_is_refused_without_abuse_control(proxy, mta):
+    """Every daemon has its control socket now, locks or not: a second one on the same path must not
+    take it over (test_locks.py checks the same with abuse control on)."""
+    p = proxy(mta.port)
+    q = proxy(mta.port, start=False, control_path=str(p.control_path), port=free_port())
+    r = run_cli("run", "--config", q.config_path, timeout=20)
+    assert r.returncode == 1 and b"another smtpgate answers on it" in r.stderr, r.stderr
+    rc, out, err = cli(p, "status")
+    assert rc == 0 and out.startswith("smtpgate "), "the first keeps its socket"
