@@ -40,7 +40,7 @@ struct StatusReportTests {
         #expect(back.listeners == s.listeners && back.sessionsOmitted == 3 && back.locks == 2 && back.trackedClients == 17)
         #expect(back.sessions[0].helo == #"<script>x</script>\x09\x0d\x0a\x01\x22"# + "   \u{01}é", "tab, CR, LF became spaces")
         #expect(back.sessions[0].age == 75.25 && back.sessions[1].ident == nil && back.sessions[1].helo == nil)
-        #expect(back.uptime == 3725 && back.pid == 4242)
+        #expect(back.uptime == 3725.5 && back.pid == 4242, "milliseconds on the wire")
     }
 
     @Test func unreadableStatusLinesAreRefused() {
@@ -75,6 +75,39 @@ struct StatusReportTests {
         off.trackedClients = nil
         #expect(StatusReport.json(off).contains(#""locks":null,"tracked_clients":null"#))
         #expect(StatusReport.text(off).split(separator: "\n")[1] == "sessions 2, abuse control off")
+    }
+
+    @Test func flatIsOneKeyValueLinePerThing() {
+        let lines = StatusReport.flat(Self.status()).split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        #expect(lines[0] == "daemon version=0.1.0 pid=4242 started=1764720000 uptime=3725.500 config=/etc/smtpgate/smtpgate.conf "
+                + "sessions=2 sessions_omitted=3 locks=2 tracked_clients=17")
+        #expect(lines[2] == "listener name=web kind=forward address=192.0.2.10:10001-10003 mode=fixed sessions=1")
+        #expect(lines[3].hasPrefix("session id=ab-1 listener=in kind=smtp state=relay age=75.250 client=198.51.100.7:40000 "
+                                   + "dest=192.0.2.25:25 trans=2 bytes_in=1200 bytes_out=300 ident=bob helo=<script>x</script>"))
+        #expect(lines[4].hasSuffix("ident=- helo=-"))
+        #expect(lines.allSatisfy { $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f } }, "hostile HELO bytes are escaped")
+    }
+
+    @Test func theStatefileHasTheAskedPartsInOrder() {
+        let s = Self.status()
+        #expect(StatusReport.statefile(s, [.slots, .human]) == StatusReport.human(s) + "\n" + StatusReport.slots(s))
+        #expect(StatusReport.statefile(s, [.flat]) == StatusReport.flat(s))
+        #expect(StatusReport.statefile(s, [.human, .flat, .slots]).components(separatedBy: "\n\n").count >= 3)
+    }
+
+    @Test(arguments: [("statefile_type flat", "statefile_type flat"), ("statefile_type SLOTS, human", "statefile_type human,slots"),
+                      ("statefile_perm 0600", "statefile_perm 0600"), ("statefile_perm 644", "statefile_perm 0644"),
+                      ("statefile_perm 0", "statefile_perm 0000"), ("statefile /var/run/smtp-gated/state", "statefile /var/run/smtp-gated/state")])
+    func statefileOptionsReadAsSmtpGatedWritesThem(_ line: String, _ shown: String) throws {
+        let c = try ConfigParser.parse("mode fixed\nfixed_server 127.0.0.1\n\(line)\n", file: "t.conf")
+        #expect(ConfigParser.render(c).contains("\n\(shown)\n"))
+    }
+
+    @Test(arguments: ["statefile_type", "statefile_type human,", "statefile_type dump", "statefile_perm 01777", "statefile_perm 8",
+                      "statefile_perm -1", "statefile_perm 0x1a4", "statefile state"])
+    func badStatefileOptionsAreRefused(_ line: String) {
+        #expect(throws: ConfigError.self) { try ConfigParser.parse("mode fixed\nfixed_server 127.0.0.1\n\(line)\n", file: "t.conf") }
     }
 
     @Test(arguments: [(0.04, "0.0s"), (59.96, "59.9s"), (60, "00:01:00"), (90061, "1d 01:01:01"), (-1, "-"), (.infinity, "-")])

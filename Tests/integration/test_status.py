@@ -6,6 +6,7 @@ backend); every test daemon has its own ``control_path`` (conftest), which the c
 ``--config``.
 """
 import json
+import signal
 
 from conftest import HOST, PROXY_NAME, Client, free_port, wait_until
 from forwardkit import Backend, connect, echo_handler, run_cli, sectioned
@@ -162,3 +163,66 @@ def test_a_second_daemon_on_the_same_control_path_is_refused_without_abuse_contr
     assert r.returncode == 1 and b"another smtpgate answers on it" in r.stderr, r.stderr
     rc, out, err = cli(p, "status")
     assert rc == 0 and out.startswith("smtpgate "), "the first keeps its socket"
+
+
+# --------------------------------------------------------------------------
+# the state file: SIGUSR1, as smtp-gated
+# --------------------------------------------------------------------------
+
+def test_sigusr1_writes_the_statefile_with_every_type_and_its_mode(proxy, mta, tmp_path):
+    state = tmp_path / "state"
+    p = proxy(mta.port, statefile=str(state), statefile_type="human,flat,slots", statefile_perm="0640", log_helo="yes")
+    with Client(p.port) as c:
+        assert c.greeting().code == 220
+        assert c.cmd("EHLO tab\there.example").code == 250
+        sid = p.session_id(c.local)
+        p.signal(signal.SIGUSR1)
+        (line,) = p.wait_event("statefile")
+        assert line.get("path") == str(state) and line.get("sessions") == "1", line
+        assert state.stat().st_mode & 0o777 == 0o640
+        text = state.read_text()
+        assert not (tmp_path / "state.tmp").exists()
+    human = text.split("\n\n", 1)[0]
+    assert human.startswith("smtpgate ") and "sessions 1, abuse control off" in human, text
+    (daemon,) = [l for l in text.splitlines() if l.startswith("daemon ")]
+    assert f"pid={p.proc.pid}" in daemon.split() and "sessions=1" in daemon.split(), daemon
+    (session,) = [l for l in text.splitlines() if l.startswith("session ")]
+    fields = dict(f.split("=", 1) for f in session.split()[1:])
+    assert (fields["id"], fields["listener"], fields["state"], fields["client"]) == (sid, "main", "relay", c.local), session
+    assert fields["helo"] == r"tab\x09here.example", "one word: the tab is escaped"
+    assert any(l.startswith(sid + " ") and " main " in l for l in text.splitlines()), "the slots table has the session"
+
+
+def test_the_default_statefile_types_are_human_and_slots(proxy, mta, tmp_path):
+    state = tmp_path / "state"
+    p = proxy(mta.port, statefile=str(state))
+    p.signal(signal.SIGUSR1)
+    p.wait_event("statefile")
+    text = state.read_text()
+    assert text.startswith("smtpgate ") and "LISTENER" in text
+    assert "daemon version=" not in text, "flat is not asked for"
+    assert state.stat().st_mode & 0o777 == 0o660
+
+
+def test_an_unwritable_statefile_is_a_warning_and_the_daemon_goes_on(proxy, mta, tmp_path):
+    p = proxy(mta.port, statefile=str(tmp_path / "missing" / "state"))
+    p.signal(signal.SIGUSR1)
+    (w,) = p.wait_event("statefile")
+    assert w.level == "warning" and "No such file or directory" in w.get("error"), w
+    with Client(p.port) as c:
+        assert c.greeting().code == 220
+
+
+def test_check_config_shows_and_checks_the_statefile_options(tmp_path):
+    cfg = tmp_path / "s.conf"
+    cfg.write_text("mode fixed\nfixed_server 127.0.0.1\nstatefile_perm 640\n")
+    r = run_cli("check-config", cfg)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert "statefile /run/smtpgate/state\n" in out and "statefile_type human,slots\n" in out and "statefile_perm 0640\n" in out
+    for bad, message in [("statefile_type fancy", "expected human, flat or slots (a comma list), got 'fancy'"),
+                         ("statefile_perm 0999", "expected an octal file mode such as 0660, got '0999'"),
+                         ("statefile relative/state", "expected an absolute path, got 'relative/state'")]:
+        cfg.write_text(f"mode fixed\nfixed_server 127.0.0.1\n{bad}\n")
+        r = run_cli("check-config", cfg)
+        assert r.returncode != 0 and message in r.stderr.decode(), (bad, r.stderr)

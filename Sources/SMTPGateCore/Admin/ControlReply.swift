@@ -53,7 +53,7 @@ public enum ControlReply: Sendable, Equatable {
         case .counter(let c):
             return "counter\t\(c.kind)\t\(c.limit)\t\(c.seconds)\t\(Self.number(c.count))"
         case .daemon(let d):
-            return ["daemon", ControlField.clean(d.version), String(d.pid), Self.number(d.started), Self.number(d.uptime),
+            return ["daemon", ControlField.clean(d.version), String(d.pid), Self.number(d.started), Self.number(d.uptime * 1000),
                     ControlField.clean(d.configFile), String(d.sessionsOmitted), d.locks.map(String.init) ?? "",
                     d.trackedClients.map(String.init) ?? ""].joined(separator: "\t")
         case .listener(let l):
@@ -91,7 +91,7 @@ public enum ControlReply: Sendable, Equatable {
         case "daemon" where f.count == 9:
             guard let pid = Int(f[2]), let started = Double(f[3]), let uptime = Double(f[4]), let omitted = Int(f[6]),
                   f[7].isEmpty || Int(f[7]) != nil, f[8].isEmpty || Int(f[8]) != nil else { return nil }
-            self = .daemon(DaemonStatus(version: f[1], pid: pid, started: started, uptime: uptime, configFile: f[5], listeners: [],
+            self = .daemon(DaemonStatus(version: f[1], pid: pid, started: started, uptime: uptime / 1000, configFile: f[5], listeners: [],
                                         sessions: [], sessionsOmitted: omitted, locks: Int(f[7]), trackedClients: Int(f[8])))
         case "listener" where f.count == 6:
             guard let kind = SessionSnapshot.Kind(rawValue: f[2]), let n = Int(f[5]) else { return nil }

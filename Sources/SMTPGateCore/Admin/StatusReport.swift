@@ -3,6 +3,11 @@
 /// cell that already is escaped (the HELO) is checked to be printable ASCII, so it cannot break a row.
 public enum StatusReport {
     public static func text(_ s: DaemonStatus) -> String {
+        s.sessions.isEmpty ? human(s) : human(s) + "\n" + slots(s)
+    }
+
+    /// The summary and the listener table.
+    public static func human(_ s: DaemonStatus) -> String {
         var out = "smtpgate \(s.version), pid \(s.pid), up \(duration(s.uptime)), config \(LogEscape.escape(s.configFile))\n"
         let open = s.listeners.reduce(0) { $0 + $1.sessions }
         out += "sessions \(open)"
@@ -11,16 +16,55 @@ public enum StatusReport {
         } else {
             out += ", abuse control off\n"
         }
-        out += "\n" + table(["LISTENER", "KIND", "ADDRESS", "MODE", "SESSIONS"],
-                            s.listeners.map { [$0.name, $0.kind.rawValue, $0.address, $0.mode, String($0.sessions)] })
-        guard !s.sessions.isEmpty else { return out }
-        out += "\n" + table(["SESSION", "LISTENER", "STATE", "AGE", "CLIENT", "DESTINATION", "TRANS", "IN", "OUT", "IDENT", "HELO"],
-                            s.sessions.map { x in
-                                [x.id, x.listener, x.state, duration(x.age), x.client, x.destination, String(x.transactions),
-                                 String(x.bytesIn), String(x.bytesOut), cell(x.ident), cell(x.helo, escaped: true)]
-                            })
+        return out + "\n" + table(["LISTENER", "KIND", "ADDRESS", "MODE", "SESSIONS"],
+                                   s.listeners.map { [$0.name, $0.kind.rawValue, $0.address, $0.mode, String($0.sessions)] })
+    }
+
+    /// The session table, oldest first.
+    public static func slots(_ s: DaemonStatus) -> String {
+        var out = table(["SESSION", "LISTENER", "STATE", "AGE", "CLIENT", "DESTINATION", "TRANS", "IN", "OUT", "IDENT", "HELO"],
+                        s.sessions.map { x in
+                            [x.id, x.listener, x.state, duration(x.age), x.client, x.destination, String(x.transactions),
+                             String(x.bytesIn), String(x.bytesOut), cell(x.ident), cell(x.helo, escaped: true)]
+                        })
         if s.sessionsOmitted > 0 { out += "(\(s.sessionsOmitted) more sessions not listed)\n" }
         return out
+    }
+
+    /// One `daemon`, then one `listener` and one `session` line each, `key=value` with the log's escaping:
+    /// for scripts that read the state file.
+    public static func flat(_ s: DaemonStatus) -> String {
+        func line(_ head: String, _ fields: [(String, String)]) -> String {
+            ([head] + fields.map { "\($0.0)=\(word($0.1))" }).joined(separator: " ") + "\n"
+        }
+        var out = line("daemon", [
+            ("version", s.version), ("pid", String(s.pid)), ("started", ControlReply.number(s.started)),
+            ("uptime", LogFormat.formatSeconds(s.uptime)), ("config", s.configFile),
+            ("sessions", String(s.listeners.reduce(0) { $0 + $1.sessions })), ("sessions_omitted", String(s.sessionsOmitted)),
+            ("locks", s.locks.map(String.init) ?? "-"), ("tracked_clients", s.trackedClients.map(String.init) ?? "-"),
+        ])
+        for l in s.listeners {
+            out += line("listener", [("name", l.name), ("kind", l.kind.rawValue), ("address", l.address), ("mode", l.mode),
+                                     ("sessions", String(l.sessions))])
+        }
+        for x in s.sessions {
+            out += line("session", [
+                ("id", x.id), ("listener", x.listener), ("kind", x.kind.rawValue), ("state", x.state),
+                ("age", LogFormat.formatSeconds(x.age)), ("client", x.client), ("dest", x.destination),
+                ("trans", String(x.transactions)), ("bytes_in", String(x.bytesIn)), ("bytes_out", String(x.bytesOut)),
+                ("ident", x.ident.map(LogEscape.escape) ?? "-"), ("helo", x.helo ?? "-"),
+            ])
+        }
+        return out
+    }
+
+    /// The state file (`statefile_type`): the parts asked for, in the order human, flat, slots.
+    public static func statefile(_ s: DaemonStatus, _ types: Config.StatefileType) -> String {
+        var parts: [String] = []
+        if types.contains(.human) { parts.append(human(s)) }
+        if types.contains(.flat) { parts.append(flat(s)) }
+        if types.contains(.slots) { parts.append(slots(s)) }
+        return parts.joined(separator: "\n")
     }
 
     public static func json(_ s: DaemonStatus) -> String {
@@ -55,13 +99,16 @@ public enum StatusReport {
 
     static let cellMax = 40
 
+    /// A value as one printable word (already escaped text passes; anything else is escaped).
+    static func word(_ v: String) -> String {
+        String(decoding: v.utf8.flatMap { b in (0x21...0x7e).contains(b) ? [b] : Array(LogEscape.escape([b]).utf8) }, as: UTF8.self)
+    }
+
     /// Escaped as in the log (unless it already is), so a table cell is one printable word; long ones
     /// end in `...`.
     static func cell(_ v: String?, escaped: Bool = false) -> String {
         guard let v, !v.isEmpty else { return "-" }
-        let e: [UInt8] = escaped
-            ? v.utf8.flatMap { b in (0x21...0x7e).contains(b) ? [b] : Array(LogEscape.escape([b]).utf8) }
-            : Array(LogEscape.escape(v).utf8)
+        let e = Array((escaped ? word(v) : LogEscape.escape(v)).utf8)
         guard e.count > cellMax else { return String(decoding: e, as: UTF8.self) }
         var cut = e.prefix(cellMax - 3)
         // Every backslash the escaping writes starts a \xHH: never cut one in half.

@@ -107,6 +107,10 @@ public struct Config: Sendable, Equatable {
     /// `state_store` given in the file: locks by hand work even with no `lock_on` and no rate limit.
     public var stateStoreSet = false
     public var controlPath = "/run/smtpgate/control.sock"
+    /// Written on SIGUSR1 (smtp-gated's state dump).
+    public var statefile = "/run/smtpgate/state"
+    public var statefileType: StatefileType = [.human, .slots]
+    public var statefilePerm = 0o660
     /// DNS blocklists asked for the real client at connect; empty is off.
     public var dnsbl: [DNSBLSite] = []
     public var dnsblThreshold = 1
@@ -169,6 +173,15 @@ public struct Config: Sendable, Equatable {
     }
 
     /// smtp-gated's `spool_leave_on`: when a spooled message is kept instead of removed.
+    /// What the state file holds, in this order: the summary and listeners, `key=value` lines, the session table.
+    public struct StatefileType: OptionSet, Sendable, Equatable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let human = StatefileType(rawValue: 1)
+        public static let flat = StatefileType(rawValue: 2)
+        public static let slots = StatefileType(rawValue: 4)
+    }
+
     public struct SpoolLeaveOn: OptionSet, Sendable, Equatable {
         public let rawValue: Int
         public init(rawValue: Int) { self.rawValue = rawValue }

@@ -138,6 +138,39 @@ enum OptionValue {
         return set
     }
 
+    /// smtp-gated's comma list of human, flat and slots.
+    static func statefileType(_ v: String) throws(OptionValueError) -> Config.StatefileType {
+        var set = Config.StatefileType()
+        for word in v.lowercased().split(separator: ",", omittingEmptySubsequences: false) {
+            switch word.trimmingSpaces() {
+            case "human": set.insert(.human)
+            case "flat": set.insert(.flat)
+            case "slots": set.insert(.slots)
+            default: throw OptionValueError("expected human, flat or slots (a comma list), got '\(LogEscape.escape(v))'")
+            }
+        }
+        return set
+    }
+
+    static func showStatefileType(_ s: Config.StatefileType) -> String {
+        [(Config.StatefileType.human, "human"), (.flat, "flat"), (.slots, "slots")].filter { s.contains($0.0) }.map(\.1)
+            .joined(separator: ",")
+    }
+
+    /// File permissions as smtp-gated writes them: octal, with or without the leading 0 (`0660`, `640`).
+    static func octalMode(_ v: String) throws(OptionValueError) -> Int {
+        guard (1...4).contains(v.utf8.count), v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }),
+              let n = Int(v, radix: 8), n <= 0o777 else {
+            throw OptionValueError("expected an octal file mode such as 0660, got '\(LogEscape.escape(v))'")
+        }
+        return n
+    }
+
+    static func showOctalMode(_ n: Int) -> String {
+        let digits = String(n, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
     static func showSpoolLeaveOn(_ s: Config.SpoolLeaveOn) -> String {
         let names: [(Config.SpoolLeaveOn, String)] = [(.error, "error"), (.spam, "spam"), (.virus, "virus"), (.always, "always")]
         let shown = names.filter { s.contains($0.0) }.map(\.1)
@@ -301,6 +334,11 @@ extension Option {
             guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
             c.controlPath = p
         }, show: { $0.controlPath }),
+        Option(name: "statefile", apply: { c, v throws(OptionValueError) in c.statefile = try OptionValue.path(v) }, show: { $0.statefile }),
+        Option(name: "statefile_type", apply: { c, v throws(OptionValueError) in c.statefileType = try OptionValue.statefileType(v) },
+               show: { OptionValue.showStatefileType($0.statefileType) }),
+        Option(name: "statefile_perm", apply: { c, v throws(OptionValueError) in c.statefilePerm = try OptionValue.octalMode(v) },
+               show: { OptionValue.showOctalMode($0.statefilePerm) }),
         Option(name: "dnsbl", apply: { c, v throws(OptionValueError) in c.dnsbl = try OptionValue.policy { () throws(PolicyValueError) in try DNSBLSite.parseList(v) } }, show: { DNSBLSite.show($0.dnsbl) }),
         Option(name: "dnsbl_threshold", apply: { c, v throws(OptionValueError) in c.dnsblThreshold = try OptionValue.uint(v, min: 1, max: 1000) }, show: { String($0.dnsblThreshold) }),
         Option(name: "dns_server", apply: { c, v throws(OptionValueError) in c.dnsServers = try OptionValue.policy { () throws(PolicyValueError) in try DNSServer.parseList(v) } }, show: { c in

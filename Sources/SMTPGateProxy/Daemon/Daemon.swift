@@ -158,16 +158,18 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func installSignals() {
-        // USR1/USR2 are reserved for the state dump smtp-gated administrators know; until then, ignored.
+        // USR2 is ignored (smtp-gated used it for nothing an operator needs).
         for sig in [SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2] { signal(sig, SIG_IGN) }
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
         hup.setEventHandler { [self] in reload() }
+        let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
+        usr1.setEventHandler { [self] in writeStatefile() }
         let handlers: [DispatchSourceSignal] = [SIGTERM, SIGINT].map { sig in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             s.setEventHandler { [self] in drain() }
             return s
         }
-        signalSources = [hup] + handlers
+        signalSources = [hup, usr1] + handlers
         signalSources.forEach { $0.resume() }
     }
 
@@ -330,40 +332,94 @@ public final class Daemon: @unchecked Sendable {
         return nil
     }
 
-    /// `smtpgate status`, `reload` and `stop` on the control socket. The listener lists change on the signal
-    /// queue, so they are read there; each session is read on its own event loop.
+    /// `smtpgate status`, `reload` and `stop` on the control socket.
     private func daemonControl() -> DaemonControl {
-        let startedAt = Double(time(nil))
-        let startedClock = DispatchTime.now()
-        return DaemonControl(
-            status: { [unowned self] loop in
-                let promise = loop.makePromise(of: DaemonStatus.self)
-                signalQueue.async { [self] in
-                    let listeners = running
-                    let all = listeners + retired
-                    let abuseControl = abuse?.control
-                    EventLoopFuture.whenAllSucceed(all.map { $0.registry.snapshots(on: loop) }, on: loop).map { [configPath] per in
-                        var sessions = per.flatMap { $0 }.sorted { $0.age > $1.age }
-                        let omitted = max(0, sessions.count - DaemonStatus.maxSessions)
-                        if omitted > 0 { sessions.removeLast(omitted) }
-                        let rows = zip(listeners, per).map { l, s in
-                            DaemonStatus.Listener(name: l.name, kind: l.sockets.kind == .smtp ? .smtp : .forward,
-                                                  address: l.sockets.text, mode: l.sockets.mode?.rawValue ?? "-", sessions: s.count)
-                        }
-                        let uptime = Double(DispatchTime.now().uptimeNanoseconds - startedClock.uptimeNanoseconds) / 1e9
-                        return DaemonStatus(version: Self.version, pid: Int(getpid()), started: startedAt, uptime: uptime,
-                                            configFile: configPath, listeners: rows, sessions: sessions, sessionsOmitted: omitted,
-                                            locks: abuseControl?.allLocks().count, trackedClients: abuseControl?.trackedClients)
-                    }.cascade(to: promise)
-                }
-                return promise.futureResult
-            },
+        DaemonControl(
+            status: { [unowned self] loop in status(on: loop) },
             reload: { [unowned self] loop in
                 let promise = loop.makePromise(of: String?.self)
                 signalQueue.async { [self] in promise.succeed(reload()) }
                 return promise.futureResult
             },
             stop: { [unowned self] in signalQueue.async { [self] in drain() } })
+    }
+
+    private let startedAt = Double(time(nil))
+    private let startedClock = DispatchTime.now()
+
+    /// The live view. The listener lists change on the signal queue, so they are read there; each session
+    /// is read on its own event loop.
+    private func status(on loop: EventLoop) -> EventLoopFuture<DaemonStatus> {
+        let promise = loop.makePromise(of: DaemonStatus.self)
+        signalQueue.async { [self] in
+            let listeners = running
+            let all = listeners + retired
+            let abuseControl = abuse?.control
+            let (startedAt, startedClock, configPath) = (startedAt, startedClock, configPath)
+            EventLoopFuture.whenAllSucceed(all.map { $0.registry.snapshots(on: loop) }, on: loop).map { per in
+                var sessions = per.flatMap { $0 }.sorted { $0.age > $1.age }
+                let omitted = max(0, sessions.count - DaemonStatus.maxSessions)
+                if omitted > 0 { sessions.removeLast(omitted) }
+                let rows = zip(listeners, per).map { l, s in
+                    DaemonStatus.Listener(name: l.name, kind: l.sockets.kind == .smtp ? .smtp : .forward,
+                                          address: l.sockets.text, mode: l.sockets.mode?.rawValue ?? "-", sessions: s.count)
+                }
+                let uptime = Double(DispatchTime.now().uptimeNanoseconds - startedClock.uptimeNanoseconds) / 1e9
+                return DaemonStatus(version: Self.version, pid: Int(getpid()), started: startedAt, uptime: uptime,
+                                    configFile: configPath, listeners: rows, sessions: sessions, sessionsOmitted: omitted,
+                                    locks: abuseControl?.allLocks().count, trackedClients: abuseControl?.trackedClients)
+            }.cascade(to: promise)
+        }
+        return promise.futureResult
+    }
+
+    /// SIGUSR1: the state file (`statefile`, `statefile_type`, `statefile_perm`), written whole under a
+    /// temporary name and renamed, so a reader never sees half of it.
+    private func writeStatefile() {
+        let c = global.withLockedValue { $0 }
+        status(on: group.next()).whenComplete { [self] result in
+            signalQueue.async { [self] in
+                switch result {
+                case .success(let s):
+                    let text = StatusReport.statefile(s, c.statefileType)
+                    if let error = Self.writeAtomically(c.statefile, text, mode: c.statefilePerm) {
+                        log.warning("statefile", metadata: ["path": "\(c.statefile)", "error": "\(error)"])
+                    } else {
+                        log.info("statefile", metadata: ["path": "\(c.statefile)", "sessions": "\(s.sessions.count)"])
+                    }
+                case .failure(let error):
+                    log.warning("statefile", metadata: ["path": "\(c.statefile)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// nil when written; else why not.
+    static func writeAtomically(_ path: String, _ text: String, mode: Int) -> String? {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode_t(mode))
+        guard fd >= 0 else { return "cannot create \(tmp): \(errnoText())" }
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 {
+                let why = errnoText()
+                close(fd)
+                unlink(tmp)
+                return "cannot write \(tmp): \(why)"
+            }
+            done += n
+        }
+        // The umask must not narrow what statefile_perm asks for.
+        _ = fchmod(fd, mode_t(mode))
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            let why = errnoText()
+            unlink(tmp)
+            return "cannot rename \(tmp) to \(path): \(why)"
+        }
+        return nil
     }
 
     /// A listener no longer in the configuration: it stops accepting, its sessions have `shutdown_timeout`
