@@ -22,6 +22,11 @@ public final class LogSink: @unchecked Sendable {
 
     private let path: String?
     private let format: LogFormat
+    /// Set for `run --syslog`: one datagram per line to this socket.
+    private let syslog: (path: String, format: SyslogFormat, facility: SyslogFormat.Facility)?
+    private let hostname: String
+    /// `log_level`: lines less severe (a higher syslog rank) are not queued.
+    private let maxRank: Int
     private let program: String
     private let pid = getpid()
     private let lock = NIOLock()
@@ -39,13 +44,34 @@ public final class LogSink: @unchecked Sendable {
 
     /// `program` names the daemon in text lines (`smtpgate[pid]:`, `smtpgate-helper[pid]:`); `queueBytes`
     /// bounds the lines waiting for the writer (the batch it is writing holds at most as much again).
-    public init(format: LogFormat, path: String?, program: String, queueBytes: Int) throws {
+    public convenience init(format: LogFormat, path: String?, program: String, queueBytes: Int, maxRank: Int = 7) throws {
+        try self.init(format: format, path: path, syslog: nil, program: program, queueBytes: queueBytes, maxRank: maxRank)
+    }
+
+    /// Lines as syslog datagrams to `socket` (normally /dev/log), connected now: a socket nobody reads
+    /// fails the start rather than losing every line.
+    public convenience init(syslog socket: String, format: SyslogFormat, facility: SyslogFormat.Facility, program: String,
+                            queueBytes: Int, maxRank: Int = 7) throws {
+        try self.init(format: .text, path: nil, syslog: (socket, format, facility), program: program, queueBytes: queueBytes,
+                      maxRank: maxRank)
+    }
+
+    private init(format: LogFormat, path: String?, syslog: (path: String, format: SyslogFormat, facility: SyslogFormat.Facility)?,
+                 program: String, queueBytes: Int, maxRank: Int) throws {
         self.format = format
+        self.syslog = syslog
+        self.maxRank = maxRank
         self.program = program
         self.path = path
         self.queue = LogQueue(capacity: queueBytes)
         self.wakeBytes = min(Self.flushBytes, queueBytes / 2)
-        self.fd = try path.map(Self.openLog) ?? STDERR_FILENO
+        var name = [CChar](repeating: 0, count: 256)
+        hostname = gethostname(&name, name.count - 1) == 0 ? String(cString: name) : "-"
+        if let syslog {
+            fd = try Self.connectSyslog(syslog.path)
+        } else {
+            fd = try path.map(Self.openLog) ?? STDERR_FILENO
+        }
         // A reader that exits must cost lines (EPIPE, counted), not the process; the daemons ignore SIGPIPE
         // too, but only once they are up, after their first lines.
         signal(SIGPIPE, SIG_IGN)
@@ -53,6 +79,30 @@ public final class LogSink: @unchecked Sendable {
         ticker.schedule(deadline: .now() + Self.flushInterval, repeating: Self.flushInterval)
         ticker.setEventHandler { [weak self] in self?.drain() }
         ticker.resume()
+    }
+
+    private static func connectSyslog(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw DaemonError("cannot make a syslog socket: \(errnoText())") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw DaemonError("syslog socket path \(path) is too long")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let why = errnoText()
+            close(fd)
+            throw DaemonError("cannot connect to the syslog socket \(path): \(why)")
+        }
+        return fd
     }
 
     private static func openLog(_ path: String) throws -> Int32 {
@@ -65,8 +115,13 @@ public final class LogSink: @unchecked Sendable {
     /// old one (and, if the writer is stuck past `stallTimeout`, what comes until it is free). On failure
     /// the old one stays.
     public func reopen() throws {
-        guard let path else { return }
-        let new = try Self.openLog(path)
+        let new: Int32
+        if let syslog {
+            new = try Self.connectSyslog(syslog.path)
+        } else {
+            guard let path else { return }
+            new = try Self.openLog(path)
+        }
         onWriter { [self] in
             drain()
             close(fd)
@@ -75,9 +130,19 @@ public final class LogSink: @unchecked Sendable {
         }
     }
 
+    /// Under `lock` (the clock is shared).
+    private func render(_ record: LogRecord) -> String {
+        guard let syslog else { return format.render(record, timestamp: clock.now(), program: program, pid: pid) }
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        return syslog.format.render(record, facility: syslog.facility, tag: record.tag ?? program, pid: pid, hostname: hostname,
+                                    time: Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6)
+    }
+
     public func emit(_ record: LogRecord) {
+        guard record.level.rank <= maxRank else { return }
         let wake = lock.withLock { () -> Bool in
-            queue.append { format.render(record, timestamp: clock.now(), program: program, pid: pid) }
+            queue.append { render(record) }
             guard queue.byteCount >= wakeBytes, !wakeQueued else { return false }
             wakeQueued = true
             return true
@@ -110,15 +175,14 @@ public final class LogSink: @unchecked Sendable {
                 guard !queue.isIdle else { return nil }
                 let batch = queue.take()
                 guard batch.dropped > 0 else { return (batch, []) }
-                let line = format.render(LogQueue.logDropped(count: batch.dropped), timestamp: clock.now(),
-                                         program: program, pid: pid)
+                let line = render(LogQueue.logDropped(count: batch.dropped))
                 return (batch, Array(line.utf8) + [0x0a])
             }
             guard let (batch, notice) = next else { return }
             let end: [UInt8] = midLine ? [0x0a] : []
             var written = 0
             for part in [end, notice, batch.lines] {
-                let n = writeAll(part)
+                let n = syslog == nil ? writeAll(part) : sendLines(part)
                 written += n
                 if n > 0 { midLine = part[n - 1] != 0x0a }
                 guard n == part.count else {
@@ -128,6 +192,25 @@ public final class LogSink: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Each line of `bytes` as one datagram, without its line end. A syslog daemon that restarted has a
+    /// new socket: it is connected again once per failure. Returns the bytes whose lines got out.
+    private func sendLines(_ bytes: [UInt8]) -> Int {
+        var done = 0
+        while done < bytes.count {
+            let end = bytes[done...].firstIndex(of: 0x0a) ?? bytes.count
+            var sent = bytes[done..<end].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } >= 0
+            if !sent, errno == ECONNREFUSED || errno == ENOTCONN || errno == ENOENT, let syslog,
+               let fresh = try? Self.connectSyslog(syslog.path) {
+                close(fd)
+                fd = fresh
+                sent = bytes[done..<end].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } >= 0
+            }
+            guard sent else { return done }
+            done = min(end + 1, bytes.count)
+        }
+        return done
     }
 
     /// Bytes of `bytes` written before an error (all of them unless one occurred).

@@ -31,10 +31,24 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Bytes of log lines held for a log reader that does not keep up; past them lines are dropped and counted.")
     var logQueue: Int = LogSink.defaultQueueBytes
 
+    @Flag(name: .long, help: "Send log lines to syslog (log_facility, log_level) instead of stderr.")
+    var syslog = false
+
+    @Option(name: .long, help: "The syslog socket (a unix datagram socket).")
+    var syslogSocket = "/dev/log"
+
+    @Option(name: .long, help: "Syslog message format: rfc3164 (as syslog(3) sends) or rfc5424.")
+    var syslogFormat = "rfc3164"
+
     func run() throws {
         guard let format = LogFormat(rawValue: logFormat) else {
             throw ValidationError("--log-format must be text or json")
         }
+        guard let syslogFormat = SyslogFormat(rawValue: syslogFormat) else {
+            throw ValidationError("--syslog-format must be rfc3164 or rfc5424")
+        }
+        if syslog, logFile != nil { throw ValidationError("--syslog and --log-file exclude each other") }
+        if syslog, logFormat != "text" { throw ValidationError("--syslog sends text lines: leave out --log-format") }
         guard LogSink.queueBytesRange.contains(logQueue) else {
             throw ValidationError("--log-queue must be \(LogSink.queueBytesRange.lowerBound) to \(LogSink.queueBytesRange.upperBound) bytes")
         }
@@ -47,7 +61,11 @@ struct Run: ParsableCommand {
         }
         let sink: LogSink
         do {
-            sink = try LogSink(format: format, path: logFile, program: "smtpgate", queueBytes: logQueue)
+            let c = cfg.config
+            sink = syslog
+                ? try LogSink(syslog: syslogSocket, format: syslogFormat, facility: c.logFacility, program: "smtpgate",
+                              queueBytes: logQueue, maxRank: c.logLevel)
+                : try LogSink(format: format, path: logFile, program: "smtpgate", queueBytes: logQueue, maxRank: c.logLevel)
         } catch {
             FileHandleErr.print("smtpgate: \(error)")
             throw ExitCode(1)

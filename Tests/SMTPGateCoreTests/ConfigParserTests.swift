@@ -96,7 +96,7 @@ struct ConfigParserTests {
             "timeout_action", "max_actions",
             "lock_on", "lock_duration", "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
             "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation", "ratelimit_clients", "ratelimit_override",
-            "max_per_ident", "max_load", "state_store", "control_path", "statefile", "statefile_type", "statefile_perm",
+            "max_per_ident", "max_load", "state_store", "control_path", "log_facility", "log_level", "statefile", "statefile_type", "statefile_perm",
             "dnsbl", "dnsbl_threshold", "dns_server", "timeout_dns", "earlytalker", "earlytalker_wait", "auth_require", "auth_skip",
             "regex_reject_helo", "regex_reject_mail_from", "regex_reject_rcpt_to", "regex_enforce_helo",
             "regex_enforce_mail_from", "regex_enforce_rcpt_to",

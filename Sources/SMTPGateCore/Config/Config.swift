@@ -107,6 +107,10 @@ public struct Config: Sendable, Equatable {
     /// `state_store` given in the file: locks by hand work even with no `lock_on` and no rate limit.
     public var stateStoreSet = false
     public var controlPath = "/run/smtpgate/control.sock"
+    /// The syslog facility of `run --syslog`.
+    public var logFacility = SyslogFormat.Facility.mail
+    /// Lines less severe than this syslog level (0 emerg ... 7 debug) are not written, wherever they go.
+    public var logLevel = 6
     /// Written on SIGUSR1 (smtp-gated's state dump).
     public var statefile = "/run/smtpgate/state"
     public var statefileType: StatefileType = [.human, .slots]

@@ -25,7 +25,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
 
     static let daemonOptions: Set<String> = [
         "pidfile", "set_user", "set_group", "max_scans", "max_actions", "shutdown_timeout", "spool_path",
-        "state_store", "control_path", "statefile", "statefile_type", "statefile_perm", "dns_server", "timeout_dns", "remote_udp_key_file",
+        "state_store", "control_path", "log_facility", "log_level", "statefile", "statefile_type", "statefile_perm", "dns_server", "timeout_dns", "remote_udp_key_file",
         "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
         "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation",
         "ratelimit_clients", "ratelimit_override",
@@ -43,7 +43,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
     static let rebinding: Set<String> = ["bind_address", "port", "mode", "connect_queue"]
 
     static let restartOnly: Set<String> = [
-        "pidfile", "set_user", "set_group", "max_scans", "state_store", "control_path",
+        "pidfile", "set_user", "set_group", "max_scans", "state_store", "control_path", "log_facility", "log_level",
     ]
 
     public static func of(_ name: String) -> OptionScope {

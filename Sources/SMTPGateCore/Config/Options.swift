@@ -138,6 +138,31 @@ enum OptionValue {
         return set
     }
 
+    static let levelNames = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
+
+    /// A syslog level by name (`warn` and `error` too) or number, 0 (emerg) to 7 (debug).
+    static func logLevel(_ v: String) throws(OptionValueError) -> Int {
+        let w = v.lowercased()
+        if let i = levelNames.firstIndex(of: w) { return i }
+        switch w {
+        case "warn": return 4
+        case "error": return 3
+        case "panic": return 0
+        default: break
+        }
+        guard w.utf8.count == 1, let n = Int(w), (0...7).contains(n) else {
+            throw OptionValueError("expected a syslog level (\(levelNames.joined(separator: ", ")) or 0-7), got '\(LogEscape.escape(v))'")
+        }
+        return n
+    }
+
+    static func facility(_ v: String) throws(OptionValueError) -> SyslogFormat.Facility {
+        guard let f = SyslogFormat.Facility(rawValue: v.lowercased()) else {
+            throw OptionValueError("expected a syslog facility (\(SyslogFormat.Facility.allCases.map(\.rawValue).joined(separator: ", "))), got '\(LogEscape.escape(v))'")
+        }
+        return f
+    }
+
     /// smtp-gated's comma list of human, flat and slots.
     static func statefileType(_ v: String) throws(OptionValueError) -> Config.StatefileType {
         var set = Config.StatefileType()
@@ -334,6 +359,10 @@ extension Option {
             guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
             c.controlPath = p
         }, show: { $0.controlPath }),
+        Option(name: "log_facility", apply: { c, v throws(OptionValueError) in c.logFacility = try OptionValue.facility(v) },
+               show: { $0.logFacility.rawValue }),
+        Option(name: "log_level", apply: { c, v throws(OptionValueError) in c.logLevel = try OptionValue.logLevel(v) },
+               show: { OptionValue.levelNames[$0.logLevel] }),
         Option(name: "statefile", apply: { c, v throws(OptionValueError) in c.statefile = try OptionValue.path(v) }, show: { $0.statefile }),
         Option(name: "statefile_type", apply: { c, v throws(OptionValueError) in c.statefileType = try OptionValue.statefileType(v) },
                show: { OptionValue.showStatefileType($0.statefileType) }),

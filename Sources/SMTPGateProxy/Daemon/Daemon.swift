@@ -475,6 +475,8 @@ public final class Daemon: @unchecked Sendable {
         if oldFile.abuseControl != newFile.abuseControl { names.append("abuse_control") }
         if old.stateStore != new.stateStore { names.append("state_store") }
         if old.controlPath != new.controlPath { names.append("control_path") }
+        if old.logFacility != new.logFacility { names.append("log_facility") }
+        if old.logLevel != new.logLevel { names.append("log_level") }
         return names
     }
 
