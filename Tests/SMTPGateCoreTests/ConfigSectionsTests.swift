@@ -189,6 +189,21 @@ struct ConfigSectionsTests {
         #expect(ConfigParser.warnings(f) == ["[listener a] earlytalker_wait is set but earlytalker is off: connections wait for nothing"])
     }
 
+    /// The reload line's `changed=`: kept sections' options by `NAME:option`, the daemon's by name.
+    @Test func changesNameWhatAReloadChanges() throws {
+        let base = "mode fixed\nfixed_server 127.0.0.1\nshutdown_timeout 5\n[listener in]\nport 2525\n[forward web]\nport 8443\nfixed_server_port 443\nallow 10.0.0.*\n"
+        let a = try #require(parse(base))
+        let b = try #require(parse(base.replacingOccurrences(of: "shutdown_timeout 5", with: "shutdown_timeout 9")
+            .replacingOccurrences(of: "port 2525\n", with: "port 2525\nmax_connections 7\n")
+            .replacingOccurrences(of: "allow 10.0.0.*", with: "allow 10.0.1.*") + "[listener new]\nport 2526\n"))
+        #expect(ConfigParser.changes(from: a, to: b) == ["shutdown_timeout", "in:max_connections", "web:allow"],
+                "the new listener is the reload's added=, not a change")
+        #expect(ConfigParser.changes(from: a, to: a).isEmpty)
+        let plain = try #require(parse("mode fixed\nfixed_server 127.0.0.1\n"))
+        let plainB = try #require(parse("mode fixed\nfixed_server 127.0.0.1\ntimeout_idle 60\nlog_level notice\n"))
+        #expect(ConfigParser.changes(from: plain, to: plainB) == ["timeout_idle", "log_level"])
+    }
+
     @Test func optionScopesAreATable() {
         #expect(OptionScope.of("set_user") == .daemon)
         #expect(OptionScope.of("ratelimit_messages") == .listener, "each listener may count with its own limits")

@@ -117,7 +117,8 @@ def test_reload_through_the_control_socket_says_whether_the_file_was_taken(proxy
         p.write_config(config(p, smtp_port, fwd_port, echo.port, smtp_extra="max_connections 7\n"))
         rc, out, err = cli(p, "reload")
         assert (rc, out) == (0, "reloaded\n"), err
-        p.wait_event("reload", result="ok")
+        (ok,) = p.wait_event("reload", result="ok")
+        assert ok.get("changed") == "in:max_connections", ok
         p.write_config(config(p, smtp_port, fwd_port, echo.port, smtp_extra="bogus_option 1\n"))
         rc, out, err = cli(p, "reload")
         assert rc == 1 and out == "", out

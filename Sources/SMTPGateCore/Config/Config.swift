@@ -111,6 +111,8 @@ public struct Config: Sendable, Equatable {
     public var logFacility = SyslogFormat.Facility.mail
     /// Lines less severe than this syslog level (0 emerg ... 7 debug) are not written, wherever they go.
     public var logLevel = 6
+    /// smtp-gated options set in the file that have no effect here (`InertOption`), in file order.
+    public var inertOptions: [String] = []
     /// Written on SIGUSR1 (smtp-gated's state dump).
     public var statefile = "/run/smtpgate/state"
     public var statefileType: StatefileType = [.human, .slots]

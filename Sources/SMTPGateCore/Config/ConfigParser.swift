@@ -76,6 +76,22 @@ public enum ConfigParser {
         var rateValues: [RateKind: String] = [:]
         for entry in options {
             let (name, value, lineNo) = (entry.name, entry.value, entry.line)
+            if let inert = InertOption.byName[name] {
+                guard scope == nil else {
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)' is the daemon's: set it before the first section")
+                }
+                if let earlier = seen[name] {
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)' is already set on line \(earlier)")
+                }
+                do {
+                    try inert.check(value)
+                } catch {
+                    throw ConfigError(file: file, line: lineNo, message: "option '\(name)': \(error.message)")
+                }
+                seen[name] = lineNo
+                config.inertOptions.append(name)
+                continue
+            }
             guard let option = Option.byName[name] else {
                 throw ConfigError(file: file, line: lineNo, message: "unknown option '\(LogEscape.escape(name))'")
             }
@@ -204,8 +220,11 @@ public enum ConfigParser {
 
     /// The warnings of every listener and forward, each named when the file has sections.
     public static func warnings(_ file: ConfigFile) -> [String] {
-        guard file.sectioned else { return file.listeners.flatMap { warnings($0.config) } }
-        var out: [String] = []
+        // Once, for the daemon: every section inherits the global options.
+        var out = file.global.inertOptions.compactMap { name in
+            InertOption.byName[name].map { "\(name) has no effect in SMTPGate: \($0.why)" }
+        }
+        guard file.sectioned else { return out + file.listeners.flatMap { warnings($0.config) } }
         for l in file.listeners { out += warnings(l.config).map { "[listener \(l.name)] \($0)" } }
         for f in file.forwards { out += f.warnings }
         return out
@@ -258,6 +277,35 @@ public enum ConfigParser {
 
     /// A file with sections as `check-config` shows it: the daemon's options, then every listener's and
     /// forward's effective options; a file without sections as `render` shows its listener.
+    /// What a reload changes, for its log line: the daemon's options by name, a listener's or forward's
+    /// (kept ones; added and removed ones are named on their own) as `NAME:option`, in table order.
+    /// A file without sections names its options alone.
+    public static func changes(from old: ConfigFile, to new: ConfigFile) -> [String] {
+        func differ(_ a: Config, _ b: Config, _ keep: (OptionScope) -> Bool) -> [String] {
+            Option.all.filter { keep(OptionScope.of($0.name)) && $0.show(a) != $0.show(b) }.map(\.name)
+        }
+        guard old.sectioned || new.sectioned else {
+            return differ(old.global, new.global) { _ in true }
+        }
+        var out = differ(old.global, new.global) { $0 == .daemon }
+        if old.global.forwardRules.globalAllow.map(\.text) != new.global.forwardRules.globalAllow.map(\.text) { out.append("allow") }
+        if old.global.forwardRules.globalDeny.map(\.text) != new.global.forwardRules.globalDeny.map(\.text) { out.append("deny") }
+        for l in new.listeners {
+            guard let was = old.listener(named: l.name) else { continue }
+            out += differ(was.config, l.config) { $0.inListener }.map { "\(l.name):\($0)" }
+        }
+        for f in new.forwards {
+            guard let was = old.forwards.first(where: { $0.name == f.name }) else { continue }
+            var names = differ(was.config, f.config) { $0 == .connection }
+            if was.ports != f.ports, !names.contains("port") { names.append("port") }
+            if was.targetPorts != f.targetPorts, !names.contains("fixed_server_port") { names.append("fixed_server_port") }
+            if was.config.forwardRules.allow.map(\.text) != f.config.forwardRules.allow.map(\.text) { names.append("allow") }
+            if was.config.forwardRules.deny.map(\.text) != f.config.forwardRules.deny.map(\.text) { names.append("deny") }
+            out += names.map { "\(f.name):\($0)" }
+        }
+        return out
+    }
+
     public static func render(_ file: ConfigFile) -> String {
         guard file.sectioned else { return file.listeners.map { render($0.config) }.joined() }
         func lines(_ c: Config, _ shown: [String: String] = [:], _ keep: (OptionScope) -> Bool) -> String {

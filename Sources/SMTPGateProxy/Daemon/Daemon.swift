@@ -24,6 +24,8 @@ public final class Daemon: @unchecked Sendable {
     private let ids = SessionIDs()
     /// The listeners and forwards in force, by name, in file order; changed on the signal queue only.
     private var running: [RunningListener] = []
+    /// The file in force, for the reload line's `changed=` (set and read on the signal queue).
+    private var loadedFile: ConfigFile
     /// Listeners a reload removed or replaced whose sessions are still finishing.
     private var retired: [RunningListener] = []
     /// Every port listened on, for the loop check.
@@ -61,6 +63,7 @@ public final class Daemon: @unchecked Sendable {
         self.maps = NIOLockedValueBox(loaded.maps)
         self.configPath = configPath
         self.startup = loaded.file
+        self.loadedFile = loaded.file
         self.global = NIOLockedValueBox(config)
         self.sink = sink
         var logger = Logger(label: "smtpgate") { _ in SinkLogHandler(sink: sink) }
@@ -319,8 +322,11 @@ public final class Daemon: @unchecked Sendable {
         }
         for l in added { logListening(l) }
         func names(_ keep: (ListenerPlan) -> String?) -> String { plan.compactMap(keep).joined(separator: ",") }
+        let changed = ConfigParser.changes(from: loadedFile, to: file)
+        loadedFile = file
         log.info("reload", metadata: [
             "result": "ok", "file": "\(configPath)", "listeners": "\(running.map(\.name).joined(separator: ","))",
+            "changed": "\(changed.isEmpty ? "-" : (changed.prefix(100) + (changed.count > 100 ? ["+\(changed.count - 100)"] : [])).joined(separator: ","))",
             "added": "\(names { if case .add(let n) = $0 { n } else { nil } })",
             "removed": "\(names { if case .remove(let n) = $0 { n } else { nil } })",
             "rebound": "\(names { if case .rebind(let n) = $0 { n } else { nil } })",

@@ -1,0 +1,31 @@
+/// smtp-gated options that only tuned its own implementation: an smtp-gated file that sets them loads,
+/// the value is checked as smtp-gated would read it, and `check-config` (and the start) say why it
+/// changes nothing here. Written before the first section only, as smtp-gated had one process.
+struct InertOption: Sendable {
+    let name: String
+    let check: @Sendable (String) throws(OptionValueError) -> Void
+    let why: String
+
+    static let all: [InertOption] = [
+        InertOption(name: "buffer_size", check: { v throws(OptionValueError) in _ = try OptionValue.uint(v, min: 1) },
+                    why: "each session's buffers grow with what it reads (swift-nio's allocator), up to the bounds in smtpgate(8)"),
+        InertOption(name: "pid_hash_size", check: { v throws(OptionValueError) in _ = try OptionValue.uint(v, min: 1) },
+                    why: "sessions are kept in tables that grow as needed"),
+        InertOption(name: "host_hash_size", check: { v throws(OptionValueError) in _ = try OptionValue.uint(v, min: 1) },
+                    why: "the per-host counts of max_per_host are kept in tables that grow as needed"),
+        InertOption(name: "enfile_sleep", check: { v throws(OptionValueError) in _ = try OptionValue.uint(v) },
+                    why: "out of descriptors, a connection is answered 421 at once and counted instead of pausing every accept (smtpgate(8), Out of descriptors)"),
+        InertOption(name: "locale", check: { _ throws(OptionValueError) in },
+                    why: "replies and log lines are in English"),
+        InertOption(name: "lock_perm", check: { v throws(OptionValueError) in _ = try OptionValue.octalMode(v) },
+                    why: "locks are kept in state_store, not as files (smtpgate locks import reads lock_path once)"),
+        InertOption(name: "ratelimit_dst_expiration", check: { v throws(OptionValueError) in
+                        guard Int(v).map({ $0 >= -1 }) == true else {
+                            throw OptionValueError("expected -1 or a number of seconds, got '\(LogEscape.escape(v))'")
+                        }
+                    },
+                    why: "ratelimit_destinations counts distinct destinations in its own windows"),
+    ]
+
+    static let byName: [String: InertOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+}
