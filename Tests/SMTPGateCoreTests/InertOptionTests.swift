@@ -53,3 +53,54 @@ struct InertOptionTests {
         }
     }
 }
+
+/// smtp-gated's process options: priority and the resource limits are applied at start; chroot_path and
+/// dspam_storage are refused with what to do instead.
+@Suite("smtp-gated process options")
+struct ProcessOptionTests {
+    static func parse(_ line: String) throws -> Config {
+        try ConfigParser.parse("mode fixed\nfixed_server 127.0.0.1\n\(line)\n", file: "sg.conf")
+    }
+
+    @Test(arguments: [("limit_core_size 64 M", Config.ResourceLimit.coreSize, 64 << 20), ("limit_fsize 100M", .fsize, 100 << 20),
+                      ("limit_virt_size 2g", .virtSize, 2 << 30), ("limit_data_size 4096", .dataSize, 4096),
+                      ("limit_core_size 0", .coreSize, 0), ("limit_fsize 1 K", .fsize, 1024)])
+    func limitsReadAsSmtpGatedWritesThem(_ line: String, _ limit: Config.ResourceLimit, _ bytes: Int) throws {
+        let c = try Self.parse(line)
+        #expect(c.limits == [limit: bytes])
+        #expect(ConfigParser.render(c).contains("\n\(limit.rawValue) \(bytes)\n"))
+    }
+
+    @Test func defaultsChangeNothing() throws {
+        let c = try Self.parse("")
+        #expect(c.limits.isEmpty && c.priority == nil)
+        let shown = ConfigParser.render(c)
+        #expect(shown.contains("\nlimit_virt_size -1\n") && shown.contains("\n# priority (not set)\n"))
+        #expect(try Self.parse("limit_virt_size -1").limits.isEmpty)
+    }
+
+    @Test(arguments: ["limit_core_size 64 MB", "limit_core_size -2", "limit_fsize M", "limit_data_size 99999999999999999G",
+                      "priority 20", "priority -21", "priority nice", "chroot_path /var/empty", "dspam_storage /var/lib/dspam"])
+    func refused(_ line: String) {
+        #expect(throws: ConfigError.self) { try Self.parse(line) }
+    }
+
+    @Test func chrootAndDspamSayWhatToUseInstead() throws {
+        for (line, says) in [("chroot_path /var/empty", "confine the daemon with systemd"), ("dspam_storage /x", "antispam_type spamassassin")] {
+            do {
+                _ = try Self.parse(line)
+                Issue.record("parsed \(line)")
+            } catch let error as ConfigError {
+                #expect(error.message.contains(says), "\(error.message)")
+            }
+        }
+        #expect(try Self.parse("chroot_path /").priority == nil, "the root itself is no chroot")
+        #expect(try Self.parse("priority -5").priority == -5)
+    }
+
+    @Test func smtpGatedsPostgresPlaceholdersLoadWithAWarning() throws {
+        let f = try ConfigParser.parseFile(bytes: Array("mode fixed\nfixed_server 127.0.0.1\ndb_name smtpgated\non_virus UPDATE\n".utf8),
+                                           file: "sg.conf")
+        #expect(ConfigParser.warnings(f).filter { $0.contains("never implemented") }.count == 2)
+    }
+}

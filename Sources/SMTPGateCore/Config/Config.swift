@@ -111,6 +111,11 @@ public struct Config: Sendable, Equatable {
     public var logFacility = SyslogFormat.Facility.mail
     /// Lines less severe than this syslog level (0 emerg ... 7 debug) are not written, wherever they go.
     public var logLevel = 6
+    /// `priority`: the nice value set at start (-20 to 19); nil leaves it as inherited.
+    public var priority: Int? = nil
+    /// `limit_core_size`, `limit_virt_size`, `limit_data_size`, `limit_fsize` in bytes; nil (-1) leaves the
+    /// inherited limit. smtp-gated's 64M/100M defaults would starve the event loops or stop a growing log.
+    public var limits: [ResourceLimit: Int] = [:]
     /// smtp-gated options set in the file that have no effect here (`InertOption`), in file order.
     public var inertOptions: [String] = []
     /// Written on SIGUSR1 (smtp-gated's state dump).
@@ -186,6 +191,13 @@ public struct Config: Sendable, Equatable {
         public static let human = StatefileType(rawValue: 1)
         public static let flat = StatefileType(rawValue: 2)
         public static let slots = StatefileType(rawValue: 4)
+    }
+
+    public enum ResourceLimit: String, Sendable, CaseIterable {
+        case coreSize = "limit_core_size"
+        case virtSize = "limit_virt_size"
+        case dataSize = "limit_data_size"
+        case fsize = "limit_fsize"
     }
 
     public struct SpoolLeaveOn: OptionSet, Sendable, Equatable {

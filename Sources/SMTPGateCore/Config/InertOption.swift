@@ -25,7 +25,12 @@ struct InertOption: Sendable {
                         }
                     },
                     why: "ratelimit_destinations counts distinct destinations in its own windows"),
-    ]
+    ] + ["db_path", "db_name", "db_user", "db_pass", "db_condition", "on_virus", "on_virus_2", "on_virus_notify", "on_spam",
+         "on_spam_2", "on_spam_notify", "on_host_flood", "on_host_flood_2", "on_host_flood_notify", "on_ident_flood",
+         "on_ident_flood_2", "on_ident_flood_notify"].map { name in
+        InertOption(name: name, check: { _ throws(OptionValueError) in },
+                    why: "smtp-gated never implemented its PostgreSQL options; state_store postgresql://... keeps locks and counters there")
+    }
 
     static let byName: [String: InertOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 }

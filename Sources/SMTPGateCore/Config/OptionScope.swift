@@ -25,7 +25,8 @@ public enum OptionScope: String, Sendable, CaseIterable {
 
     static let daemonOptions: Set<String> = [
         "pidfile", "set_user", "set_group", "max_scans", "max_actions", "shutdown_timeout", "spool_path",
-        "state_store", "control_path", "log_facility", "log_level", "statefile", "statefile_type", "statefile_perm", "dns_server", "timeout_dns", "remote_udp_key_file",
+        "state_store", "control_path", "log_facility", "log_level", "statefile", "priority", "limit_core_size", "limit_virt_size",
+        "limit_data_size", "limit_fsize", "chroot_path", "dspam_storage", "statefile_type", "statefile_perm", "dns_server", "timeout_dns", "remote_udp_key_file",
         "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
         "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation",
         "ratelimit_clients", "ratelimit_override",
@@ -44,6 +45,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
 
     static let restartOnly: Set<String> = [
         "pidfile", "set_user", "set_group", "max_scans", "state_store", "control_path", "log_facility", "log_level",
+        "priority", "limit_core_size", "limit_virt_size", "limit_data_size", "limit_fsize",
     ]
 
     public static func of(_ name: String) -> OptionScope {

@@ -138,6 +138,24 @@ enum OptionValue {
         return set
     }
 
+    /// Bytes, with smtp-gated's `K`, `M` or `G` (powers of 1024, a space before them allowed), or -1 for
+    /// the inherited limit.
+    static func byteLimit(_ v: String) throws(OptionValueError) -> Int? {
+        if v == "-1" { return nil }
+        var digits = v
+        var unit = 1
+        if let last = v.last, let u = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30][last.lowercased()] {
+            unit = u
+            digits = String(v.dropLast()).trimmingSpaces()
+        }
+        guard digits.utf8.count <= 15, let n = Int(digits), n >= 0 else {
+            throw OptionValueError("expected -1 or a size in bytes (K, M or G allowed), got '\(LogEscape.escape(v))'")
+        }
+        return n * unit
+    }
+
+    static func showByteLimit(_ n: Int?) -> String { n.map(String.init) ?? "-1" }
+
     static let levelNames = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 
     /// A syslog level by name (`warn` and `error` too) or number, 0 (emerg) to 7 (debug).
@@ -359,6 +377,28 @@ extension Option {
             guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
             c.controlPath = p
         }, show: { $0.controlPath }),
+        Option(name: "priority", apply: { c, v throws(OptionValueError) in
+            guard let n = Int(v), (-20...19).contains(n) else {
+                throw OptionValueError("expected a nice value from -20 to 19, got '\(LogEscape.escape(v))'")
+            }
+            c.priority = n
+        }, show: { $0.priority.map(String.init) }),
+        Option(name: "limit_core_size", apply: { c, v throws(OptionValueError) in c.limits[.coreSize] = try OptionValue.byteLimit(v) },
+               show: { OptionValue.showByteLimit($0.limits[.coreSize]) }),
+        Option(name: "limit_virt_size", apply: { c, v throws(OptionValueError) in c.limits[.virtSize] = try OptionValue.byteLimit(v) },
+               show: { OptionValue.showByteLimit($0.limits[.virtSize]) }),
+        Option(name: "limit_data_size", apply: { c, v throws(OptionValueError) in c.limits[.dataSize] = try OptionValue.byteLimit(v) },
+               show: { OptionValue.showByteLimit($0.limits[.dataSize]) }),
+        Option(name: "limit_fsize", apply: { c, v throws(OptionValueError) in c.limits[.fsize] = try OptionValue.byteLimit(v) },
+               show: { OptionValue.showByteLimit($0.limits[.fsize]) }),
+        Option(name: "chroot_path", apply: { _, v throws(OptionValueError) in
+            guard v.isEmpty || v == "/" else {
+                throw OptionValueError("is refused: a reload, the log reopen, the DNS resolver and the action script need the whole file system; confine the daemon with systemd (ProtectSystem=, ReadWritePaths=, RootDirectory=) instead")
+            }
+        }, show: { _ in nil }),
+        Option(name: "dspam_storage", apply: { _, _ throws(OptionValueError) in
+            throw OptionValueError("is refused: DSPAM is not supported; scan with antispam_type spamassassin (spamd)")
+        }, show: { _ in nil }),
         Option(name: "log_facility", apply: { c, v throws(OptionValueError) in c.logFacility = try OptionValue.facility(v) },
                show: { $0.logFacility.rawValue }),
         Option(name: "log_level", apply: { c, v throws(OptionValueError) in c.logLevel = try OptionValue.logLevel(v) },

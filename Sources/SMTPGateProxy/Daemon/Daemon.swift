@@ -78,6 +78,12 @@ public final class Daemon: @unchecked Sendable {
         let file = startup
         let initial = file.global
         Privileges.raiseFileLimit()
+        do {
+            try Privileges.apply(priority: initial.priority, limits: initial.limits)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
         let hostName = Privileges.hostName()
         do {
             try prepareDNS(file)
@@ -483,6 +489,8 @@ public final class Daemon: @unchecked Sendable {
         if old.controlPath != new.controlPath { names.append("control_path") }
         if old.logFacility != new.logFacility { names.append("log_facility") }
         if old.logLevel != new.logLevel { names.append("log_level") }
+        if old.priority != new.priority { names.append("priority") }
+        for limit in Config.ResourceLimit.allCases where old.limits[limit] != new.limits[limit] { names.append(limit.rawValue) }
         return names
     }
 

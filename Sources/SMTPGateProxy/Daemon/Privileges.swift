@@ -12,6 +12,32 @@ enum Privileges {
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
     }
 
+    /// `priority` and the `limit_*` options, while still root (a negative nice value needs it).
+    static func apply(priority: Int?, limits: [Config.ResourceLimit: Int]) throws {
+        if let priority {
+            guard setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(priority)) == 0 else {
+                throw DaemonError("priority \(priority): setpriority failed: \(errnoText())")
+            }
+        }
+        for (limit, bytes) in limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let resource: Int32
+            switch limit {
+            case .coreSize: resource = Int32(RLIMIT_CORE.rawValue)
+            case .virtSize: resource = Int32(RLIMIT_AS.rawValue)
+            case .dataSize: resource = Int32(RLIMIT_DATA.rawValue)
+            case .fsize: resource = Int32(RLIMIT_FSIZE.rawValue)
+            }
+            var lim = rlimit()
+            _ = getrlimit(resource, &lim)
+            lim.rlim_cur = rlim_t(bytes)
+            // Raising past the hard limit needs root; lowering it is allowed to everyone.
+            if lim.rlim_max != rlim_t.max, lim.rlim_max < lim.rlim_cur { lim.rlim_max = lim.rlim_cur }
+            guard setrlimit(resource, &lim) == 0 else {
+                throw DaemonError("\(limit.rawValue) \(bytes): setrlimit failed: \(errnoText())")
+            }
+        }
+    }
+
     static func writePidfile(_ path: String) throws {
         let text = "\(getpid())\n"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
