@@ -142,6 +142,8 @@ class ForwardBench:
         time.sleep(1.0)
         res["still_open"] = tcp_pump.still_open(p.answered)
         res["held"] = proc_status(pid)
+        if name == "smtpgate" and self.a.gate_config:
+            self.status_under_load(port, p.done)
         for s in p.answered:
             s.close()
         self.account(name, p.done + p.error_count, (p.done + p.error_count) * PING_IN, p.done * PING_OUT,
@@ -155,6 +157,41 @@ class ForwardBench:
                       % (name, p.done, n, res["still_open"], "; ".join(p.errors) or "-"))
         self.check_alive("memory", name)
         self.mem[name] = res
+
+    def status_under_load(self, port, held):
+        """Issue 12: `smtpgate status` with the idle connections open (each session read on its own loop),
+        and what it costs the relay: short pings through the forward, one after another, while status
+        requests run back to back, against the same pings with none running."""
+        import json
+        import subprocess
+        import threading
+
+        def pings(seconds):
+            rtts, end = [], time.monotonic() + seconds
+            while time.monotonic() < end:
+                t = time.monotonic()
+                if tcp_pump.one_ping(port):
+                    rtts.append(time.monotonic() - t)
+            return rtts
+
+        quiet = pings(2.0)
+        times, listed, busy = [], [], []
+        runner = threading.Thread(target=lambda: busy.extend(pings(4.0)))
+        runner.start()
+        t_end = time.monotonic() + 4.0
+        while time.monotonic() < t_end and len(times) < 50:
+            t = time.monotonic()
+            r = subprocess.run([self.a.gate_bin, "status", "--json", "--config", self.a.gate_config],
+                               capture_output=True, timeout=60)
+            times.append(time.monotonic() - t)
+            if r.returncode != 0:
+                self.fail("smtpgate status failed: %s" % r.stderr.decode(errors="replace")[:200])
+                break
+            listed.append(len(json.loads(r.stdout)["sessions"]))
+        runner.join(30)
+        self.status = {"held": held, "times": times, "listed": listed, "quiet": quiet, "busy": busy}
+        if listed and min(listed) < held:
+            self.fail("smtpgate status listed %d sessions with %d held" % (min(listed), held))
 
     def run(self):
         self.start_status = {n: proc_status(p) for n, _, p in self.targets if p}
@@ -320,6 +357,19 @@ class ForwardBench:
                      h.get("VmRSS", 0) / 1024, h.get("VmHWM", 0) / 1024, af.get("VmRSS", 0) / 1024,
                      "%.1f KiB" % per if per is not None else "n/a (run failed)"))
             w("")
+        st = getattr(self, "status", None)
+        if st and st["times"]:
+            def ms(v, q):
+                v = sorted(v)
+                return v[min(len(v) - 1, int(q * len(v)))] * 1000 if v else float("nan")
+            w("smtpgate status with %d connections open (issue 12): %d requests back to back, median %.0f ms, max %.0f ms,"
+              " %d sessions listed" % (st["held"], len(st["times"]), ms(st["times"], 0.5), max(st["times"]) * 1000,
+                                       min(st["listed"] or [0])))
+            w("  a short ping session through the forward meanwhile: median %.2f ms, p99 %.2f ms, max %.2f ms (%d);"
+              " with no status running: median %.2f ms, p99 %.2f ms, max %.2f ms (%d)"
+              % (ms(st["busy"], 0.5), ms(st["busy"], 0.99), max(st["busy"] or [0]) * 1000, len(st["busy"]),
+                 ms(st["quiet"], 0.5), ms(st["quiet"], 0.99), max(st["quiet"] or [0]) * 1000, len(st["quiet"])))
+            w("")
         for n, c in log_checks:
             if c:
                 w("%s log check: %s" % (n, c))
@@ -343,6 +393,8 @@ def main():
     ap.add_argument("--pump-pid", type=int, required=True)
     ap.add_argument("--pump-workers", default="?")
     ap.add_argument("--gate-log", default="")
+    ap.add_argument("--gate-bin", default="", help="smtpgate, for the status timing with the idle connections held")
+    ap.add_argument("--gate-config", default="", help="its configuration (names control_path)")
     ap.add_argument("--gate-version", default="?")
     ap.add_argument("--gate-maxconn", default="?")
     ap.add_argument("--haproxy-version", default="?")

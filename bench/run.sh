@@ -991,6 +991,7 @@ EOF
         --target "direct:$pump_port:" --target "haproxy:$hap_port:$hap_pid" --target "rinetd:$rin_port:$rin_pid" \
         --target "smtpgate:$gate_port:$gate_pid" --pump-pid "$pump_pid" --pump-workers "$FORWARD_WORKERS" \
         --gate-log "$WORK/fwd-gate.log" --gate-maxconn "$maxconn" \
+        --gate-bin "$SMTPGATE_BIN" --gate-config "$WORK/fwd-gate.conf" \
         --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
         --haproxy-version "$(haproxy -v 2>&1 | head -n 1 | awk '{print $3}')" --haproxy-threads "$NBTHREAD" \
         --haproxy-maxconn "$HAPROXY_MAXCONN" --rinetd-version "$("$RINETD_BIN" -v 2>&1 | head -n 1 | awk '{print $2}')" \

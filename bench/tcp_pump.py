@@ -444,6 +444,23 @@ def hold(port, count, batch, timeout):
     return p, time.monotonic() - t0
 
 
+def one_ping(port, timeout=5.0):
+    """One short session (connect, a 30-byte ping, its echo, close); True when the echo came back whole."""
+    payload = b"p" * 30
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as s:
+            s.sendall(HDR.pack(b"P", len(payload)) + payload)
+            got = b""
+            while len(got) < len(payload):
+                d = s.recv(len(payload) - len(got))
+                if not d:
+                    return False
+                got += d
+            return got == payload
+    except OSError:
+        return False
+
+
 def still_open(socks):
     """How many of SOCKS are open with nothing to read (a closed one reads EOF or an error)."""
     n = 0
