@@ -444,9 +444,13 @@ def hold(port, count, batch, timeout):
     return p, time.monotonic() - t0
 
 
+ONE_PING_OUT = 30
+ONE_PING_IN = HDR.size + ONE_PING_OUT
+
+
 def one_ping(port, timeout=5.0):
     """One short session (connect, a 30-byte ping, its echo, close); True when the echo came back whole."""
-    payload = b"p" * 30
+    payload = b"p" * ONE_PING_OUT
     try:
         with socket.create_connection((HOST, port), timeout=timeout) as s:
             s.sendall(HDR.pack(b"P", len(payload)) + payload)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import NIOCore
 import NIOPosix
 import SMTPGateCore
@@ -33,6 +34,8 @@ final class ControlHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    static let render = DispatchQueue(label: "smtpgate.control")
+    static let renderOnLoopMax = 500
     private let service: ControlService
     private var line: [UInt8] = []
     private var answered = false
@@ -80,9 +83,13 @@ final class ControlHandler: ChannelInboundHandler {
         idle?.cancel()
         answer.whenComplete { result in
             let replies = (try? result.get()) ?? [.error("the request failed")]
-            var out = ch.allocator.buffer(capacity: 256)
-            for r in replies { out.writeString(r.line + "\n") }
-            ch.writeAndFlush(out).whenComplete { _ in ch.close(promise: nil) }
+            let send: @Sendable () -> Void = {
+                var text = ""
+                for r in replies { text += r.line + "\n" }
+                ch.writeAndFlush(ch.allocator.buffer(string: text)).whenComplete { _ in ch.close(promise: nil) }
+            }
+            // A status of thousands of sessions is megabytes of lines: those are made off the event loop.
+            if replies.count > Self.renderOnLoopMax { Self.render.async(execute: send) } else { send() }
         }
     }
 }

@@ -79,12 +79,21 @@ final class SessionRegistry: @unchecked Sendable {
         }
     }
 
-    /// Every session's snapshot, each taken on its own event loop (one task per loop), oldest first.
+    /// Sessions read per task on a loop: a status of thousands of sessions is many short tasks between
+    /// which the loop goes on relaying, not one long one.
+    static let snapshotChunk = 256
+
+    /// Every session's snapshot, each taken on its own event loop, oldest first.
     func snapshots(on loop: EventLoop) -> EventLoopFuture<[SessionSnapshot]> {
         let all = lock.withLock { sessions.values.map(\.session) }
-        let byLoop = Dictionary(grouping: all) { ObjectIdentifier($0.client.eventLoop) }.values.map(LoopSessions.init)
-        let taken = byLoop.map { group in
-            group.list[0].client.eventLoop.submit { group.list.map { $0.snapshot() } }
+        let byLoop = Dictionary(grouping: all) { ObjectIdentifier($0.client.eventLoop) }.values
+        let chunks = byLoop.flatMap { group in
+            stride(from: 0, to: group.count, by: Self.snapshotChunk).map {
+                LoopSessions(list: Array(group[$0..<min($0 + Self.snapshotChunk, group.count)]))
+            }
+        }
+        let taken = chunks.map { chunk in
+            chunk.list[0].client.eventLoop.submit { chunk.list.map { $0.snapshot() } }
         }
         return EventLoopFuture.whenAllSucceed(taken, on: loop).map { $0.flatMap { $0 }.sorted { $0.age > $1.age } }
     }
