@@ -314,6 +314,19 @@ def test_spool_leave_on_always_keeps_the_unstuffed_message_mode_0600(proxy, mta,
     assert f.read_bytes() == DOTTED, "the spool holds the message as the recipient sees it (un-stuffed)"
 
 
+def test_spool_perm_sets_the_spool_files_mode_exactly(proxy, mta, clamd, tmp_path):
+    """smtp-gated's spool_perm, octal; the umask does not narrow it (the default stays 0600)."""
+    spool = tmp_path / "spool"
+    p = proxy(mta.port, **clamd_opts(tmp_path, clamd, spool_memory=1024, spool_leave_on="always", spool_perm="0640"))
+    c = start(p)
+    assert send_message(c, DOTTED).code == 250
+    assert c.cmd("QUIT").code == 221
+    stored(mta, DOTTED)
+    p.wait_close(p.session_id(c.local))
+    (f,) = spool_files(spool)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o640
+
+
 def test_spool_memory_0_puts_every_message_in_a_file_while_it_is_scanned(proxy, mta, fake_scanner, tmp_path):
     """While a (silent) scanner keeps the verdict pending the message sits in a 0600 file."""
     spool = tmp_path / "spool"

@@ -111,6 +111,10 @@ public struct Config: Sendable, Equatable {
     public var logFacility = SyslogFormat.Facility.mail
     /// Lines less severe than this syslog level (0 emerg ... 7 debug) are not written, wherever they go.
     public var logLevel = 6
+    /// Mode of the spool files; smtp-gated's 0660 would let the group read every customer's mail.
+    public var spoolPerm = 0o600
+    /// 1-minute load average above which spamd is not asked (the message passes unscanned for spam); 0 is off.
+    public var spamMaxLoad = 0.0
     /// `priority`: the nice value set at start (-20 to 19); nil leaves it as inherited.
     public var priority: Int? = nil
     /// `limit_core_size`, `limit_virt_size`, `limit_data_size`, `limit_fsize` in bytes; nil (-1) leaves the

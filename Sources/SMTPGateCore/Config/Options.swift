@@ -377,6 +377,14 @@ extension Option {
             guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
             c.controlPath = p
         }, show: { $0.controlPath }),
+        Option(name: "spool_perm", apply: { c, v throws(OptionValueError) in c.spoolPerm = try OptionValue.octalMode(v) },
+               show: { OptionValue.showOctalMode($0.spoolPerm) }),
+        Option(name: "spam_max_load", apply: { c, v throws(OptionValueError) in
+            guard let d = Double(v), d.isFinite, d >= 0, d <= 10_000 else {
+                throw OptionValueError("expected a load average from 0 (off) to 10000, got '\(LogEscape.escape(v))'")
+            }
+            c.spamMaxLoad = d
+        }, show: { String($0.spamMaxLoad) }),
         Option(name: "priority", apply: { c, v throws(OptionValueError) in
             guard let n = Int(v), (-20...19).contains(n) else {
                 throw OptionValueError("expected a nice value from -20 to 19, got '\(LogEscape.escape(v))'")

@@ -43,6 +43,8 @@ public final class Daemon: @unchecked Sendable {
     /// Spool files and action scripts are handled here, off the event loops.
     private let pool = NIOThreadPool(numberOfThreads: 2)
     private let scanLimiter: ScanLimiter
+    /// For `spam_max_load` (read at most once a second).
+    private let loadAverage = LoadAverage()
     /// The action runner for the current script settings (a reload that changes them makes a new one).
     private let actions = NIOLockedValueBox<(key: String, runner: ActionRunner)?>(nil)
     /// Descriptors open once listening, before any session: the base of the descriptor budget.
@@ -530,9 +532,9 @@ public final class Daemon: @unchecked Sendable {
 
     /// The spool and action script a session under `config` uses; one action runner per script setting.
     private func extras(for config: Config) -> SessionExtras {
-        let scanning = ScanServices(config: config, limiter: scanLimiter).map {
+        let scanning = ScanServices(config: config, limiter: scanLimiter, load: { [loadAverage] in loadAverage.current() }).map {
             Scanning(services: $0, spoolPath: config.spoolPath, spoolMemory: config.spoolMemory,
-                     leaveOn: config.spoolLeaveOn, pool: pool)
+                     spoolPerm: config.spoolPerm, leaveOn: config.spoolLeaveOn, pool: pool)
         }
         let current = dns.withLockedValue { $0 }
         let dnsbl = config.dnsbl.isEmpty ? nil : current?.checks[Self.dnsblKey(config)]

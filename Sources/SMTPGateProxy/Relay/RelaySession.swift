@@ -32,6 +32,7 @@ struct Scanning {
     let services: ScanServices
     let spoolPath: String
     let spoolMemory: Int
+    let spoolPerm: Int
     let leaveOn: Config.SpoolLeaveOn
     let pool: NIOThreadPool
 }
@@ -581,7 +582,7 @@ final class RelaySession: RegisteredSession, RelayEnds {
             spool?.remove()
             messages += 1
             let s = Spool(path: "\(scanning.spoolPath)/\(id)-\(messages).msg", memoryLimit: scanning.spoolMemory,
-                          loop: client.eventLoop, pool: scanning.pool)
+                          loop: client.eventLoop, pool: scanning.pool, mode: scanning.spoolPerm)
             s.onDrained = { [weak self] in self?.spoolDrained() }
             spool = s
         }

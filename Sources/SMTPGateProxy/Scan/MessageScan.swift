@@ -11,8 +11,11 @@ struct ScanServices {
     let timeoutSpam: TimeAmount
     let policy: ScanPolicy
     let limiter: ScanLimiter
+    /// `spam_max_load` (0: off) and the load it is checked against.
+    let spamMaxLoad: Double
+    let load: @Sendable () -> Double?
 
-    init?(config: Config, limiter: ScanLimiter) {
+    init?(config: Config, limiter: ScanLimiter, load: @escaping @Sendable () -> Double? = { nil }) {
         guard config.scans else { return nil }
         antivirus = config.antivirusType == .clamd ? ScannerEndpoint(config.antivirusPath) : nil
         antispam = config.antispamType == .spamassassin ? ScannerEndpoint(config.antispamPath) : nil
@@ -22,6 +25,8 @@ struct ScanServices {
         timeoutSpam = .nanoseconds(Int64(config.timeoutSpam * 1e9))
         policy = ScanPolicy(config: config)
         self.limiter = limiter
+        spamMaxLoad = config.spamMaxLoad
+        self.load = load
     }
 
     /// Every configured scanner on the message at once; a message over a scanner's size bound is skipped
@@ -35,13 +40,22 @@ struct ScanServices {
                 ClamdClient.scan(message, at: antivirus, timeout: left, on: loop)
             })
         }
-        if let antispam {
+        if antispam != nil, let why = spamSkipped() {
+            runs.append(loop.makeSucceededFuture(ScanReport(scanner: .spamd, result: .skipped(why), seconds: 0, size: message.size)))
+        } else if let antispam {
             runs.append(run(.spamd, message, maxSize: spamMaxSize, option: "spam_max_size", timeout: timeoutSpam,
                             on: loop, abandoned: abandoned) { left in
                 SpamdClient.scan(message, at: antispam, timeout: left, on: loop)
             })
         }
         return EventLoopFuture.whenAllSucceed(runs, on: loop)
+    }
+
+    /// Why spamd is not asked now (`spam_max_load`): a loaded host skips the costly scanner first, as
+    /// smtp-gated does; the virus scan still runs.
+    func spamSkipped() -> String? {
+        guard spamMaxLoad > 0, let now = load(), now > spamMaxLoad else { return nil }
+        return "load \(now) above spam_max_load \(spamMaxLoad)"
     }
 
     /// The scanner's timeout runs from the moment the scan is asked for, so waiting for a slot counts too.

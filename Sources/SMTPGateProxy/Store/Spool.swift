@@ -30,8 +30,12 @@ final class Spool: MessageSource {
     /// Called once the backlog fell below the limit again.
     var onDrained: (() -> Void)?
 
-    init(path: String, memoryLimit: Int, loop: EventLoop, pool: NIOThreadPool) {
+    /// `spool_perm`, exactly (the umask does not narrow it).
+    private let mode: Int
+
+    init(path: String, memoryLimit: Int, loop: EventLoop, pool: NIOThreadPool, mode: Int = 0o600) {
         self.path = path
+        self.mode = mode
         self.memoryLimit = memoryLimit
         self.loop = loop
         self.pool = pool
@@ -78,10 +82,9 @@ final class Spool: MessageSource {
     /// Puts a message still in memory into its file too, so it outlives the session (`spool_leave_on`).
     func keep() -> EventLoopFuture<Void> {
         guard !onDisk else { return loop.makeSucceededFuture(()) }
-        let data = memory
-        let path = self.path
+        let (data, path, mode) = (memory, self.path, self.mode)
         return pool.runIfActive(eventLoop: loop) {
-            let fd = try Self.create(path)
+            let fd = try Self.create(path, mode: mode)
             defer { close(fd) }
             try Self.writeAll(fd, data)
         }.map { self.onDisk = true }
@@ -159,10 +162,9 @@ final class Spool: MessageSource {
 
     private func openFile() {
         opening = true
-        let path = self.path
-        let head = memory
+        let (path, head, mode) = (self.path, memory, self.mode)
         pool.runIfActive(eventLoop: loop) { () throws -> CInt in
-            let fd = try Self.create(path)
+            let fd = try Self.create(path, mode: mode)
             do {
                 try Self.writeAll(fd, head)
             } catch {
@@ -243,9 +245,10 @@ final class Spool: MessageSource {
         }
     }
 
-    private static func create(_ path: String) throws -> CInt {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    private static func create(_ path: String, mode: Int) throws -> CInt {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
         guard fd >= 0 else { throw SpoolError("cannot create \(path): \(errnoText())") }
+        _ = fchmod(fd, mode_t(mode))
         return fd
     }
 
