@@ -17,10 +17,16 @@ final class ActionFixture: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     /// Writes `body` after a `#!/bin/sh` line; `DIR` in it becomes the fixture's directory.
+    /// Written through a close-on-exec descriptor: a process another test spawns meanwhile must not inherit
+    /// it, or executing the script fails with ETXTBSY for as long as that process lives.
     func script(_ name: String, _ body: String, mode: Int = 0o755) throws -> String {
         let path = dir + "/" + name
-        try ("#!/bin/sh\n" + body.replacingOccurrences(of: "DIR", with: dir) + "\n")
-            .write(toFile: path, atomically: true, encoding: .utf8)
+        let bytes = Array(("#!/bin/sh\n" + body.replacingOccurrences(of: "DIR", with: dir) + "\n").utf8)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count else { throw CocoaError(.fileWriteUnknown) }
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
         return path
     }
