@@ -120,8 +120,9 @@ public struct Config: Sendable, Equatable {
     /// `limit_core_size`, `limit_virt_size`, `limit_data_size`, `limit_fsize` in bytes; nil (-1) leaves the
     /// inherited limit. smtp-gated's 64M/100M defaults would starve the event loops or stop a growing log.
     public var limits: [ResourceLimit: Int] = [:]
-    /// smtp-gated options set in the file that have no effect here (`InertOption`), in file order.
-    public var inertOptions: [String] = []
+    /// smtp-gated options set in the file that have no effect here (`InertOption`), with their values, in
+    /// file order: check-config shows them, so its output reads back as the same configuration.
+    public var inertOptions: [InertSetting] = []
     /// Written on SIGUSR1 (smtp-gated's state dump).
     public var statefile = "/run/smtpgate/state"
     public var statefileType: StatefileType = [.human, .slots]

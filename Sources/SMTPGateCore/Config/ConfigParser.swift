@@ -89,7 +89,7 @@ public enum ConfigParser {
                     throw ConfigError(file: file, line: lineNo, message: "option '\(name)': \(error.message)")
                 }
                 seen[name] = lineNo
-                config.inertOptions.append(name)
+                config.inertOptions.append(InertSetting(name: name, value: value))
                 continue
             }
             guard let option = Option.byName[name] else {
@@ -221,7 +221,7 @@ public enum ConfigParser {
     /// The warnings of every listener and forward, each named when the file has sections.
     public static func warnings(_ file: ConfigFile) -> [String] {
         // Once, for the daemon: every section inherits the global options.
-        var out = file.global.inertOptions.compactMap { name in
+        var out = file.global.inertOptions.map(\.name).compactMap { name in
             InertOption.byName[name].map { "\(name) has no effect in SMTPGate: \($0.why)" }
         }
         guard file.sectioned else { return out + file.listeners.flatMap { warnings($0.config) } }
@@ -272,7 +272,14 @@ public enum ConfigParser {
         Option.all.map { opt in
             if let v = opt.show(config) { return "\(opt.name) \(v)" }
             return "# \(opt.name) (not set)"
-        }.joined(separator: "\n") + "\n"
+        }.joined(separator: "\n") + "\n" + inertLines(config)
+    }
+
+    /// smtp-gated's tuning options as the file set them, under a comment that says they change nothing.
+    static func inertLines(_ c: Config) -> String {
+        guard !c.inertOptions.isEmpty else { return "" }
+        return "# smtp-gated options with no effect here (see check-config's warnings)\n"
+            + c.inertOptions.map { $0.value.isEmpty ? "\($0.name)\n" : "\($0.name) \($0.value)\n" }.joined()
     }
 
     /// A file with sections as `check-config` shows it: the daemon's options, then every listener's and
@@ -319,6 +326,7 @@ public enum ConfigParser {
         }
         let g = file.global.forwardRules
         var out = "# the daemon's options (before the first section)\n" + lines(file.global) { $0 == .daemon }
+        out += inertLines(file.global)
         out += rules("allow", g.globalAllow) + rules("deny", g.globalDeny)
         for l in file.listeners {
             out += "\n[listener \(l.name)]\n" + lines(l.config) { $0.inListener }

@@ -34,3 +34,9 @@ struct InertOption: Sendable {
 
     static let byName: [String: InertOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 }
+
+/// One such option as the file set it.
+public struct InertSetting: Sendable, Equatable {
+    public var name: String
+    public var value: String
+}

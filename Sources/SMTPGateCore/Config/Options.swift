@@ -148,10 +148,11 @@ enum OptionValue {
             unit = u
             digits = String(v.dropLast()).trimmingSpaces()
         }
-        guard digits.utf8.count <= 15, let n = Int(digits), n >= 0 else {
-            throw OptionValueError("expected -1 or a size in bytes (K, M or G allowed), got '\(LogEscape.escape(v))'")
+        guard digits.utf8.count <= 15, let n = Int(digits), n >= 0, case let (bytes, false) = n.multipliedReportingOverflow(by: unit),
+              bytes <= 1 << 60 else {
+            throw OptionValueError("expected -1 or a size in bytes up to 2^60 (K, M or G allowed), got '\(LogEscape.escape(v))'")
         }
-        return n * unit
+        return bytes
     }
 
     static func showByteLimit(_ n: Int?) -> String { n.map(String.init) ?? "-1" }
