@@ -37,10 +37,14 @@ pkg-config --exists libpcre2-8 2>/dev/null || need_apt+=(libpcre2-dev pkg-config
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)   # the PostgreSQL store's tests (a throw-away server)
 [ -x /usr/sbin/postgrey ] || need_apt+=(postgrey)   # the policy service tests' greylisting server (run as a child)
 [ -x /usr/sbin/rinetd ] || need_apt+=(rinetd)   # the forward tests' peer: rinetd 0.73 run in the foreground (-f)
+have promtool || need_apt+=(prometheus)   # promtool check metrics on /metrics (the server itself is not run)
+have chromium || need_apt+=(chromium)   # the status page test's headless browser
+[ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)   # text in the status page's screenshot
 have openssl || need_apt+=(openssl)   # the forward tests' TLS service (s_server) and throw-away certificate
 [ -x "$PYTHON" ] || need_apt+=(python3)
 python_has aiosmtpd || need_apt+=(python3-aiosmtpd)
 python_has pytest || need_apt+=(python3-pytest)
+python_has prometheus_client || need_apt+=(python3-prometheus-client)   # parses /metrics as Prometheus would
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "deps: installing Debian packages: ${need_apt[*]}"
@@ -51,6 +55,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     # postgrey's package starts and enables its own daemon (on 10023); the tests start theirs.
     if [[ " ${need_apt[*]} " == *" postgrey "* ]]; then
         { systemctl disable --now postgrey.service || { invoke-rc.d postgrey stop; update-rc.d postgrey disable; }; } >/dev/null 2>&1 || true
+    fi
+    # so does prometheus's (on 9090); only its promtool is used.
+    if [[ " ${need_apt[*]} " == *" prometheus "* ]]; then
+        { systemctl disable --now prometheus.service || { invoke-rc.d prometheus stop; update-rc.d prometheus disable; }; } >/dev/null 2>&1 || true
     fi
     # so does rinetd's (with /etc/rinetd.conf); the tests run their own with their own file.
     if [[ " ${need_apt[*]} " == *" rinetd "* ]]; then

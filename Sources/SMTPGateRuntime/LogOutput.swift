@@ -35,6 +35,7 @@ public final class LogSink: @unchecked Sendable {
     private let wakeBytes: Int
     private var clock = TimestampClock()
     private var wakeQueued = false
+    private var _droppedTotal = 0
     private let writer = DispatchQueue(label: "smtpgate.log")
     private let ticker: DispatchSourceTimer
     /// Used on `writer` only.
@@ -191,8 +192,12 @@ public final class LogSink: @unchecked Sendable {
                     return
                 }
             }
+            if batch.dropped > 0 { lock.withLock { _droppedTotal += batch.dropped } }
         }
     }
+
+    /// Lines dropped so far and reported by a `log_dropped` line (the metrics' count).
+    public var droppedTotal: Int { lock.withLock { _droppedTotal } }
 
     /// Each line of `bytes` as one datagram, without its line end. A syslog daemon that restarted has a
     /// new socket: it is connected again once per failure. Returns the bytes whose lines got out.

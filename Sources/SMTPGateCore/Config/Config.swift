@@ -107,6 +107,10 @@ public struct Config: Sendable, Equatable {
     /// `state_store` given in the file: locks by hand work even with no `lock_on` and no rate limit.
     public var stateStoreSet = false
     public var controlPath = "/run/smtpgate/control.sock"
+    /// The HTTP listener for `/metrics`, the status page and `/healthz`; off unless set.
+    public var adminListen: AdminEndpoint?
+    /// Who may use it: the status page shows customers' addresses, so loopback only unless widened.
+    public var adminAllow: [CIDR] = [try! CIDR(parsing: "127.0.0.0/8"), try! CIDR(parsing: "::1/128")]
     /// The syslog facility of `run --syslog`.
     public var logFacility = SyslogFormat.Facility.mail
     /// Lines less severe than this syslog level (0 emerg ... 7 debug) are not written, wherever they go.

@@ -29,7 +29,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
         "limit_data_size", "limit_fsize", "chroot_path", "dspam_storage", "statefile_type", "statefile_perm", "dns_server", "timeout_dns", "remote_udp_key_file",
         "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
         "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation",
-        "ratelimit_clients", "ratelimit_override",
+        "ratelimit_clients", "ratelimit_override", "admin_listen", "admin_allow",
     ]
 
     static let connectionOptions: Set<String> = [
@@ -45,7 +45,7 @@ public enum OptionScope: String, Sendable, CaseIterable {
 
     static let restartOnly: Set<String> = [
         "pidfile", "set_user", "set_group", "max_scans", "state_store", "control_path", "log_facility", "log_level",
-        "priority", "limit_core_size", "limit_virt_size", "limit_data_size", "limit_fsize",
+        "priority", "limit_core_size", "limit_virt_size", "limit_data_size", "limit_fsize", "admin_listen",
     ]
 
     public static func of(_ name: String) -> OptionScope {

@@ -412,6 +412,15 @@ extension Option {
                show: { $0.logFacility.rawValue }),
         Option(name: "log_level", apply: { c, v throws(OptionValueError) in c.logLevel = try OptionValue.logLevel(v) },
                show: { OptionValue.levelNames[$0.logLevel] }),
+        Option(name: "admin_listen", apply: { c, v throws(OptionValueError) in
+            if v.lowercased() == "off" { c.adminListen = nil; return }
+            guard let end = AdminEndpoint(v) else {
+                throw OptionValueError("expected ADDRESS:PORT with a literal address ([::1]:9125 for IPv6) or off, got '\(LogEscape.escape(v))'")
+            }
+            c.adminListen = end
+        }, show: { $0.adminListen?.description ?? "off" }),
+        Option(name: "admin_allow", apply: { c, v throws(OptionValueError) in c.adminAllow = try OptionValue.prefixes(v) },
+               show: { OptionValue.showPrefixes($0.adminAllow) }),
         Option(name: "statefile", apply: { c, v throws(OptionValueError) in c.statefile = try OptionValue.path(v) }, show: { $0.statefile }),
         Option(name: "statefile_type", apply: { c, v throws(OptionValueError) in c.statefileType = try OptionValue.statefileType(v) },
                show: { OptionValue.showStatefileType($0.statefileType) }),

@@ -52,6 +52,9 @@ public final class Daemon: @unchecked Sendable {
     /// Locks and rate limits with their state store, when configured.
     private var abuse: AbuseService?
     private var control: Channel?
+    private var admin: Channel?
+    private let adminAllow: NIOLockedValueBox<[CIDR]>
+    private let metrics: ProxyMetrics
     /// The DNS resolver and the `dnsbl` check of the running configuration, when it asks DNS (blocklists,
     /// restrictions that look names up).
     private let dns = NIOLockedValueBox<(resolver: Resolver, checks: [String: DNSBLCheck])?>(nil)
@@ -73,6 +76,8 @@ public final class Daemon: @unchecked Sendable {
         self.log = logger
         self.events = EventLog(logger: logger)
         self.scanLimiter = ScanLimiter(limit: config.maxScans)
+        self.adminAllow = NIOLockedValueBox(config.adminAllow)
+        self.metrics = ProxyMetrics(version: Self.version, started: Double(time(nil)))
     }
 
     /// Runs until SIGTERM/SIGINT and the drain that follows. Throws on start-up failure.
@@ -106,7 +111,9 @@ public final class Daemon: @unchecked Sendable {
         }
         do {
             running = try bindAll(file, plan: ListenerPlan.diff(running: [], next: ListenerEnd.all(file)), reusing: [])
+            if let end = initial.adminListen { admin = try bindAdmin(end) }
         } catch {
+            running.forEach { $0.close() }
             try? group.syncShutdownGracefully()
             throw error
         }
@@ -143,6 +150,7 @@ public final class Daemon: @unchecked Sendable {
         pool.start()
         installSignals()
         stopped.wait()
+        try? admin?.close().wait()
         try? control?.close().wait()
         if control != nil { unlink(initial.controlPath) }
         abuse?.stop()
@@ -244,7 +252,8 @@ public final class Daemon: @unchecked Sendable {
                                      hostName: Privileges.hostName(), events: events, registry: registry,
                                      listenPorts: { [listenPorts] in listenPorts.withLockedValue { $0 } },
                                      makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
-                                     makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control)
+                                     makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control,
+                                     metrics: metrics)
         let running = RunningListener(name: section.name, sockets: sockets, config: box, registry: registry,
                                       refresh: { listener.refreshLocalAddresses() })
         do {
@@ -308,6 +317,7 @@ public final class Daemon: @unchecked Sendable {
         let restartOnly = Self.restartOnlyChanges(startup, file)
         let oldConfigs = running.map { $0.config.withLockedValue { $0 } }
         global.withLockedValue { $0 = new }
+        adminAllow.withLockedValue { $0 = new.adminAllow }
         helperKey.withLockedValue { $0 = loaded.helperKey }
         maps.withLockedValue { $0 = loaded.maps }
         policyServices.keep(only: file.configs)
@@ -385,6 +395,46 @@ public final class Daemon: @unchecked Sendable {
             }.cascade(to: promise)
         }
         return promise.futureResult
+    }
+
+    /// `admin_listen`: bound before privileges are dropped, so a port below 1024 works; `admin_allow` is read
+    /// per connection, so a reload changes it.
+    private func bindAdmin(_ end: AdminEndpoint) throws -> Channel {
+        let allow = adminAllow
+        do {
+            let channel = try AdminServer.bind(host: end.address.text, port: end.port, allow: { allow.withLockedValue { $0 } },
+                                               group: group) { [unowned self] route, loop in
+                adminAnswer(route, on: loop)
+            }
+            log.info("admin_listen", metadata: ["address": "\(end)"])
+            return channel
+        } catch {
+            throw DaemonError("admin_listen \(end): cannot listen: \(error)")
+        }
+    }
+
+    private func adminAnswer(_ route: AdminRoute, on loop: EventLoop) -> EventLoopFuture<AdminResponse> {
+        switch route {
+        case .health:
+            let draining = stopping.withLockedValue { $0 }
+            return loop.makeSucceededFuture(draining ? .text(503, "Service Unavailable", "stopping") : .text(200, "OK", "ok"))
+        case .metrics:
+            return status(on: loop).map { [metrics, sink] s in
+                let open = s.listeners.map { (listener: $0.name, count: $0.sessions) }
+                let body = metrics.render(openSessions: open, locks: s.locks, logDropped: sink.droppedTotal)
+                return AdminResponse(status: 200, reason: "OK", contentType: AdminResponse.metricsType, body: body)
+            }
+        case .statusPage:
+            return status(on: loop).map { [metrics, sink] s in
+                let open = s.listeners.map { (listener: $0.name, count: $0.sessions) }
+                let text = metrics.render(openSessions: open, locks: s.locks, logDropped: sink.droppedTotal)
+                let counters = ExpositionTotals.counters(text).map { StatusPage.Counter(name: $0.name, value: $0.value) }
+                return AdminResponse(status: 200, reason: "OK", contentType: "text/html; charset=utf-8",
+                                     body: Array(StatusPage.html(s, counters: counters).utf8))
+            }
+        case .notFound: return loop.makeSucceededFuture(.notFound)
+        case .methodNotAllowed: return loop.makeSucceededFuture(.methodNotAllowed)
+        }
     }
 
     /// SIGUSR1: the state file (`statefile`, `statefile_type`, `statefile_perm`), written whole under a

@@ -1,0 +1,88 @@
+/// Every metric the daemon exports, with its type, labels and help text: the table behind
+/// `/metrics`, the man page's list and the naming tests. A label's values are always from a closed set or
+/// from the configuration (listener names), never from a client, so the series count stays bounded.
+public enum MetricFamily: String, Sendable, CaseIterable {
+    case buildInfo = "smtpgate_build_info"
+    case startTime = "smtpgate_start_time_seconds"
+    case sessionsOpen = "smtpgate_sessions_open"
+    case sessions = "smtpgate_sessions_total"
+    case refusals = "smtpgate_refusals_total"
+    case commandRefusals = "smtpgate_command_refusals_total"
+    case policyWarnings = "smtpgate_policy_warnings_total"
+    case transactions = "smtpgate_transactions_total"
+    case recipients = "smtpgate_recipients_total"
+    case bytes = "smtpgate_bytes_total"
+    case limitHits = "smtpgate_limit_hits_total"
+    case rateLimitHits = "smtpgate_ratelimit_hits_total"
+    case locksActive = "smtpgate_locks_active"
+    case locksCreated = "smtpgate_locks_created_total"
+    case scans = "smtpgate_scans_total"
+    case scanDuration = "smtpgate_scan_duration_seconds"
+    case logLinesDropped = "smtpgate_log_lines_dropped_total"
+    case descriptorExhaustion = "smtpgate_descriptor_exhaustion_total"
+
+
+    public enum Kind: String, Sendable { case counter, gauge, histogram }
+
+    public var name: String { rawValue }
+
+    public var kind: Kind {
+        switch self {
+        case .buildInfo, .startTime, .sessionsOpen, .locksActive: return .gauge
+        case .scanDuration: return .histogram
+        default: return .counter
+        }
+    }
+
+    public var labels: [String] {
+        switch self {
+        case .buildInfo: return ["version"]
+        case .startTime, .locksActive, .logLinesDropped: return []
+        case .sessionsOpen, .policyWarnings, .descriptorExhaustion: return ["listener"]
+        case .sessions: return ["listener", "closed_by"]
+        case .refusals: return ["listener", "cause"]
+        case .commandRefusals: return ["listener", "command"]
+        case .transactions, .recipients: return ["listener", "reply_class"]
+        case .bytes: return ["listener", "direction"]
+        case .limitHits: return ["listener", "limit"]
+        case .rateLimitHits: return ["listener", "kind"]
+        case .locksCreated: return ["cause"]
+        case .scans: return ["scanner", "result"]
+        case .scanDuration: return ["scanner"]
+        }
+    }
+
+    public var help: String {
+        switch self {
+        case .buildInfo: return "Always 1; the version label names the running smtpgate."
+        case .startTime: return "Unix time at which the daemon started."
+        case .sessionsOpen: return "Connections open now: SMTP sessions, and forwarded connections on forward listeners."
+        case .sessions: return "SMTP sessions that ended after their dialogue began, by who closed them."
+        case .refusals: return "Connections refused before their dialogue began, by cause."
+        case .commandRefusals: return "Commands the proxy's own policy refused (the session went on), by command."
+        case .policyWarnings: return "Refusals policy_mode warn or warn_if_reject turned into log lines."
+        case .transactions: return "Mail transactions, by the class of the MTA's reply to the end of DATA (none: no reply)."
+        case .recipients: return "Recipients, by the class of the MTA's reply to RCPT."
+        case .bytes: return "Bytes relayed in SMTP sessions: from_client (client to MTA) and to_client."
+        case .limitHits: return "Per-session limits reached (max_recipients), by limit."
+        case .rateLimitHits: return "Commands or connections a rate limit refused, by limit kind."
+        case .locksActive: return "Clients locked now."
+        case .locksCreated: return "Locks made by what sessions did (lock_on), by cause."
+        case .scans: return "Scanner answers, by scanner and result."
+        case .scanDuration: return "Time from a scan request to the scanner's answer or failure."
+        case .logLinesDropped: return "Log lines dropped because the log output could not keep up."
+        case .descriptorExhaustion: return "Connections answered 421 because the process ran out of file descriptors."
+        }
+    }
+
+    /// Histogram buckets in seconds: from a small message on loopback to the scanners' longest timeouts.
+    public var buckets: [Double] { [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] }
+}
+
+/// The `reply_class` label of an SMTP reply code.
+public enum ReplyClass {
+    public static func of(_ code: Int?) -> String {
+        guard let code, (200...599).contains(code) else { return "none" }
+        return "\(code / 100)xx"
+    }
+}

@@ -1,0 +1,56 @@
+import CoreMetrics
+import NIOConcurrencyHelpers
+import SMTPGateCore
+import SMTPGateRuntime
+
+/// The daemon's metrics. Events count as they happen (`MetricsSubscriber`); what is a level rather than
+/// an event (open sessions, active locks, dropped log lines kept by the log sink) is read at each scrape.
+final class ProxyMetrics: Sendable {
+    let registry = MetricsRegistry()
+    let locksCreated: LabeledCounters
+    let scans: LabeledCounters
+    private let scanTimers = NIOLockedValueBox<[ScanReport.Scanner: CoreMetrics.Timer]>([:])
+    private let listeners = NIOLockedValueBox<[String: ListenerMetrics]>([:])
+    private let logDropped: CoreMetrics.Counter
+    private let logDroppedCounted = NIOLockedValueBox(0)
+    private let locksActive: CoreMetrics.Meter
+
+    init(version: String, started: Double) {
+        locksCreated = LabeledCounters(.locksCreated, fixed: [], registry: registry)
+        scans = LabeledCounters(.scans, fixed: [], registry: registry)
+        logDropped = registry.counter(.logLinesDropped)
+        locksActive = registry.gauge(.locksActive)
+        registry.gauge(.buildInfo, version).set(1)
+        registry.gauge(.startTime).set(started)
+    }
+
+    func listener(_ name: String) -> ListenerMetrics {
+        listeners.withLockedValue { all in
+            if let m = all[name] { return m }
+            let m = ListenerMetrics(name, registry: registry)
+            all[name] = m
+            return m
+        }
+    }
+
+    func scanTimer(_ scanner: ScanReport.Scanner) -> CoreMetrics.Timer {
+        scanTimers.withLockedValue { all in
+            if let t = all[scanner] { return t }
+            let t = registry.timer(.scanDuration, scanner.rawValue)
+            all[scanner] = t
+            return t
+        }
+    }
+
+    /// The exposition text, with the levels read now. `logDropped` is the sink's running total.
+    func render(openSessions: [(listener: String, count: Int)], locks: Int?, logDropped total: Int) -> [UInt8] {
+        for (name, count) in openSessions { registry.gauge(.sessionsOpen, name).set(count) }
+        if let locks { locksActive.set(locks) }
+        let delta = logDroppedCounted.withLockedValue { counted -> Int in
+            defer { counted = max(counted, total) }
+            return max(0, total - counted)
+        }
+        if delta > 0 { logDropped.increment(by: Int64(delta)) }
+        return registry.render()
+    }
+}
