@@ -119,11 +119,14 @@
 #   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
 #   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
 #   BENCH_SECTIONS  the sections to run, names separated by spaces or commas: loopback (smtp-source, haproxy,
-#                   idle memory), abuse, policy, maps, dnsbl, forward, scan, lab (default: empty = all, each as its
+#                   idle memory), abuse, metrics, policy, maps, dnsbl, forward, scan, lab (default: empty = all, each as its
 #                   BENCH_X says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY, BENCH_MAPS,
 #                   BENCH_DNSBL and BENCH_FORWARD
 #   BENCH_ABUSE     auto (default: with the loopback sections), 1 or 0: the abuse-control session section
 #   ABUSE_REPEAT    runs of each smtpgate in it (default: REPEAT)
+#   BENCH_METRICS   auto (default: with the loopback sections), 1 or 0: the metrics section (bench/metrics_bench.py:
+#                   the abuse section's workload through smtpgate with admin_listen and /metrics scraped every
+#                   second, and without; T_on / T_off against 1.03); METRICS_REPEAT runs each (default: REPEAT)
 #   BENCH_POLICY    auto (default: with the loopback sections, skipped if swift is missing or the build
 #                   fails), 1 (required) or 0: the per-client tables section (bench/policy)
 #   POLICY_OPS      timed operations per run (default: 2000000), POLICY_REPEAT runs (default: REPEAT),
@@ -180,6 +183,8 @@ SCAN_SOCKET="${SCAN_SOCKET:-unix}"
 BENCH_SECTIONS="${BENCH_SECTIONS:-}"
 BENCH_ABUSE="${BENCH_ABUSE:-auto}"
 ABUSE_REPEAT="${ABUSE_REPEAT:-$REPEAT}"
+BENCH_METRICS="${BENCH_METRICS:-auto}"
+METRICS_REPEAT="${METRICS_REPEAT:-$REPEAT}"
 BENCH_POLICY="${BENCH_POLICY:-auto}"
 POLICY_OPS="${POLICY_OPS:-2000000}"
 POLICY_REPEAT="${POLICY_REPEAT:-$REPEAT}"
@@ -211,7 +216,7 @@ die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LAB_SESSIONS LAB_REPEAT \
          HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
-         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT MAPS_OPS MAPS_REPEAT \
+         SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT METRICS_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT MAPS_OPS MAPS_REPEAT \
          DNSBL_REPEAT DNSBL_DELAY_MS DNSBL_MESSAGES DNSBL_GREETING FORWARD_REPEAT FORWARD_BULK_CONNS FORWARD_BULK_MIB \
          FORWARD_SESSIONS FORWARD_INFLIGHT FORWARD_CLIENTS FORWARD_IDLE FORWARD_WORKERS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
@@ -269,18 +274,19 @@ done
 # cannot be built).
 LOOPBACK=1
 if [[ -n "$BENCH_SECTIONS" ]]; then
-    LOOPBACK=0 BENCH_ABUSE=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_DNSBL=0 BENCH_FORWARD=0 BENCH_SCAN=0 BENCH_LAB=0
+    LOOPBACK=0 BENCH_ABUSE=0 BENCH_METRICS=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_DNSBL=0 BENCH_FORWARD=0 BENCH_SCAN=0 BENCH_LAB=0
     for sec in ${BENCH_SECTIONS//,/ }; do
         case "$sec" in
             loopback) LOOPBACK=1 ;;
             abuse) BENCH_ABUSE=1 ;;
+            metrics) BENCH_METRICS=1 ;;
             policy) BENCH_POLICY=1 ;;
             maps) BENCH_MAPS=1 ;;
             dnsbl) BENCH_DNSBL=1 ;;
             forward) BENCH_FORWARD=1 ;;
             scan) BENCH_SCAN=1 ;;
             lab) BENCH_LAB=1 ;;
-            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse policy maps dnsbl forward scan lab)" ;;
+            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse metrics policy maps dnsbl forward scan lab)" ;;
         esac
     done
 elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
@@ -292,6 +298,7 @@ elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
 fi
 # with the loopback sections unless asked for by name (BENCH_LAB=only / BENCH_SCAN=only skip them)
 [[ "$BENCH_ABUSE" == auto ]] && BENCH_ABUSE=$LOOPBACK
+[[ "$BENCH_METRICS" == auto ]] && BENCH_METRICS=$LOOPBACK
 [[ "$BENCH_DNSBL" == auto ]] && BENCH_DNSBL=$LOOPBACK
 [[ "$BENCH_FORWARD" == auto ]] && BENCH_FORWARD=$LOOPBACK
 [[ "$BENCH_POLICY" == auto ]] && (( LOOPBACK == 0 )) && BENCH_POLICY=0
@@ -1008,8 +1015,41 @@ EOF
     (( rc == 0 )) || die "forward runs had failures (driver exit $rc)"
 }
 
+# The metrics section: the same smtp-source workload through smtpgate with admin_listen (every session
+# counted, /metrics scraped every second) and without; one smtp-sink behind both, all on 127.0.0.1.
+run_metrics() {
+    local sink_port on_port off_port admin_port sink_pid on_pid off_pid rc
+    read -r sink_port on_port off_port admin_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 4)
+    [[ -n "$admin_port" ]] || die "could not pick free ports"
+    say "metrics: smtp-sink $sink_port, smtpgate with admin_listen $on_port (admin $admin_port), without $off_port"
+    local sink_flags=(-c -m 1000 -t 300)
+    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
+    start metrics-sink "$WORK/metrics-sink.out" "$WORK/metrics-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 5000
+    sink_pid=$LAST_PID
+    wait_listen smtp-sink "$sink_port" "$sink_pid"
+    gate_conf "$WORK/metrics-gate-on.conf" "$on_port" "$sink_port" "# metrics on" "admin_listen 127.0.0.1:$admin_port"
+    gate_conf "$WORK/metrics-gate-off.conf" "$off_port" "$sink_port"
+    gate_start metrics-gate-on "$WORK/metrics-gate-on.conf" "$WORK/metrics-gate-on.log" "$on_port"
+    on_pid=$LAST_PID
+    gate_start metrics-gate-off "$WORK/metrics-gate-off.conf" "$WORK/metrics-gate-off.log" "$off_port"
+    off_pid=$LAST_PID
+    say "running: METRICS_REPEAT=$METRICS_REPEAT"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/metrics_bench.py" \
+        --gate "on:$on_port:$on_pid:$WORK/metrics-gate-on.log" --gate "off:$off_port:$off_pid:$WORK/metrics-gate-off.log" \
+        --admin-port "$admin_port" --sink-out "$WORK/metrics-sink.out" --sink-pid "$sink_pid" \
+        --gate-version "$("$SMTPGATE_BIN" version 2>&1 | head -n 1 || echo '?') ($SMTPGATE_BIN)" \
+        --repeat "$METRICS_REPEAT" --run-timeout "$RUN_TIMEOUT" &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "bench/metrics_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    stop_servers
+    (( rc == 0 )) || die "metrics runs had failures (driver exit $rc)"
+}
+
 after_loopback() {  # the sections that want a quiet host, in order
     if [[ "$BENCH_ABUSE" == 1 ]]; then run_abuse; fi
+    if [[ "$BENCH_METRICS" == 1 ]]; then run_metrics; fi
     if [[ "$BENCH_POLICY" != 0 ]]; then run_policy; fi
     if [[ "$BENCH_MAPS" != 0 ]]; then run_maps; fi
     if [[ "$BENCH_DNSBL" == 1 ]]; then run_dnsbl; fi

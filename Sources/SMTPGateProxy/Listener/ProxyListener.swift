@@ -80,10 +80,9 @@ final class ProxyListener: @unchecked Sendable {
         settings.decideAtEndOfData = abuse != nil
         let extras = makeExtras(config)
         let (scanning, actions) = (extras.scanning, extras.actions)
-        var subscribers: [any ProxyEventSubscriber] = [
-            LogSubscriber(log: events, policy: LogPolicy(config: config)),
-            MetricsSubscriber(daemon: metrics, listener: listenerMetrics),
-        ]
+        var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
+        // Counted only where someone can read them: without admin_listen a session pays nothing for metrics.
+        if config.adminListen != nil { subscribers.append(MetricsSubscriber(daemon: metrics, listener: listenerMetrics)) }
         if let abuse { subscribers.append(AbuseSubscriber(abuse: abuse, locking: config.policyMode == .enforce)) }
         if let actions {
             subscribers.append(ActionSubscriber(runner: actions, locking: abuse?.lockSettings ?? LockSettings(causes: [], duration: 0)))

@@ -17,12 +17,15 @@ final class ListenerMetrics: Sendable {
     let bytesToClient: CoreMetrics.Counter
 
     init(_ name: String, registry: MetricsRegistry) {
-        func labeled(_ f: MetricFamily) -> LabeledCounters { LabeledCounters(f, fixed: [name], registry: registry) }
-        sessions = labeled(.sessions)
+        func labeled(_ f: MetricFamily, known: [String] = []) -> LabeledCounters {
+            LabeledCounters(f, fixed: [name], known: known, registry: registry)
+        }
+        let classes = ["2xx", "4xx", "5xx", "none"]
+        sessions = labeled(.sessions, known: ["client", "server", "proxy"])
         refusals = labeled(.refusals)
         commandRefusals = labeled(.commandRefusals)
-        transactions = labeled(.transactions)
-        recipients = labeled(.recipients)
+        transactions = labeled(.transactions, known: classes)
+        recipients = labeled(.recipients, known: classes)
         limitHits = labeled(.limitHits)
         rateLimitHits = labeled(.rateLimitHits)
         policyWarnings = registry.counter(.policyWarnings, name)
