@@ -95,7 +95,10 @@ struct CheckConfig: ParsableCommand {
             for w in loaded.maps.warnings { FileHandleErr.print("warning: \(w)") }
             print(ConfigParser.render(loaded.file), terminator: "")
         case .failure(let e):
-            FileHandleErr.print("\(e)")
+            // A file that does not parse is reported whole, every error with its line.
+            let text = (try? Daemon.readFile(file, limit: Daemon.maxConfigBytes).get()).flatMap { String(validating: $0, as: UTF8.self) }
+            let all = text.map { ConfigParser.errors($0, file: file) } ?? []
+            for error in all.isEmpty ? [e] : all { FileHandleErr.print("\(error)") }
             throw ExitCode(1)
         }
     }

@@ -100,6 +100,18 @@ def test_check_config_bad(tmp_path, bad, msg):
     assert msg in lines[0], lines[0]
 
 
+def test_check_config_reports_every_error_with_a_suggestion(tmp_path):
+    cfg = tmp_path / "typos.conf"
+    cfg.write_text("mode fixed\nfixed_server 127.0.0.1\ntimout_idle 10\nport 99999\nratelimit_conections 10/60\n")
+    rc, out, err = check_config(cfg)
+    assert rc == 1 and out == ""
+    assert err.splitlines() == [
+        f"{cfg}:3: unknown option 'timout_idle' (did you mean 'timeout_idle'?)",
+        next(l for l in err.splitlines() if l.startswith(f"{cfg}:4: option 'port'")),
+        f"{cfg}:5: unknown option 'ratelimit_conections' (did you mean 'ratelimit_connections'?)",
+    ], err
+
+
 def test_run_refuses_bad_config(tmp_path):
     port = free_port()
     cfg = tmp_path / "bad.conf"

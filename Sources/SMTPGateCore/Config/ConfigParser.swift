@@ -93,7 +93,9 @@ public enum ConfigParser {
                 continue
             }
             guard let option = Option.byName[name] else {
-                throw ConfigError(file: file, line: lineNo, message: "unknown option '\(LogEscape.escape(name))'")
+                var message = "unknown option '\(LogEscape.escape(name))'"
+                if let near = OptionSuggestion.nearest(name, among: Option.byName.keys) { message += " (did you mean '\(near)'?)" }
+                throw ConfigError(file: file, line: lineNo, message: message)
             }
             guard !value.isEmpty else {
                 throw ConfigError(file: file, line: lineNo, message: "option '\(name)' needs a value")

@@ -738,8 +738,10 @@ public final class Daemon: @unchecked Sendable {
         return windows.mapValues { RateLimitSpec(windows: $0) }
     }
 
+    public static let maxConfigBytes = 1 << 20
+
     static func parse(_ path: String) -> Result<ConfigFile, ConfigError> {
-        readFile(path, limit: 1 << 20).flatMap { data in
+        readFile(path, limit: maxConfigBytes).flatMap { data in
             Result { () throws(ConfigError) in try ConfigParser.parseFile(bytes: data, file: path) }
         }
     }
