@@ -77,6 +77,7 @@ let package = Package(
                 "SMTPGateCore",
                 "SMTPGateRuntime",
                 "CConntrack",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -105,7 +106,7 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(name: "SMTPGateCoreTests", dependencies: ["SMTPGateCore"]),
-        .testTarget(name: "SMTPGateHelperTests", dependencies: ["SMTPGateHelper", "SMTPGateCore"]),
+        .testTarget(name: "SMTPGateHelperTests", dependencies: ["SMTPGateHelper", "SMTPGateCore", "SMTPGateRuntime"]),
         .testTarget(name: "SMTPGateRuntimeTests", dependencies: ["SMTPGateRuntime", "SMTPGateCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "SMTPGateProxyTests", dependencies: ["SMTPGateProxy", "SMTPGateCore", "CSQLite", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

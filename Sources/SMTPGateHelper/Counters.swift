@@ -33,14 +33,19 @@ public final class HelperCounters: @unchecked Sendable {
     }
 
     private let state = NIOLockedValueBox(Snapshot())
+    private let metrics: HelperMetrics?
 
-    public init() {}
+    public init(metrics: HelperMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     public func rejected(_ reason: String) {
         state.withLockedValue { $0.rejected[reason, default: 0] += 1 }
+        metrics?.dropped(reason)
     }
 
     public func looked(_ result: LookupResult, microseconds: UInt64) {
+        metrics?.looked(result, microseconds: microseconds)
         state.withLockedValue { s in
             s.queries += 1
             s.latency.record(microseconds: microseconds)

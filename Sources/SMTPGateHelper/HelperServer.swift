@@ -34,7 +34,7 @@ public struct HelperServerConfiguration: Sendable {
 /// pool, replies only to the query's source address:port and never longer than the query.
 public final class HelperServer: @unchecked Sendable {
     public let configuration: HelperServerConfiguration
-    public let counters = HelperCounters()
+    public let counters: HelperCounters
     let requests: RequestHandler
     private let lookup: ConnectionLookup
     private let log: HelperLogEmitter
@@ -49,7 +49,9 @@ public final class HelperServer: @unchecked Sendable {
     private let stopped = NIOLockedValueBox(false)
 
     public init(configuration: HelperServerConfiguration, lookup: ConnectionLookup,
-                log: @escaping HelperLogEmitter, clock: @escaping @Sendable () -> UInt64 = RequestHandler.unixNow) {
+                log: @escaping HelperLogEmitter, clock: @escaping @Sendable () -> UInt64 = RequestHandler.unixNow,
+                metrics: HelperMetrics? = nil) {
+        self.counters = HelperCounters(metrics: metrics)
         self.configuration = configuration
         self.requests = RequestHandler(policy: configuration.policy, clock: clock)
         self.lookup = lookup

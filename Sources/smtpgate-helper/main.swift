@@ -47,6 +47,12 @@ struct SMTPGateHelperCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Version 2 nonces remembered against replay (about 40 bytes each); the sustainable v2 rate is about this divided by --window, per second.", valueName: "n"))
     var replayCache: Int = HelperPolicy.defaultReplayCapacity
 
+    @Option(name: .long, help: ArgumentHelp("Serve /metrics (Prometheus) and /healthz over HTTP here: ADDRESS:PORT, a literal address.", valueName: "addr:port"))
+    var adminListen: String?
+
+    @Option(name: .long, help: ArgumentHelp("Who may use --admin-listen, as a CIDR prefix or an address (default: loopback). Repeatable.", valueName: "cidr"))
+    var adminAllow: [String] = []
+
     func run() throws {
         do {
             guard let format = LogFormat(rawValue: logFormat) else {
@@ -66,7 +72,12 @@ struct SMTPGateHelperCommand: ParsableCommand {
             }
             let sink = try LogSink(format: format, path: logFile, program: "smtpgate-helper", queueBytes: logQueue)
             defer { sink.flush() }
-            let server = HelperServer(configuration: configuration, lookup: lookup, log: { sink.emit($0) })
+            let metrics = adminListen == nil ? nil : HelperMetrics(version: HelperDaemon.version)
+            let server = HelperServer(configuration: configuration, lookup: lookup, log: { sink.emit($0) }, metrics: metrics)
+            var admin: HelperAdmin?
+            if let adminListen, let metrics { admin = try HelperAdmin(endpoint: adminListen, allow: adminAllow, metrics: metrics) }
+            defer { admin?.stop() }
+            if let admin { sink.emit(LogRecord(.info, "admin_listen", [("address", .text(admin.address))])) }
             let daemon = HelperDaemon(server: server, log: { sink.emit($0) }, reopenLog: {
                 do {
                     try sink.reopen()

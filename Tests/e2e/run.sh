@@ -55,8 +55,9 @@ sc_split() {      # sc_split iptables|nft 4|6 v2|legacy
     local opts=()
     if [ "$proto" = v2 ]; then
         make_key "$LAB_DIR/helper.key"
+        # the helper's metrics on the router's own loopback (--admin-listen), read after the mail below
         helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --allow $P_IP6/128 \
-            --key-file "$LAB_DIR/helper.key"
+            --key-file "$LAB_DIR/helper.key" --admin-listen 127.0.0.1:9126
         opts=(remote_udp_key_file="$LAB_DIR/helper.key")
     else
         helper_start helper rtr --listen $R_OUT --allow $P_IP/32 --legacy-secret 4242
@@ -77,6 +78,14 @@ sc_split() {      # sc_split iptables|nft 4|6 v2|legacy
     # the proxy logs the real client (address and port) and the real destination
     expect_log open "client=$(re_ip "$cip"):$cport " "dest=$(re_ip "$dst"):25( |\$)"
     expect_log transaction "client=$(re_ip "$cip"):$cport " "dest=$(re_ip "$dst"):25 " "result=250"
+    if [ "$proto" = v2 ]; then
+        local metrics; metrics=$(nsx rtr python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9126/metrics", timeout=5).read().decode(), end="")') \
+            || fail "the helper's /metrics did not answer"
+        printf '%s\n' "$metrics" | grep -qE '^smtpgate_helper_queries_total\{result="found"\} [1-9]' \
+            || fail "the helper's metrics do not count the lookup: $(printf '%s' "$metrics" | grep helper_queries)"
+        printf '%s\n' "$metrics" | grep -qE '^smtpgate_helper_lookup_duration_seconds_count [1-9]' || fail "no lookup latency in the helper's metrics"
+        printf '%s\n' "$metrics" | promtool check metrics >/dev/null 2>&1 || fail "the helper's /metrics fails promtool check metrics"
+    fi
     # the proxy-side example keeps everybody but the routers away from the proxy's port
     local direct; direct=$(tcp_probe evil $P_IP $PROXY_PORT)
     [ "$direct" = refused ] || fail "a third host reached the proxy port directly ($direct) despite firewall-split-proxy.$fw.sh"

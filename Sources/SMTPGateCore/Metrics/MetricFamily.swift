@@ -1,4 +1,4 @@
-/// Every metric the daemon exports, with its type, labels and help text: the table behind
+/// Every metric the daemon and the helper export, with its type, labels and help text: the table behind
 /// `/metrics`, the man page's list and the naming tests. A label's values are always from a closed set or
 /// from the configuration (listener names), never from a client, so the series count stays bounded.
 public enum MetricFamily: String, Sendable, CaseIterable {
@@ -21,15 +21,29 @@ public enum MetricFamily: String, Sendable, CaseIterable {
     case logLinesDropped = "smtpgate_log_lines_dropped_total"
     case descriptorExhaustion = "smtpgate_descriptor_exhaustion_total"
 
+    case helperQueries = "smtpgate_helper_queries_total"
+    case helperDrops = "smtpgate_helper_dropped_total"
+    case helperLookupDuration = "smtpgate_helper_lookup_duration_seconds"
+
 
     public enum Kind: String, Sendable { case counter, gauge, histogram }
 
+    /// Which program exports it: `smtpgate` or `smtpgate-helper` (`--admin-listen`).
+    public enum Exporter: Sendable { case proxy, helper }
+
     public var name: String { rawValue }
+
+    public var exporter: Exporter {
+        switch self {
+        case .helperQueries, .helperDrops, .helperLookupDuration: return .helper
+        default: return .proxy
+        }
+    }
 
     public var kind: Kind {
         switch self {
         case .buildInfo, .startTime, .sessionsOpen, .locksActive: return .gauge
-        case .scanDuration: return .histogram
+        case .scanDuration, .helperLookupDuration: return .histogram
         default: return .counter
         }
     }
@@ -37,7 +51,9 @@ public enum MetricFamily: String, Sendable, CaseIterable {
     public var labels: [String] {
         switch self {
         case .buildInfo: return ["version"]
-        case .startTime, .locksActive, .logLinesDropped: return []
+        case .startTime, .locksActive, .logLinesDropped, .helperLookupDuration: return []
+        case .helperQueries: return ["result"]
+        case .helperDrops: return ["reason"]
         case .sessionsOpen, .policyWarnings, .descriptorExhaustion: return ["listener"]
         case .sessions: return ["listener", "closed_by"]
         case .refusals: return ["listener", "cause"]
@@ -72,11 +88,20 @@ public enum MetricFamily: String, Sendable, CaseIterable {
         case .scanDuration: return "Time from a scan request to the scanner's answer or failure."
         case .logLinesDropped: return "Log lines dropped because the log output could not keep up."
         case .descriptorExhaustion: return "Connections answered 421 because the process ran out of file descriptors."
+        case .helperQueries: return "Queries the helper looked up in conntrack, by result."
+        case .helperDrops: return "Queries the helper dropped unanswered, by reason."
+        case .helperLookupDuration: return "Time the helper spent on one conntrack lookup."
         }
     }
 
-    /// Histogram buckets in seconds: from a small message on loopback to the scanners' longest timeouts.
-    public var buckets: [Double] { [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] }
+    /// Histogram buckets in seconds: for scans from a small message on loopback to the scanners' longest
+    /// timeouts; for conntrack lookups from tens of microseconds to the proxy's lookup timeout.
+    public var buckets: [Double] {
+        switch self {
+        case .helperLookupDuration: return [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]
+        default: return [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+        }
+    }
 }
 
 /// The `reply_class` label of an SMTP reply code.
