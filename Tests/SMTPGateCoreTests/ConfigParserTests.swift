@@ -97,7 +97,7 @@ struct ConfigParserTests {
             "lock_on", "lock_duration", "lock_exempt", "lock_path", "nat_sources", "lock_ipv6_prefix",
             "ratelimit_ipv6_prefix", "ratelimit_expiration", "ratelimit_path", "ratelimit_generation", "ratelimit_clients", "ratelimit_override",
             "max_per_ident", "max_load", "state_store", "control_path", "spool_perm", "spam_max_load", "priority", "limit_core_size", "limit_virt_size", "limit_data_size", "limit_fsize", "chroot_path",
-            "dspam_storage", "log_facility", "log_level", "statefile", "statefile_type", "statefile_perm",
+            "dspam_storage", "log_facility", "log_level", "admin_listen", "admin_allow", "statefile", "statefile_type", "statefile_perm",
             "dnsbl", "dnsbl_threshold", "dns_server", "timeout_dns", "earlytalker", "earlytalker_wait", "auth_require", "auth_skip",
             "regex_reject_helo", "regex_reject_mail_from", "regex_reject_rcpt_to", "regex_enforce_helo",
             "regex_enforce_mail_from", "regex_enforce_rcpt_to",
