@@ -65,7 +65,7 @@ helper_start helper rtr --listen $R_OUT --listen "[$R_OUT6]" --allow $P_IP/32 --
     --key-file "$LAB_DIR/helper.key"
 conf_from_example smtpgate-split.conf "$LAB_DIR/proxy.conf" proxy_name=proxy.lab.test bind_address=:: \
     timeout_lookup=2 remote_udp_retries=2 timeout_connect=5 remote_udp_key_file="$LAB_DIR/helper.key" \
-    state_store="sqlite:$LAB_DIR/state/state.db" control_path="$LAB_DIR/control.sock"
+    state_store="sqlite:$LAB_DIR/state/state.db" control_path="$LAB_DIR/control.sock" admin_listen=127.0.0.1:9125
 mkdir -p "$LAB_DIR/state"
 proxy_start prx "$LAB_DIR/proxy.conf"
 
@@ -254,3 +254,11 @@ echo "   \$ smtpgate locks list --config proxy.conf"
 echo "   \$ smtpgate locks remove $C_IP --config proxy.conf"
 "$SMTPGATE_BIN" locks remove "$C_IP" --config "$LAB_DIR/proxy.conf" | sed -e 's/^/   /'
 swaks_try "client $C_IP once unlocked" --header 'Subject: unlocked'
+
+section "8. Metrics: what Prometheus scrapes from admin_listen 127.0.0.1:9125 (in $(ns prx); also / and /healthz)"
+metrics=$(nsx prx "$PYTHON" -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9125/metrics", timeout=5).read().decode(), end="")') \
+    || fail "/metrics did not answer"
+echo "   \$ curl -s http://127.0.0.1:9125/metrics | grep -v -e '^#' -e ' 0\$'"
+printf '%s\n' "$metrics" | grep -v -e '^#' -e ' 0$' | grep -v '_bucket{' | indent
+printf '%s\n' "$metrics" | grep -qE '^smtpgate_transactions_total\{listener="main",reply_class="2xx"\} [1-9]' \
+    || fail "the metrics do not count the mail above"

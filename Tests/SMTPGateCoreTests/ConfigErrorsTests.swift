@@ -23,6 +23,12 @@ struct ConfigErrorsTests {
         #expect(errors.count == 1)
     }
 
+    @Test func anErrorOnASectionHeaderEndsTheList() {
+        let text = "mode fixed\nfixed_server 127.0.0.1\n[listener a]\nport 25\n[forward a]\nport 26\nbogus 1\n"
+        let errors = ConfigParser.errors(text, file: "t")
+        #expect(errors.map(\.line) == [5], "not the options that would fall into [listener a] without it")
+    }
+
     @Test func theListIsBounded() {
         let text = (0..<500).map { "junk_option_\($0) 1" }.joined(separator: "\n")
         #expect(ConfigParser.errors(text, file: "t", limit: 50).count == 50)

@@ -2,7 +2,7 @@ extension ConfigParser {
     /// Every error `check-config` can find in one pass over the file: the first error, then the file parsed
     /// again without that line, and so on. A later error can be a consequence of an earlier one's line
     /// missing (a section's only option), so the first is always the one to fix first. An error without a
-    /// line, or one on a line already reported, ends the list; so do `limit` errors.
+    /// line, on a section header or on a line already reported ends the list; so do `limit` errors.
     public static func errors(_ text: String, file: String, limit: Int = 50) -> [ConfigError] {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         var found: [ConfigError] = []
@@ -13,7 +13,10 @@ extension ConfigParser {
                 return found
             } catch {
                 found.append(error)
-                guard let line = error.line, line >= 1, line <= lines.count, reported.insert(line).inserted else { return found }
+                guard let line = error.line, line >= 1, line <= lines.count, reported.insert(line).inserted,
+                      // Without its header a section's options would land in the one before: the rest
+                      // of the list would be the parser's confusion, not the file's errors.
+                      !lines[line - 1].drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("[") else { return found }
                 lines[line - 1] = ""
             }
         }
