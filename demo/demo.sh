@@ -259,6 +259,6 @@ section "8. Metrics: what Prometheus scrapes from admin_listen 127.0.0.1:9125 (i
 metrics=$(nsx prx "$PYTHON" -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9125/metrics", timeout=5).read().decode(), end="")') \
     || fail "/metrics did not answer"
 echo "   \$ curl -s http://127.0.0.1:9125/metrics | grep -v -e '^#' -e ' 0\$'"
-printf '%s\n' "$metrics" | grep -v -e '^#' -e ' 0$' | grep -v '_bucket{' | indent
+printf '%s\n' "$metrics" | grep -v -e '^#' -e ' 0$' -e ' 0\.0$' -e '_bucket{' | indent
 printf '%s\n' "$metrics" | grep -qE '^smtpgate_transactions_total\{listener="main",reply_class="2xx"\} [1-9]' \
     || fail "the metrics do not count the mail above"
