@@ -27,7 +27,7 @@ public final class HelperMetrics: Sendable {
         case .notFound: notFound.increment()
         case .error: lookupError.increment()
         }
-        lookupTime.recordNanoseconds(Int64(clamping: microseconds &* 1000))
+        lookupTime.recordNanoseconds(Int64(clamping: microseconds.multipliedReportingOverflow(by: 1000).overflow ? UInt64.max : microseconds * 1000))
     }
 
     /// `reason` is one of the helper's drop reasons (a closed set), never text from a query.

@@ -19,6 +19,10 @@ public enum AdminServer {
         return try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
+                guard let peer = channel.remoteAddress?.ipAddress, let bytes = AddressBytes.parse(peer),
+                      allow().contains(where: { $0.contains(bytes) }) else {
+                    return refuse(channel, .forbidden)
+                }
                 let admitted = open.withLockedValue { n -> Bool in
                     guard n < maxConnections else { return false }
                     n += 1
@@ -26,10 +30,6 @@ public enum AdminServer {
                 }
                 guard admitted else { return refuse(channel, .busy) }
                 channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
-                guard let peer = channel.remoteAddress?.ipAddress, let bytes = AddressBytes.parse(peer),
-                      allow().contains(where: { $0.contains(bytes) }) else {
-                    return refuse(channel, .forbidden)
-                }
                 return channel.pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     .flatMapThrowing {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
@@ -91,10 +91,14 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let route = AdminRoute.of(method: head.method.rawValue, uri: head.uri)
         let response: EventLoopFuture<AdminResponse>
-        switch route {
-        case .notFound: response = context.eventLoop.makeSucceededFuture(.notFound)
-        case .methodNotAllowed: response = context.eventLoop.makeSucceededFuture(.methodNotAllowed)
-        default: response = handler(route, context.eventLoop)
+        if !AdminRoute.isTrustedHost(head.headers["Host"]) {
+            response = context.eventLoop.makeSucceededFuture(.misdirected)
+        } else {
+            switch route {
+            case .notFound: response = context.eventLoop.makeSucceededFuture(.notFound)
+            case .methodNotAllowed: response = context.eventLoop.makeSucceededFuture(.methodNotAllowed)
+            default: response = handler(route, context.eventLoop)
+            }
         }
         let headOnly = head.method == .HEAD
         let version = head.version
@@ -102,7 +106,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             let r: AdminResponse
             switch result {
             case .success(let ok): r = ok
-            case .failure(let error): r = .text(500, "Internal Server Error", "\(error)")
+            case .failure: r = .text(500, "Internal Server Error", "the daemon could not answer; see its log")
             }
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: r.contentType)

@@ -182,21 +182,23 @@ public final class LogSink: @unchecked Sendable {
             guard let (batch, notice) = next else { return }
             let end: [UInt8] = midLine ? [0x0a] : []
             var written = 0
-            for part in [end, notice, batch.lines] {
+            for (i, part) in [end, notice, batch.lines].enumerated() {
                 let n = syslog == nil ? writeAll(part) : sendLines(part)
                 written += n
                 if n > 0 { midLine = part[n - 1] != 0x0a }
+                // Counted once its log_dropped line is out, whatever happens to the lines after it.
+                if i == 1, n == part.count, batch.dropped > 0 { lock.withLock { _droppedTotal += batch.dropped } }
                 guard n == part.count else {
                     let lost = batch.lost(notice: notice.count, written: max(0, written - end.count))
                     lock.withLock { queue.lose(lost) }
                     return
                 }
             }
-            if batch.dropped > 0 { lock.withLock { _droppedTotal += batch.dropped } }
         }
     }
 
-    /// Lines dropped so far and reported by a `log_dropped` line (the metrics' count).
+    /// Lines dropped so far, counted when their `log_dropped` line is written (the metrics' count): while
+    /// the output is stuck the count waits with the line.
     public var droppedTotal: Int { lock.withLock { _droppedTotal } }
 
     /// Each line of `bytes` as one datagram, without its line end. A syslog daemon that restarted has a

@@ -72,6 +72,7 @@ struct SMTPGateHelperCommand: ParsableCommand {
             }
             let sink = try LogSink(format: format, path: logFile, program: "smtpgate-helper", queueBytes: logQueue)
             defer { sink.flush() }
+            if adminListen == nil, !adminAllow.isEmpty { throw HelperError("--admin-allow needs --admin-listen") }
             let metrics = adminListen == nil ? nil : HelperMetrics(version: HelperDaemon.version)
             let server = HelperServer(configuration: configuration, lookup: lookup, log: { sink.emit($0) }, metrics: metrics)
             var admin: HelperAdmin?

@@ -23,6 +23,11 @@ struct ConfigErrorsTests {
         #expect(errors.count == 1)
     }
 
+    @Test func crlfLinesAreLinesToo() {
+        let errors = ConfigParser.errors("mode fixed\r\nfixed_server 127.0.0.1\r\nbogus_a 1\r\nbogus_b 2\r\n", file: "t")
+        #expect(errors.map(\.line) == [3, 4])
+    }
+
     @Test func anErrorOnASectionHeaderEndsTheList() {
         let text = "mode fixed\nfixed_server 127.0.0.1\n[listener a]\nport 25\n[forward a]\nport 26\nbogus 1\n"
         let errors = ConfigParser.errors(text, file: "t")
@@ -41,6 +46,6 @@ struct ConfigErrorsTests {
         #expect(OptionSuggestion.nearest("xyzzy", among: names) == nil)
         #expect(OptionSuggestion.nearest("", among: names) == nil)
         #expect(OptionSuggestion.nearest(String(repeating: "a", count: 100_000), among: names) == nil)
-        #expect(OptionSuggestion.nearest("port", among: names) == nil, "a known name is not a typo")
+        #expect(OptionSuggestion.nearest("Port", among: names) == "port", "option names are lower case")
     }
 }

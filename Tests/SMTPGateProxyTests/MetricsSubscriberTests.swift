@@ -13,8 +13,9 @@ struct MetricsSubscriberTests {
         return String(decoding: daemon.render(openSessions: [("in", 4)], locks: locks, logDropped: 0), as: UTF8.self)
     }
 
-    func transaction(result: Int?) -> Transaction {
-        Transaction(number: 1, helo: nil, mailFrom: "a@example.org", mailCode: 250, recipients: [], size: 10, resultCode: result)
+    func transaction(result: Int?, number: Int? = 1) -> Transaction {
+        Transaction(number: number, helo: nil, mailFrom: "a@example.org", mailCode: number == nil ? 550 : 250, recipients: [],
+                    size: 10, resultCode: result)
     }
 
     @Test func sessionsTransactionsRecipientsAndBytes() {
@@ -22,6 +23,7 @@ struct MetricsSubscriberTests {
             .session(ctx, .replied(.rcpt, code: 250)), .session(ctx, .replied(.rcpt, code: 550)),
             .session(ctx, .replied(.rcpt, code: 250)), .session(ctx, .replied(.mail, code: 250)),
             .session(ctx, .transaction(transaction(result: 250))), .session(ctx, .transaction(transaction(result: nil))),
+            .session(ctx, .transaction(transaction(result: nil, number: nil))),
             .closed(ctx, SessionLog.Totals(helo: nil, transactions: 2, bytesIn: 1200, bytesOut: 300, duration: 1, closedBy: "server", reason: "x")),
         ])
         #expect(text.contains(#"smtpgate_recipients_total{listener="in",reply_class="2xx"} 2"#))
@@ -64,6 +66,15 @@ struct MetricsSubscriberTests {
         #expect(text.contains(#"smtpgate_scans_total{scanner="spamd",result="spam"} 1"#))
         #expect(!text.contains("Eicar"), "a virus name is never a label")
         #expect(text.contains(#"smtpgate_scan_duration_seconds_count{scanner="spamd"} 1"#))
+    }
+
+    @Test func aListenerGoneFromTheStatusShowsNoOpenSessionsAndLocksNeedAbuseControl() {
+        let daemon = ProxyMetrics(version: "1", started: 0)
+        _ = daemon.render(openSessions: [("old", 3), ("in", 1)], locks: nil, logDropped: 0)
+        let text = String(decoding: daemon.render(openSessions: [("in", 2)], locks: nil, logDropped: 0), as: UTF8.self)
+        #expect(text.contains(#"smtpgate_sessions_open{listener="old"} 0"#))
+        #expect(text.contains(#"smtpgate_sessions_open{listener="in"} 2"#))
+        #expect(!text.contains("smtpgate_locks_active"), "abuse control off: no such series")
     }
 
     @Test func droppedLogLinesCountOnlyWhatIsNew() {

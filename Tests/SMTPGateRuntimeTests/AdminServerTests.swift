@@ -30,7 +30,7 @@ struct AdminServerTests {
 
     @Test func aGetIsAnsweredWholeAndTheConnectionCloses() throws {
         let ch = try channel(answers)
-        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9125\r\n\r\n"))
         let r = try response(ch)
         #expect(r.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(r.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
@@ -41,7 +41,7 @@ struct AdminServerTests {
 
     @Test func thePageForbidsScriptsThroughItsHeaders() throws {
         let ch = try channel(answers)
-        try ch.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try ch.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: 127.0.0.1:9125\r\n\r\n"))
         let r = try response(ch)
         #expect(r.contains("Content-Security-Policy: default-src 'none'"))
         #expect(r.contains("X-Content-Type-Options: nosniff"))
@@ -49,23 +49,23 @@ struct AdminServerTests {
 
     @Test func headHasNoBodyAndOtherMethodsAndPathsAreRefused() throws {
         let head = try channel(answers)
-        try head.writeInbound(ByteBuffer(string: "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try head.writeInbound(ByteBuffer(string: "HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1:9125\r\n\r\n"))
         let h = try response(head)
         #expect(h.hasPrefix("HTTP/1.1 200 OK") && h.hasSuffix("\r\n\r\n"))
 
         let post = try channel(answers)
-        try post.writeInbound(ByteBuffer(string: "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"))
+        try post.writeInbound(ByteBuffer(string: "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1:9125\r\nContent-Length: 2\r\n\r\nab"))
         #expect(try response(post).hasPrefix("HTTP/1.1 405 Method Not Allowed"))
 
         let missing = try channel(answers)
-        try missing.writeInbound(ByteBuffer(string: "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try missing.writeInbound(ByteBuffer(string: "GET /../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1:9125\r\n\r\n"))
         #expect(try response(missing).hasPrefix("HTTP/1.1 404 Not Found"))
     }
 
     @Test func aLargeBodyClosesTheConnectionUnanswered() throws {
         let ch = try channel(answers)
         let body = String(repeating: "x", count: AdminHTTPHandler.maxBody + 1)
-        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9125\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"))
         #expect(!ch.isActive)
         #expect(!(try response(ch)).contains("200 OK"))
     }
@@ -76,10 +76,34 @@ struct AdminServerTests {
         #expect(try response(ch).hasPrefix("HTTP/1.1 400 Bad Request"))
     }
 
+    @Test(arguments: ["evil.example", "evil.example:9125", "127.0.0.1.evil.example", "127.0.0.1:x", "[::1", "[::1]x", "a b.example"])
+    func aRequestForAHostNameIsRefusedSoDNSRebindingReadsNothing(_ host: String) throws {
+        let ch = try channel(answers)
+        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: \(host)\r\n\r\n"))
+        let r = try response(ch)
+        #expect(r.hasPrefix("HTTP/1.1 421 Misdirected Request") && !r.contains("m 1"), "\(r)")
+    }
+
+    @Test(arguments: ["127.0.0.1:9125", "[::1]:9125", "localhost:9125", "LOCALHOST", "10.77.0.1"])
+    func addressLiteralsAndLocalhostAreAnswered(_ host: String) throws {
+        let ch = try channel(answers)
+        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: \(host)\r\n\r\n"))
+        #expect(try response(ch).hasPrefix("HTTP/1.1 200 OK"))
+    }
+
+    @Test func twoHostHeadersAreRefusedAndHTTP10WithoutOneIsAnswered() throws {
+        let two = try channel(answers)
+        try two.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n"))
+        #expect(try response(two).hasPrefix("HTTP/1.1 421"))
+        let old = try channel(answers)
+        try old.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.0\r\n\r\n"))
+        #expect(try response(old).hasPrefix("HTTP/1.0 200 OK"))
+    }
+
     @Test func aFailedAnswerIsA500() throws {
         struct Broken: Error {}
         let ch = try channel { _, loop in loop.makeFailedFuture(Broken()) }
-        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try ch.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9125\r\n\r\n"))
         #expect(try response(ch).hasPrefix("HTTP/1.1 500 Internal Server Error"))
     }
 

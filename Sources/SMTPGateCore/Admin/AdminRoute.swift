@@ -18,6 +18,27 @@ public enum AdminRoute: Sendable, Equatable {
         }
         return method == "GET" || method == "HEAD" ? route : .methodNotAllowed
     }
+
+    /// DNS rebinding: a hostile page in a browser on an allowed host can point a name of its own at
+    /// 127.0.0.1, and the browser then reads the page as that site. Such a request names the attacker's
+    /// host, so only an address literal (what a Prometheus target is), `localhost`, or no Host at all
+    /// (HTTP/1.0) is answered.
+    public static func isTrustedHost(_ values: [String]) -> Bool {
+        guard let host = values.first else { return true }
+        guard values.count == 1 else { return false }
+        var name = Substring(host)
+        if name.hasPrefix("[") {
+            guard let close = name.firstIndex(of: "]") else { return false }
+            let rest = name[name.index(after: close)...]
+            guard rest.isEmpty || (rest.hasPrefix(":") && rest.dropFirst().allSatisfy(\.isASCII) && Int(rest.dropFirst()) != nil) else { return false }
+            return IPAddress(String(name[name.index(after: name.startIndex)..<close])) != nil
+        }
+        if let colon = name.lastIndex(of: ":") {
+            guard Int(name[name.index(after: colon)...]) != nil else { return false }
+            name = name[..<colon]
+        }
+        return name.lowercased() == "localhost" || IPAddress(String(name)) != nil
+    }
 }
 
 /// One answer of the admin listener.
@@ -38,7 +59,8 @@ public struct AdminResponse: Sendable, Equatable {
         AdminResponse(status: status, reason: reason, body: Array((text + "\n").utf8))
     }
 
-    public static let notFound = text(404, "Not Found", "not found: the admin listener serves /, /metrics and /healthz")
+    public static let notFound = text(404, "Not Found", "not found: the admin listener serves /, /status, /metrics and /healthz")
+    public static let misdirected = text(421, "Misdirected Request", "use the admin listener's address, not a host name")
     public static let methodNotAllowed = text(405, "Method Not Allowed", "only GET and HEAD")
     public static let forbidden = text(403, "Forbidden", "not in admin_allow")
     public static let busy = text(503, "Service Unavailable", "too many admin connections")

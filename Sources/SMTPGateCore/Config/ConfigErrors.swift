@@ -4,7 +4,8 @@ extension ConfigParser {
     /// missing (a section's only option), so the first is always the one to fix first. An error without a
     /// line, on a section header or on a line already reported ends the list; so do `limit` errors.
     public static func errors(_ text: String, file: String, limit: Int = 50) -> [ConfigError] {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // As ConfigBlocks splits: "\r\n" is one Character in Swift.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
         var found: [ConfigError] = []
         var reported = Set<Int>()
         while found.count < limit {
@@ -33,14 +34,16 @@ public enum OptionSuggestion {
         let a = Array(name.lowercased().utf8)
         guard !a.isEmpty, a.count <= maxLength else { return nil }
         var best: (name: String, distance: Int)?
-        for candidate in names {
+        // Sorted, so a tie always goes to the same name.
+        for candidate in names.sorted() {
             let b = Array(candidate.utf8)
             guard abs(b.count - a.count) <= 3 else { continue }
             let d = distance(a, b)
             if d < (best?.distance ?? Int.max) { best = (candidate, d) }
         }
         // A third of the name may be wrong, at most 3 edits: "ratelimit_conections", "timout_idle", "max_per_hots".
-        guard let best, best.distance > 0, best.distance <= min(3, max(1, a.count / 3)) else { return nil }
+        // Distance 0 is a name in the wrong case ("Port"): option names are lower case.
+        guard let best, best.distance <= min(3, max(1, a.count / 3)) else { return nil }
         return best.name
     }
 

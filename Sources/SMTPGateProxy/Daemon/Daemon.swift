@@ -253,7 +253,7 @@ public final class Daemon: @unchecked Sendable {
                                      listenPorts: { [listenPorts] in listenPorts.withLockedValue { $0 } },
                                      makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
                                      makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control,
-                                     metrics: metrics)
+                                     metrics: startup.global.adminListen == nil ? nil : metrics)
         let running = RunningListener(name: section.name, sockets: sockets, config: box, registry: registry,
                                       refresh: { listener.refreshLocalAddresses() })
         do {
@@ -418,22 +418,20 @@ public final class Daemon: @unchecked Sendable {
         case .health:
             let draining = stopping.withLockedValue { $0 }
             return loop.makeSucceededFuture(draining ? .text(503, "Service Unavailable", "stopping") : .text(200, "OK", "ok"))
-        case .metrics:
-            return status(on: loop).map { [metrics, sink] s in
-                let open = s.listeners.map { (listener: $0.name, count: $0.sessions) }
-                let body = metrics.render(openSessions: open, locks: s.locks, logDropped: sink.droppedTotal)
-                return AdminResponse(status: 200, reason: "OK", contentType: AdminResponse.metricsType, body: body)
-            }
-        case .statusPage:
+        case .metrics, .statusPage:
             return status(on: loop).map { [metrics, sink] s in
                 let open = s.listeners.map { (listener: $0.name, count: $0.sessions) }
                 let text = metrics.render(openSessions: open, locks: s.locks, logDropped: sink.droppedTotal)
+                guard route == .statusPage else {
+                    return AdminResponse(status: 200, reason: "OK", contentType: AdminResponse.metricsType, body: text)
+                }
                 let counters = ExpositionTotals.counters(text).map { StatusPage.Counter(name: $0.name, value: $0.value) }
                 return AdminResponse(status: 200, reason: "OK", contentType: "text/html; charset=utf-8",
                                      body: Array(StatusPage.html(s, counters: counters).utf8))
             }
-        case .notFound: return loop.makeSucceededFuture(.notFound)
-        case .methodNotAllowed: return loop.makeSucceededFuture(.methodNotAllowed)
+        case .notFound, .methodNotAllowed:
+            // Answered by AdminServer itself; here only for the switch to be whole.
+            return loop.makeSucceededFuture(.notFound)
         }
     }
 
@@ -542,6 +540,7 @@ public final class Daemon: @unchecked Sendable {
         if old.logFacility != new.logFacility { names.append("log_facility") }
         if old.logLevel != new.logLevel { names.append("log_level") }
         if old.priority != new.priority { names.append("priority") }
+        if old.adminListen != new.adminListen { names.append("admin_listen") }
         for limit in Config.ResourceLimit.allCases where old.limits[limit] != new.limits[limit] { names.append(limit.rawValue) }
         return names
     }

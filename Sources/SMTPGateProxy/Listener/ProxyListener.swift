@@ -19,15 +19,14 @@ final class ProxyListener: @unchecked Sendable {
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
     /// Every port the daemon listens on: a destination among them on a local address is a loop.
     private let listenPorts: @Sendable () -> Set<Int>
-    private let metrics: ProxyMetrics
-    private let listenerMetrics: ListenerMetrics
+    /// Counted only where someone can read them: without admin_listen at start a session pays nothing.
+    private let metrics: (daemon: ProxyMetrics, listener: ListenerMetrics)?
 
     init(name: String, config: @escaping () -> Config, hostName: String, events: EventLog, registry: SessionRegistry,
          listenPorts: @escaping @Sendable () -> Set<Int>,
          makeFinder: @escaping (Config, EventLoop) -> OriginFinder,
-         makeExtras: @escaping (Config) -> SessionExtras, abuse: AbuseControl?, metrics: ProxyMetrics) {
-        self.metrics = metrics
-        self.listenerMetrics = metrics.listener(name)
+         makeExtras: @escaping (Config) -> SessionExtras, abuse: AbuseControl?, metrics: ProxyMetrics?) {
+        self.metrics = metrics.map { ($0, $0.listener(name)) }
         self.listenPorts = listenPorts
         self.abuse = abuse.map { ListenerAbuse(control: $0, listener: name) }
         self.makeExtras = makeExtras
@@ -72,7 +71,7 @@ final class ProxyListener: @unchecked Sendable {
         let config = currentConfig()
         if DescriptorReserve.refuses(channel) {
             // Counted in the listener's rate-limited accept_failed line, not logged one by one.
-            listenerMetrics.descriptorExhaustion.increment()
+            metrics?.listener.descriptorExhaustion.increment()
             return send(ProxyReplies(proxyName: config.resolvedProxyName(hostName: hostName)).tooManyOpenFiles(),
                         andClose: channel)
         }
@@ -81,8 +80,7 @@ final class ProxyListener: @unchecked Sendable {
         let extras = makeExtras(config)
         let (scanning, actions) = (extras.scanning, extras.actions)
         var subscribers: [any ProxyEventSubscriber] = [LogSubscriber(log: events, policy: LogPolicy(config: config))]
-        // Counted only where someone can read them: without admin_listen a session pays nothing for metrics.
-        if config.adminListen != nil { subscribers.append(MetricsSubscriber(daemon: metrics, listener: listenerMetrics)) }
+        if let metrics { subscribers.append(MetricsSubscriber(daemon: metrics.daemon, listener: metrics.listener)) }
         if let abuse { subscribers.append(AbuseSubscriber(abuse: abuse, locking: config.policyMode == .enforce)) }
         if let actions {
             subscribers.append(ActionSubscriber(runner: actions, locking: abuse?.lockSettings ?? LockSettings(causes: [], duration: 0)))

@@ -10,7 +10,8 @@ struct MetricsSubscriber: ProxyEventSubscriber {
         case .refused(_, let refusal):
             listener.refusals.increment(refusal.why.rawValue)
             if case .rateLimited(let e) = refusal { listener.rateLimitHits.increment(e.kind.rawValue) }
-        case .session(_, .transaction(let t)):
+        case .session(_, .transaction(let t)) where t.number != nil:
+            // A MAIL the MTA refused began no transaction (its reply is counted nowhere else either).
             listener.transactions.increment(ReplyClass.of(t.resultCode))
         case .session(_, .replied(.rcpt, let code)):
             listener.recipients.increment(ReplyClass.of(code))
@@ -42,7 +43,7 @@ struct MetricsSubscriber: ProxyEventSubscriber {
         switch report.result {
         case .clean: return "clean"
         case .virus: return "virus"
-        case .score(let s): return s >= policy.spamThreshold ? "spam" : "ham"
+        case .score(let s): return policy.isSpam(s) ? "spam" : "ham"
         case .skipped: return "skipped"
         case .failed: return "failed"
         }

@@ -13,13 +13,12 @@ final class ProxyMetrics: Sendable {
     private let listeners = NIOLockedValueBox<[String: ListenerMetrics]>([:])
     private let logDropped: CoreMetrics.Counter
     private let logDroppedCounted = NIOLockedValueBox(0)
-    private let locksActive: CoreMetrics.Meter
+    private let openListeners = NIOLockedValueBox<Set<String>>([])
 
     init(version: String, started: Double) {
         locksCreated = LabeledCounters(.locksCreated, fixed: [], registry: registry)
         scans = LabeledCounters(.scans, fixed: [], registry: registry)
         logDropped = registry.counter(.logLinesDropped)
-        locksActive = registry.gauge(.locksActive)
         registry.gauge(.buildInfo, version).set(1)
         registry.gauge(.startTime).set(started)
     }
@@ -42,10 +41,18 @@ final class ProxyMetrics: Sendable {
         }
     }
 
-    /// The exposition text, with the levels read now. `logDropped` is the sink's running total.
+    /// The exposition text, with the levels read now. `logDropped` is the sink's running total; `locks` is
+    /// nil while abuse control is off (then there is no `smtpgate_locks_active`).
     func render(openSessions: [(listener: String, count: Int)], locks: Int?, logDropped total: Int) -> [UInt8] {
+        let names = Set(openSessions.map(\.listener))
+        // A listener a reload removed has no sessions left to count: its gauge says 0, not its last value.
+        let gone = openListeners.withLockedValue { seen -> Set<String> in
+            defer { seen.formUnion(names) }
+            return seen.subtracting(names)
+        }
+        for name in gone { registry.gauge(.sessionsOpen, name).set(0) }
         for (name, count) in openSessions { registry.gauge(.sessionsOpen, name).set(count) }
-        if let locks { locksActive.set(locks) }
+        if let locks { registry.gauge(.locksActive).set(locks) }
         let delta = logDroppedCounted.withLockedValue { counted -> Int in
             defer { counted = max(counted, total) }
             return max(0, total - counted)
