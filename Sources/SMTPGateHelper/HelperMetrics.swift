@@ -1,5 +1,4 @@
 import CoreMetrics
-import NIOConcurrencyHelpers
 import SMTPGateCore
 import SMTPGateRuntime
 
@@ -11,13 +10,14 @@ public final class HelperMetrics: Sendable {
     private let notFound: CoreMetrics.Counter
     private let lookupError: CoreMetrics.Counter
     private let lookupTime: CoreMetrics.Timer
-    private let drops = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
+    private let drops: LabeledCounters
 
     public init(version: String) {
         found = registry.counter(.helperQueries, "found")
         notFound = registry.counter(.helperQueries, "not_found")
         lookupError = registry.counter(.helperQueries, "lookup_error")
         lookupTime = registry.timer(.helperLookupDuration)
+        drops = LabeledCounters(.helperDrops, fixed: [], registry: registry)
         registry.gauge(.buildInfo, version).set(1)
     }
 
@@ -32,12 +32,6 @@ public final class HelperMetrics: Sendable {
 
     /// `reason` is one of the helper's drop reasons (a closed set), never text from a query.
     func dropped(_ reason: String) {
-        let counter = drops.withLockedValue { all -> CoreMetrics.Counter in
-            if let c = all[reason] { return c }
-            let c = registry.counter(.helperDrops, reason)
-            all[reason] = c
-            return c
-        }
-        counter.increment()
+        drops.increment(reason)
     }
 }
