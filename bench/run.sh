@@ -435,6 +435,13 @@ wait_listen() {  # wait_listen NAME PORT PID
         || die "$1 did not start listening on 127.0.0.1:$2 (see $WORK)"
 }
 
+section_sink() {  # section_sink NAME PORT BACKLOG: a section's smtp-sink on 127.0.0.1, listening; sets LAST_PID
+    local flags=(-c -m 1000 -t 300)
+    [[ "$(id -u)" == 0 ]] && flags=(-u nobody "${flags[@]}")
+    start "$1" "$WORK/$1.out" "$WORK/$1.err" smtp-sink "${flags[@]}" "127.0.0.1:$2" "$3"
+    wait_listen smtp-sink "$2" "$LAST_PID"
+}
+
 stop_servers() { # the loopback servers started so far, newest first: a quiet host for what follows
     local i
     for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
@@ -702,11 +709,8 @@ run_scan() {
         || die "clamd did not answer PING (see $WORK/scan-clamd.log)"
     wait_listen clamd "$clamd_port" "$clamd_pid"
 
-    local sink_flags=(-c -m 1000 -t 300)
-    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
-    start scan-sink "$WORK/scan-sink.out" "$WORK/scan-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 1000
+    section_sink scan-sink "$sink_port" 1000
     sink_pid=$LAST_PID
-    wait_listen smtp-sink "$sink_port" "$sink_pid"
 
     gate_conf "$WORK/scan-gate-on.conf" "$on_port" "$sink_port" \
         "# content scanning: clamd INSTREAM; spool_memory, max_scans, timeout_scanner at their defaults" \
@@ -771,11 +775,8 @@ run_abuse() {
     [[ -n "$pg_port" ]] || die "could not pick free ports"
     say "abuse control: smtp-sink $sink_port, smtpgate with locks + rate limits $on_port (SQLite), $pg_port (PostgreSQL), without $off_port"
     mkdir -m 700 "$dir"
-    local sink_flags=(-c -m 1000 -t 300)
-    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
-    start abuse-sink "$WORK/abuse-sink.out" "$WORK/abuse-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 5000
+    section_sink abuse-sink "$sink_port" 5000
     sink_pid=$LAST_PID
-    wait_listen smtp-sink "$sink_port" "$sink_pid"
     gate_conf "$WORK/abuse-gate-on.conf" "$on_port" "$sink_port" \
         "# abuse control: limits far above the workload, so the figure is the bookkeeping's cost" \
         "${limits[@]}" "state_store sqlite:$dir/state.db" "control_path $dir/control.sock"
@@ -908,11 +909,8 @@ run_dnsbl() {
         say "  probe 1.0.0.127.$zone.bench.example: $("$PYTHON" "$BENCH_DIR/slow_dns.py" \
             --probe "1.0.0.127.$zone.bench.example" --port "$dns_port" 2>&1)"
     done
-    local sink_flags=(-c -m 1000 -t 300)
-    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
-    start dnsbl-sink "$WORK/dnsbl-sink.out" "$WORK/dnsbl-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 5000
+    section_sink dnsbl-sink "$sink_port" 5000
     sink_pid=$LAST_PID
-    wait_listen smtp-sink "$sink_port" "$sink_pid"
     local dns_conf=("dns_server 127.0.0.1@$dns_port" "timeout_dns 5")
     gate_conf "$WORK/dnsbl-gate-off.conf" "$off_port" "$sink_port"
     gate_conf "$WORK/dnsbl-gate-cached.conf" "$cached_port" "$sink_port" \
@@ -1022,11 +1020,8 @@ run_metrics() {
     read -r sink_port on_port off_port admin_port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 4)
     [[ -n "$admin_port" ]] || die "could not pick free ports"
     say "metrics: smtp-sink $sink_port, smtpgate with admin_listen $on_port (admin $admin_port), without $off_port"
-    local sink_flags=(-c -m 1000 -t 300)
-    [[ "$(id -u)" == 0 ]] && sink_flags=(-u nobody "${sink_flags[@]}")
-    start metrics-sink "$WORK/metrics-sink.out" "$WORK/metrics-sink.err" smtp-sink "${sink_flags[@]}" "127.0.0.1:$sink_port" 5000
+    section_sink metrics-sink "$sink_port" 5000
     sink_pid=$LAST_PID
-    wait_listen smtp-sink "$sink_port" "$sink_pid"
     gate_conf "$WORK/metrics-gate-on.conf" "$on_port" "$sink_port" "# metrics on" "admin_listen 127.0.0.1:$admin_port"
     gate_conf "$WORK/metrics-gate-off.conf" "$off_port" "$sink_port"
     gate_start metrics-gate-on "$WORK/metrics-gate-on.conf" "$WORK/metrics-gate-on.log" "$on_port"
