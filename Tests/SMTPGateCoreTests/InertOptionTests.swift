@@ -70,7 +70,8 @@ struct ProcessOptionTests {
 
     @Test(arguments: [("limit_core_size 64 M", Config.ResourceLimit.coreSize, 64 << 20), ("limit_fsize 100M", .fsize, 100 << 20),
                       ("limit_virt_size 2g", .virtSize, 2 << 30), ("limit_data_size 4096", .dataSize, 4096),
-                      ("limit_core_size 0", .coreSize, 0), ("limit_fsize 1 K", .fsize, 1024)])
+                      ("limit_core_size 0", .coreSize, 0), ("limit_fsize 1 K", .fsize, 1024),
+                      ("limit_fsize 9999999G", .fsize, 9_999_999 << 30), ("limit_fsize 1152921504606846976", .fsize, 1 << 60)])
     func limitsReadAsSmtpGatedWritesThem(_ line: String, _ limit: Config.ResourceLimit, _ bytes: Int) throws {
         let c = try Self.parse(line)
         #expect(c.limits == [limit: bytes])
@@ -86,7 +87,8 @@ struct ProcessOptionTests {
     }
 
     @Test(arguments: ["limit_core_size 64 MB", "limit_core_size -2", "limit_fsize M", "limit_data_size 99999999999999999G",
-                      "limit_fsize 999999999999999G", "limit_virt_size 2000000000G",
+                      "limit_fsize 999999999999999G", "limit_virt_size 2000000000G", "limit_fsize 1152921504606846977",
+                      "limit_fsize 00000000000000000001",
                       "priority 20", "priority -21", "priority nice", "chroot_path /var/empty", "dspam_storage /var/lib/dspam"])
     func refused(_ line: String) {
         #expect(throws: ConfigError.self) { try Self.parse(line) }

@@ -148,7 +148,8 @@ enum OptionValue {
             unit = u
             digits = String(v.dropLast()).trimmingSpaces()
         }
-        guard digits.utf8.count <= 15, let n = Int(digits), n >= 0, case let (bytes, false) = n.multipliedReportingOverflow(by: unit),
+        // 19 digits hold 2^60 in bytes, the form check-config renders a limit in.
+        guard digits.utf8.count <= 19, let n = Int(digits), n >= 0, case let (bytes, false) = n.multipliedReportingOverflow(by: unit),
               bytes <= 1 << 60 else {
             throw OptionValueError("expected -1 or a size in bytes up to 2^60 (K, M or G allowed), got '\(LogEscape.escape(v))'")
         }
