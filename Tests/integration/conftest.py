@@ -66,11 +66,29 @@ def has_ipv6_loopback():
         return False
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (nothing listens)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+# Ports this test process has handed out.  The kernel may give the same free port to two bind(0) calls in a
+# row once the first socket is closed, and a test that asks for two ports before binding either would then
+# configure two listeners on one port; a port is therefore handed out once per process.
+_HANDED_OUT_PORTS = set()
+
+
+def claim_port(port):
+    """Record ``port`` as handed out; False if it was already."""
+    if port in _HANDED_OUT_PORTS:
+        return False
+    _HANDED_OUT_PORTS.add(port)
+    return True
+
+
+def free_port(tries=100):
+    """A TCP port on 127.0.0.1 that was free a moment ago (nothing listens) and that no earlier call returned."""
+    for _ in range(tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if claim_port(port):
+            return port
+    raise AssertionError(f"no unused free port in {tries} tries")
 
 
 def wait_until(pred, timeout=5.0, interval=0.02, what="condition"):

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from conftest import HOST, IO_TIMEOUT, SMTPGATE_BIN, close_quietly, port_listening, wait_until
+from conftest import HOST, IO_TIMEOUT, SMTPGATE_BIN, claim_port, close_quietly, port_listening, wait_until
 
 
 def free_port_range(n, lo=20000, hi=60000, tries=200):
@@ -25,6 +25,8 @@ def free_port_range(n, lo=20000, hi=60000, tries=200):
                 s = socket.socket()
                 socks.append(s)
                 s.bind((HOST, p))
+            if not all(claim_port(p) for p in range(base, base + n)):
+                continue
             return base
         except OSError:
             continue
