@@ -126,7 +126,7 @@ struct ActionEventTests {
     @Test func logLines() {
         let script = "/etc/smtp gate/action.sh"
         #expect(ActionLog.finished(session: "s1", found: .virus, script: script, outcome: .exited(0), time: 0.1234)
-                .description == "action session=s1 found=VIRUS script=/etc/smtp\\x20gate/action.sh exit=0 time=0.123")
+                .description == "action session=s1 found=VIRUS script=\"/etc/smtp gate/action.sh\" exit=0 time=0.123")
         #expect(ActionLog.finished(session: "s1", found: .spam, script: "/a", outcome: .signalled(9), time: 1).description
                 == "action session=s1 found=SPAM script=/a signal=9 time=1.000")
         let timedOut = ActionLog.finished(session: "s1", found: .spam, script: "/a", outcome: .timedOut, time: 30)
@@ -135,7 +135,7 @@ struct ActionEventTests {
         #expect(ActionLog.finished(session: "s1", found: .spam, script: "/a", outcome: .exited(0), time: 0).level == .notice)
         #expect(ActionLog.finished(session: "s1", found: .spam, script: "/a", outcome: .exited(1), time: 0).level == .warning)
         #expect(ActionLog.failed(session: "s2", found: .sizeLimit, script: "/a", error: "Permission denied").description
-                == "action_failed session=s2 found=SIZE_LIMIT script=/a error=Permission\\x20denied")
+                == "action_failed session=s2 found=SIZE_LIMIT script=/a error=\"Permission denied\"")
         #expect(ActionLog.dropped(session: "s3", found: .maxHost, script: "/a", reason: "queue_full").description
                 == "action_dropped session=s3 found=MAX_HOST script=/a reason=queue_full")
     }

@@ -163,7 +163,7 @@ struct ConfigParserTests {
 
     @Test func unknownOptionNameIsEscaped() throws {
         let e = try #require(failure("mode fixed\nfo%o\u{1}x bar\n"))
-        #expect(e.description == "t.conf:2: unknown option 'fo\\x25o\\x01x'")
+        #expect(e.description == "t.conf:2: unknown option 'fo%o\\x01x'")
     }
 
     @Test func duplicateOption() throws {

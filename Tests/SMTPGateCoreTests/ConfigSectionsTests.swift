@@ -95,9 +95,9 @@ struct ConfigSectionsTests {
     }
 
     @Test(arguments: [
-        ("[listener a\n", "a section header is [listener NAME] or [forward NAME], got '[listener\\x20a'"),
+        ("[listener a\n", "a section header is [listener NAME] or [forward NAME], got '[listener a'"),
         ("[listener]\n", "a section header is [listener NAME] or [forward NAME], got '[listener]'"),
-        ("[listener a b]\n", "a section header is [listener NAME] or [forward NAME], got '[listener\\x20a\\x20b]'"),
+        ("[listener a b]\n", "a section header is [listener NAME] or [forward NAME], got '[listener a b]'"),
         ("[server a]\n", "unknown section kind 'server' (known: listener, forward)"),
         ("[listener a/b]\n", "section name 'a/b': expected 1 to 64 letters, digits, '-', '_' or '.'"),
         ("[listener \(String(repeating: "x", count: 65))]\n",

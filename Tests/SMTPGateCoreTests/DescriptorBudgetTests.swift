@@ -46,9 +46,9 @@ struct DescriptorBudgetTests {
         #expect(ListenerLog.descriptorLimit(b).description == "descriptor_limit fits=18 max_connections=500 needed=1028 nofile=64")
         #expect(ListenerLog.descriptorLimit(b).level == .warning)
         let r = ListenerLog.acceptFailed(listener: "main", AcceptFailures.Report(errno: EMFILE, failed: 7, refused: 5))
-        #expect(r.description == "accept_failed error=Too\\x20many\\x20open\\x20files failed=7 listener=main refused=5")
+        #expect(r.description == "accept_failed error=\"Too many open files\" failed=7 listener=main refused=5")
         #expect(r.level == .warning)
         #expect(LogFormat.json.render(r, timestamp: "T", pid: 1)
-            == #"{"ts":"T","level":"warning","event":"accept_failed","error":"Too\\x20many\\x20open\\x20files","failed":7,"listener":"main","refused":5}"#)
+            == #"{"ts":"T","level":"warning","event":"accept_failed","error":"Too many open files","failed":7,"listener":"main","refused":5}"#)
     }
 }

@@ -165,7 +165,7 @@ import Testing
             ("logcommon yes", "\(f):1: logcommon takes no value"),
             ("logfile", "\(f):1: logfile needs a file name"),
             ("logfile /var/log/a b", "\(f):1: logfile: a file name with spaces must be in double quotes"),
-            ("pidlogfile \"/run/x", "\(f):1: pidlogfile: a quoted file name is written \"PATH\", got '\\x22/run/x'"),
+            ("pidlogfile \"/run/x", "\(f):1: pidlogfile: a quoted file name is written \"PATH\", got '\"/run/x'"),
             ("0.0.0.0 80 10.0.0.1 80\0", "\(f):1: line contains a NUL byte"),
         ]
         for (line, expected) in table {

@@ -32,30 +32,52 @@ struct LogFormatTests {
         }
     }
 
-    /// `key=value` keys of a text line, after the timestamp, tag, level and event.
-    func textKeys(_ line: String) -> [String] {
-        line.split(separator: " ").dropFirst(4).map { String($0.split(separator: "=", maxSplits: 1)[0]) }
+    /// `key=value` keys of a text line, after the timestamp, tag, level and event, read as logfmt.
+    func textKeys(_ line: String, sourceLocation: SourceLocation = #_sourceLocation) -> [String] {
+        guard let pairs = LogfmtReader.pairs(line: line) else {
+            Issue.record("not logfmt: \(line)", sourceLocation: sourceLocation)
+            return []
+        }
+        return pairs.map(\.0)
+    }
+
+    func textValue(_ line: String, _ key: String) -> String? {
+        LogfmtReader.pairs(line: line)?.first { $0.0 == key }?.1
     }
 
     // MARK: escaping
 
     @Test(arguments: [
-        ("%", "\\x25"), ("\r", "\\x0d"), ("\n", "\\x0a"), ("\0", "\\x00"), (" ", "\\x20"), ("\\", "\\x5c"),
-        ("\"", "\\x22"), ("\t", "\\x09"), ("\u{7f}", "\\x7f"), ("~", "~"), ("!", "!"), ("a=b", "a=b"),
-        ("<a@b>", "<a@b>"), ("100%", "100\\x25"), ("a b\r\nc", "a\\x20b\\x0d\\x0ac"),
+        ("%", "%"), ("\r", "\\x0d"), ("\n", "\\x0a"), ("\0", "\\x00"), (" ", " "), ("\\", "\\x5c"),
+        ("\"", "\""), ("\t", "\\x09"), ("\u{7f}", "\\x7f"), ("~", "~"), ("!", "!"), ("a=b", "a=b"),
+        ("<a@b>", "<a@b>"), ("100%", "100%"), ("a b\r\nc", "a b\\x0d\\x0ac"), ("é", "é"),
+        ("\u{85}", "\\xc2\\x85"), ("a\u{2028}b", "a\\xe2\\x80\\xa8b"), ("\u{202e}fdp.exe", "\\xe2\\x80\\xaefdp.exe"),
+        ("\u{feff}", "\\xef\\xbb\\xbf"), ("日本", "日本"),
     ])
     func escapeSpecialBytes(input: String, expected: String) {
         #expect(LogEscape.escape(input) == expected)
     }
 
-    @Test func escapeEightBitBytesOneByOne() {
+    @Test func bytesThatAreNotUTF8AreEscapedOneByOne() {
         #expect(LogEscape.escape([0x80, 0xe9, 0xff] as [UInt8]) == "\\x80\\xe9\\xff")
-        #expect(LogEscape.escape("é") == "\\xc3\\xa9")
+        // overlong "/", a surrogate, beyond U+10FFFF, a cut sequence: none is UTF-8
+        #expect(LogEscape.escape([0xc0, 0xaf] as [UInt8]) == "\\xc0\\xaf")
+        #expect(LogEscape.escape([0xed, 0xa0, 0x80] as [UInt8]) == "\\xed\\xa0\\x80")
+        #expect(LogEscape.escape([0xf4, 0x90, 0x80, 0x80] as [UInt8]) == "\\xf4\\x90\\x80\\x80")
+        #expect(LogEscape.escape([0x61, 0xe2, 0x82] as [UInt8]) == "a\\xe2\\x82")
+        #expect(LogEscape.escape([0xe2, 0x82, 0xac] as [UInt8]) == "€")
         for byte in 0...255 {
             let e = LogEscape.escape([UInt8(byte)])
-            let plain = byte >= 0x21 && byte <= 0x7e && byte != 0x5c && byte != 0x22 && byte != 0x25
+            let plain = byte >= 0x20 && byte <= 0x7e && byte != 0x5c
             #expect(e == (plain ? String(UnicodeScalar(UInt8(byte))) : String(format: "\\x%02x", byte)), "byte \(byte)")
         }
+    }
+
+    @Test func escapedTextUnescapesToItsBytes() {
+        let bytes: [UInt8] = [0x61, 0x5c, 0x0d, 0x0a, 0x00, 0xff, 0xc3, 0xa9, 0x20, 0x22]
+        #expect(LogEscape.unescape(LogEscape.escape(bytes)) == bytes)
+        #expect(LogEscape.unescape("\\x4") == Array("\\x4".utf8), "a cut escape stays as written")
+        #expect(LogEscape.unescape("\\xzz\\x41") == Array("\\xzzA".utf8))
     }
 
     @Test func heloWithLineBreaksStaysOnOneLine() {
@@ -69,16 +91,20 @@ struct LogFormatTests {
         for line in [text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)),
                      json(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))] {
             #expect(!line.contains("\n") && !line.contains("\r") && !line.contains("\0"))
-            #expect(line.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7f })
+            #expect(line.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f && !LogEscape.isInvisibleControl($0) })
         }
         let line = text(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all))
-        #expect(line.contains(" helo=a\\x0db\\x0bc\\x25n\\x20\\x22x\\x22\\x20result=250\\x5c\\x00\\xc3\\xa9 "))
-        #expect(line.components(separatedBy: " result=").count == 2, "the HELO cannot forge a field")
+        #expect(line.contains(#" helo="a\x0db\x0bc%n \"x\" result=250\x5c\x00é" "#))
+        #expect(textValue(line, "helo") == #"a\x0db\x0bc%n "x" result=250\x5c\x00é"#)
+        #expect(LogfmtReader.pairs(line: line)?.filter { $0.0 == "result" }.map(\.1) == ["aborted"], "the HELO cannot forge a field")
+        let j = decode(json(SessionLog.eventLine(.transaction(t), LogFormatTests.ctx, policy: LogFormatTests.all)))
+        #expect(j["helo"] as? String == "a\rb\u{0b}c%n \"x\" result=250\\\0é", "JSON has the client's own text back")
+        #expect(j["result"] as? String == "aborted")
         let close = text(SessionLog.close(LogFormatTests.ctx, SessionLog.Totals(
             helo: h.m.helo, transactions: 0, bytesIn: 1, bytesOut: 2, duration: 0.5, closedBy: "client",
             reason: "quit"), policy: LogFormatTests.all))
         #expect(!close.contains("\n") && !close.contains("\r"))
-        #expect(close.components(separatedBy: " result=").count == 1)
+        #expect(LogfmtReader.pairs(line: close)?.filter { $0.0 == "result" }.isEmpty == true)
     }
 
     // MARK: text
@@ -121,9 +147,9 @@ struct LogFormatTests {
             + "reason=max_per_host limit=8")
         #expect(text(SessionLog.connectFailed(c, error: "connection refused"))
             == "\(LogFormatTests.ts) smtpgate[77]: warning connect_failed session=s42 client=192.0.2.7:40000 "
-            + "dest=198.51.100.1:25 error=connection\\x20refused")
+            + "dest=198.51.100.1:25 error=\"connection refused\"")
         #expect(text(SessionLog.eventLine(.takeover(reason: "pipeline overflow"), c, policy: LogFormatTests.all))
-            == "\(LogFormatTests.ts) smtpgate[77]: notice takeover session=s42 reason=pipeline\\x20overflow")
+            == "\(LogFormatTests.ts) smtpgate[77]: notice takeover session=s42 reason=\"pipeline overflow\"")
         #expect(text(SessionLog.eventLine(.startTLS, c, policy: LogFormatTests.all))
             == "\(LogFormatTests.ts) smtpgate[77]: info starttls session=s42")
     }
@@ -137,10 +163,21 @@ struct LogFormatTests {
             + "closed_by=client reason=quit")
     }
 
-    @Test func emptyTextValueIsADash() {
+    @Test func emptyTextValueIsTwoQuotes() {
         let r = LogRecord(.info, "x", [("a", .text("")), ("b", .int(0))])
-        #expect(LogFormat.textBody(r) == "x a=- b=0")
-        #expect(r.description == "x a=- b=0")
+        #expect(LogFormat.textBody(r) == "x a=\"\" b=0")
+        #expect(r.description == "x a=\"\" b=0")
+    }
+
+    @Test(arguments: [
+        ("plain", "plain"), ("a b", "\"a b\""), ("a=b", "\"a=b\""), ("say \"hi\"", #""say \"hi\"""#),
+        ("\"", #""\"""#), ("<a@b>", "<a@b>"), ("é", "é"), ("a\\x20b", "a\\x20b"),
+        ("raw\nline", "raw\\x0aline"), ("raw\u{2028}sep", "raw\\xe2\\x80\\xa8sep"), ("tab\there", "tab\\x09here"),
+    ])
+    func textValuesAreQuotedOnlyWhenTheyMustBe(value: String, rendered: String) {
+        let body = LogFormat.textBody(LogRecord(.info, "x", [("v", .text(value)), ("after", .int(1))]))
+        #expect(body == "x v=\(rendered) after=1")
+        #expect(LogfmtReader.pairs(body.dropFirst(2))?.map(\.0) == ["v", "after"])
     }
 
     @Test(arguments: [(0.0, "0.000"), (1.5, "1.500"), (0.0123, "0.012"), (12.3456, "12.346"), (0.05, "0.050"),
@@ -154,10 +191,18 @@ struct LogFormatTests {
         let r = LogRecord(.error, "reload", [("error", .text(LogEscape.escape(raw)))])
         let line = text(r)
         #expect(line == "\(LogFormatTests.ts) smtpgate[77]: error reload "
-            + "error=t.conf:3:\\x20bad\\x20\\x22x\\x22\\x20\\x5c\\x20\\x0d\\x0a\\x25\\x00\\xc3\\xa9")
-        #expect(!line.contains("\n") && !line.contains("\r") && !line.dropFirst(40).contains(" error=t.conf:3: "))
+            + #"error="t.conf:3: bad \"x\" \x5c \x0d\x0a%\x00é""#)
+        #expect(!line.contains("\n") && !line.contains("\r"))
+        #expect(textKeys(line) == ["error"])
         let j = decode(json(r))
-        #expect(j["error"] as? String == LogEscape.escape(raw))
+        #expect(j["error"] as? String == raw)
+        #expect(json(r).contains(#""error":"t.conf:3: bad \"x\" \\ \r\n%\u0000é""#), "JSON's own escapes only")
+    }
+
+    @Test func aByteThatIsNotUTF8StaysEscapedInJSON() {
+        let r = LogRecord(.info, "x", [("v", .text(LogEscape.escape([0x61, 0xff, 0x20, 0xc3, 0xa9] as [UInt8])))])
+        #expect(json(r).hasSuffix(#","v":"a\\xff é"}"#))
+        #expect(decode(json(r))["v"] as? String == "a\\xff é")
     }
 
     // MARK: JSON
@@ -201,12 +246,12 @@ struct LogFormatTests {
     }
 
     @Test func closeJSON() {
-        let totals = SessionLog.Totals(helo: "a\\x20b", transactions: 1, bytesIn: 10, bytesOut: 20,
+        let totals = SessionLog.Totals(helo: "a b", transactions: 1, bytesIn: 10, bytesOut: 20,
                                        duration: 0.25, closedBy: "proxy", reason: "idle_timeout")
         let r = SessionLog.close(LogFormatTests.ctx, totals, policy: LogFormatTests.all)
         let j = decode(json(r))
         #expect(j["event"] as? String == "close")
-        #expect(j["helo"] as? String == "a\\x20b")
+        #expect(j["helo"] as? String == "a b")
         #expect(j["bytes_in"] as? Int == 10)
         #expect(j["bytes_out"] as? Int == 20)
         #expect((j["duration"] as? Double).map { abs($0 - 0.25) < 1e-9 } == true)

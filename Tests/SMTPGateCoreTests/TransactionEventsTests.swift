@@ -128,12 +128,12 @@ struct TransactionEventsTests {
         h.server(Harness.greeting)
         h.client(bytes: b("EHLO evil\rname %s \"q\"\\") + [0xff, 0x00] + b("\r\n"))
         h.server(Harness.ehloReply(["PIPELINING"]))
-        #expect(h.m.helo == "evil\\x0dname\\x20\\x25s\\x20\\x22q\\x22\\x5c\\xff\\x00")
+        #expect(h.m.helo == "evil\\x0dname %s \"q\"\\x5c\\xff\\x00")
         h.client("MAIL FROM:<a b%@x.test>\r\nRCPT TO:<\"x y\"@x.test>\r\nRSET\r\n")
         let r = h.server("250 ok\r\n250 ok\r\n250 ok\r\n")
         // MAIL FROM's path ends at the first space (ESMTP parameters follow it).
         #expect(r.transactions.first?.mailFrom == "<a")
-        #expect(r.transactions.first?.recipients.first?.address == "<\\x22x")
+        #expect(r.transactions.first?.recipients.first?.address == "<\"x")
     }
 
     @Test func pathParsing() {

@@ -155,7 +155,7 @@ extension SocketAddress {
         #expect(try LegacyPacket.decode(reply, expecting: .reply).kind == .notFound)
         s.stop()
         #expect(s.counters.snapshot.lookupErrors == 1)
-        #expect(log.events("lookup_error").first?.description == "lookup_error count=1 error=fake\\x20failure")
+        #expect(log.events("lookup_error").first?.description == "lookup_error count=1 error=\"fake failure\"")
     }
 
     @Test func bindFailureIsAClearError() throws {

@@ -223,8 +223,8 @@ struct ActionRunnerTests {
         missing.run(Self.event, session: "m0")
         #expect(fx.wait(10) { fx.logged("action_failed").count == 4 })
         let failed = fx.logged("action_failed")
-        #expect(failed.filter { $0["error"] == .text("Permission\\x20denied") }.count == 3)
-        #expect(failed.first { $0["session"] == .text("m0") }?["error"] == .text("No\\x20such\\x20file\\x20or\\x20directory"))
+        #expect(failed.filter { $0["error"] == .text("Permission denied") }.count == 3)
+        #expect(failed.first { $0["session"] == .text("m0") }?["error"] == .text("No such file or directory"))
         #expect(failed.allSatisfy { $0.level == .error })
         #expect(fx.logged("action").isEmpty)
     }

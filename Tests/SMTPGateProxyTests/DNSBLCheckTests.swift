@@ -69,7 +69,7 @@ import Testing
         w.note(key: "a") { DNSBLLog.error(zone: "a", .timeout, suppressed: $0) }
         #expect(lines.withLockedValue { $0 } == [
             "dnsbl_error zone=a error=timeout suppressed=0",
-            "dnsbl_error zone=b error=too\\x20many\\x20lookups\\x20in\\x20flight suppressed=0",
+            "dnsbl_error zone=b error=\"too many lookups in flight\" suppressed=0",
             "dnsbl_error zone=a error=timeout suppressed=4",
         ])
     }

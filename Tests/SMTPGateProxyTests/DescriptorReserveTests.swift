@@ -64,7 +64,7 @@ final class ReserveFixture {
 /// The handler in a listening socket's pipeline, fed the errors and accepted channels NIO's
 /// ServerSocketChannel would fire, on an embedded loop whose clock the test moves.
 @Suite struct DescriptorReserveTests {
-    static let emfileLine = "accept_failed error=Too\\x20many\\x20open\\x20files"
+    static let emfileLine = "accept_failed error=\"Too many open files\""
 
     @Test func emfileGivesUpTheSpareForARefusalAndTakesItBackWhenThatCloses() throws {
         let t = try ReserveFixture()

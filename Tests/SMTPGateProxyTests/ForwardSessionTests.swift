@@ -192,7 +192,7 @@ struct ForwardSessionTests {
         #expect(!f.client.isActive)
         let line = try #require(f.lines.first)
         #expect(f.field(line, "result") == "local-connect-failed")
-        #expect(f.field(line, "error") == "connection\\x20refused")
+        #expect(f.field(line, "error") == "connection refused")
     }
 
     @Test func idleConnectionsTimeOut() throws {

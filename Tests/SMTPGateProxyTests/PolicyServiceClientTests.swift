@@ -313,7 +313,7 @@ final class PolicyServiceClientTests {
         let client = client(server)
         defer { client.shutdown() }
         let answer = try await client.query(request, on: group.next()).get()
-        #expect(answer == .failed(reason: "2 attempts failed, the last: policy server sent a reply line that is not name=value: \"HTTP/1.0\\x20400\\x20Bad\\x20Request\""))
+        #expect(answer == .failed(reason: "2 attempts failed, the last: policy server sent a reply line that is not name=value: \"HTTP/1.0 400 Bad Request\""))
         #expect(try await eventually { server.closedConnections == 2 })
     }
 

@@ -1,6 +1,6 @@
 /// `smtpgate status` as a person reads it (a summary and two tables) or as a program does (one JSON
-/// object). Client-controlled text (HELO, ident) is escaped as in the log and cut to a table cell; a
-/// cell that already is escaped (the HELO) is checked to be printable ASCII, so it cannot break a row.
+/// object). Client-controlled text (HELO, ident) is escaped as in the log, then written as one printable
+/// ASCII word (spaces and UTF-8 as `\xHH` too) and cut to a table cell, so it cannot break a row.
 public enum StatusReport {
     public static func text(_ s: DaemonStatus) -> String {
         s.sessions.isEmpty ? human(s) : human(s) + "\n" + slots(s)
@@ -31,8 +31,8 @@ public enum StatusReport {
         return out
     }
 
-    /// One `daemon`, then one `listener` and one `session` line each, `key=value` with the log's escaping:
-    /// for scripts that read the state file.
+    /// One `daemon`, then one `listener` and one `session` line each, `key=value` with every value one
+    /// printable ASCII word (`\xHH` for anything else, spaces included): for scripts that read the state file.
     public static func flat(_ s: DaemonStatus) -> String {
         func line(_ head: String, _ fields: [(String, String)]) -> String {
             ([head] + fields.map { "\($0.0)=\(word($0.1))" }).joined(separator: " ") + "\n"
@@ -99,16 +99,21 @@ public enum StatusReport {
 
     static let cellMax = 40
 
-    /// A value as one printable word (already escaped text passes; anything else is escaped).
+    /// A value as one printable ASCII word: escaped text with its spaces, quotes and UTF-8 written as `\xHH` too.
     static func word(_ v: String) -> String {
-        String(decoding: v.utf8.flatMap { b in (0x21...0x7e).contains(b) ? [b] : Array(LogEscape.escape([b]).utf8) }, as: UTF8.self)
+        var out = [UInt8]()
+        out.reserveCapacity(v.utf8.count)
+        for b in v.utf8 {
+            if (0x21...0x7e).contains(b) { out.append(b) } else { LogEscape.appendEscape(b, to: &out) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Escaped as in the log (unless it already is), so a table cell is one printable word; long ones
     /// end in `...`.
     static func cell(_ v: String?, escaped: Bool = false) -> String {
         guard let v, !v.isEmpty else { return "-" }
-        let e = Array((escaped ? word(v) : LogEscape.escape(v)).utf8)
+        let e = Array(word(escaped ? v : LogEscape.escape(v)).utf8)
         guard e.count > cellMax else { return String(decoding: e, as: UTF8.self) }
         var cut = e.prefix(cellMax - 3)
         // Every backslash the escaping writes starts a \xHH: never cut one in half.
