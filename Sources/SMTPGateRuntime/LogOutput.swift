@@ -290,7 +290,8 @@ public struct SinkLogHandler: LogHandler {
         let fields = merged.keys.sorted().map { key -> (String, LogRecord.Value) in
             (key, .text(LogEscape.escape(merged[key]!.description)))
         }
-        sink.emit(LogRecord(Self.level(event.level), LogEscape.escape(event.message.description), fields))
+        // The event is the line's one bare word: a message with blanks (from a library) keeps them as \x20.
+        sink.emit(LogRecord(Self.level(event.level), LogEscape.word(LogEscape.escape(event.message.description)), fields))
     }
 
     static func level(_ l: Logger.Level) -> LogRecord.Level {

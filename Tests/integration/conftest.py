@@ -690,14 +690,60 @@ class ScriptedMTA(ThreadedServer):
 _ESC_RE = re.compile(rb"\\x([0-9a-fA-F]{2})")
 LOG_LINE_RE = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) "
-    r"(?P<prog>[A-Za-z0-9_.-]+)\[(?P<pid>\d+)\]: (?P<level>[a-z]+) (?P<event>[a-z_]+)(?P<rest>(?: \S+)*)$")
+    r"(?P<prog>[A-Za-z0-9_.-]+)\[(?P<pid>\d+)\]: (?P<level>[a-z]+) (?P<event>[a-z_]+)(?P<rest>(?: .*)?)$")
 
 
 def unescape(value):
-    """Undo the log escaping: ``\\xHH`` -> byte.  Returns bytes."""
+    """Undo the log escaping: ``\\xHH`` -> byte.  Returns bytes (the text's UTF-8 with the escapes undone)."""
     if isinstance(value, str):
-        value = value.encode("latin-1")
+        value = value.encode("utf-8")
     return _ESC_RE.sub(lambda m: bytes([int(m.group(1), 16)]), value)
+
+
+def logfmt_tokens(rest):
+    """The words of a text line after its event, as logfmt reads them: ``key=value`` pairs (a value bare,
+    or in double quotes with ``\\"`` inside) and bare words.  Raises ValueError on an unclosed quote or
+    text straight after a closing quote: the renderer writes neither."""
+    out, i, n = [], 0, len(rest)
+    while i < n:
+        if rest[i] == " ":
+            i += 1
+            continue
+        j = i
+        while j < n and rest[j] not in " =":
+            j += 1
+        if j >= n or rest[j] == " ":
+            out.append((None, rest[i:j]))
+            i = j
+            continue
+        key, j = rest[i:j], j + 1
+        if j < n and rest[j] == '"':
+            j += 1
+            buf = []
+            while True:
+                if j >= n:
+                    raise ValueError(f"unclosed quote in {rest!r}")
+                c = rest[j]
+                if c == "\\" and j + 1 < n and rest[j + 1] == '"':
+                    buf.append('"')
+                    j += 2
+                elif c == '"':
+                    j += 1
+                    break
+                else:
+                    buf.append(c)
+                    j += 1
+            if j < n and rest[j] != " ":
+                raise ValueError(f"text after a closing quote in {rest!r}")
+            out.append((key, "".join(buf)))
+        else:
+            k = j
+            while k < n and rest[k] != " ":
+                k += 1
+            out.append((key, rest[j:k]))
+            j = k
+        i = j
+    return out
 
 
 class LogRecord:
@@ -705,29 +751,31 @@ class LogRecord:
         self.line = line
         self.level = level
         self.event = event
-        self.fields = fields          # key -> list of raw (escaped) values / JSON values
+        self.fields = fields          # key -> list of values (text: unquoted, \\xHH escapes kept) / JSON values
         self.words = list(words)      # bare words (e.g. "ok"/"failed" after "reload")
         self.ts = ts
         self.pid = pid
         self.json = json_obj
 
     def get(self, key, default=None):
-        """First value of ``key``; text form is unescaped and returned as latin-1 str."""
+        """First value of ``key``; the text form is unescaped and decoded as UTF-8 (a byte that is not UTF-8
+        comes back as a surrogate escape, so ``.encode("utf-8", "surrogateescape")`` gives the client's bytes)."""
         vals = self.fields.get(key)
         if not vals:
             return default
         v = vals[0]
         if self.json is None:
-            return unescape(v).decode("latin-1")
+            return unescape(v).decode("utf-8", "surrogateescape")
         return v
 
     def getall(self, key):
         vals = self.fields.get(key, [])
         if self.json is None:
-            return [unescape(v).decode("latin-1") for v in vals]
+            return [unescape(v).decode("utf-8", "surrogateescape") for v in vals]
         return list(vals)
 
     def raw(self, key):
+        """First value of ``key`` as written: unquoted, with its ``\\xHH`` escapes."""
         vals = self.fields.get(key)
         return vals[0] if vals else None
 
@@ -735,19 +783,19 @@ class LogRecord:
         return f"LogRecord({self.line!r})"
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def parse_text_line(line):
     m = LOG_LINE_RE.match(line)
-    if not m:
+    if not m or _CONTROL_RE.search(line):
         raise ValueError(f"unparsable log line: {line!r}")
     fields, words = {}, []
-    for tok in m.group("rest").split(" "):
-        if not tok:
-            continue
-        if "=" in tok:
-            k, v = tok.split("=", 1)
-            fields.setdefault(k, []).append(v)
+    for k, v in logfmt_tokens(m.group("rest")):
+        if k is None:
+            words.append(v)
         else:
-            words.append(tok)
+            fields.setdefault(k, []).append(v)
     return LogRecord(line, m.group("level"), m.group("event"), fields, words,
                      ts=m.group("ts"), pid=int(m.group("pid")))
 
@@ -885,7 +933,7 @@ class Proxy:
     # -- log ----------------------------------------------------------------
     def log_text(self):
         try:
-            return self.log_path.read_bytes().decode("latin-1")
+            return self.log_path.read_bytes().decode("utf-8", "surrogateescape")
         except OSError:
             return ""
 

@@ -102,17 +102,21 @@ def test_scripted_mta_faults(scripted_mta):
 
 
 def test_log_parser_escapes():
-    line = (r"2026-11-21T10:00:00.123Z smtpgate[42]: info transaction session=7 helo=a\x20b\x25\x5c\x00"
-            r" rcpt=<a@b>:250 rcpt=<c@d>:550 size=3")
+    line = (r'2026-11-21T10:00:00.123Z smtpgate[42]: info transaction session=7 helo="a b%\x5c\x00 \"q\" x=y"'
+            r' rcpt=<a@b>:250 rcpt="<c d@e>:550" size=3 empty="" é=ü')
     r = parse_text_line(line)
     assert (r.level, r.event, r.pid) == ("info", "transaction", 42)
-    assert r.get("helo") == "a b%\\\x00"
-    assert r.getall("rcpt") == ["<a@b>:250", "<c@d>:550"]
+    assert r.get("helo") == 'a b%\\\x00 "q" x=y'
+    assert r.raw("helo") == r'a b%\x5c\x00 "q" x=y'
+    assert r.getall("rcpt") == ["<a@b>:250", "<c d@e>:550"]
+    assert r.get("size") == "3" and r.get("empty") == "" and r.get("é") == "ü" and r.get("x") is None
     assert unescape(r"\xff\x0d\x0a") == b"\xff\r\n"
-    r = parse_text_line("2026-11-21T10:00:00Z smtpgate[1]: error reload failed error=/f:3:\\x20bad")
+    assert parse_text_line(r"2026-11-21T10:00:00Z smtpgate[1]: info x v=a\xffb").get("v").encode("utf-8", "surrogateescape") == b"a\xffb"
+    r = parse_text_line('2026-11-21T10:00:00Z smtpgate[1]: error reload failed error="/f:3: bad"')
     assert r.words == ["failed"] and r.get("error") == "/f:3: bad"
-    with pytest.raises(ValueError):
-        parse_text_line("2026-11-21T10:00:00Z smtpgate[1]: info open a=b\rforged")
+    for bad in ("info open a=b\rforged", 'info open a="unclosed', 'info open a="x"y'):
+        with pytest.raises(ValueError):
+            parse_text_line("2026-11-21T10:00:00Z smtpgate[1]: " + bad)
     j = parse_json_line('{"ts":"x","level":"info","event":"open","session":"1"}')
     assert j.event == "open" and j.get("session") == "1"
 

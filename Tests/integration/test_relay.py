@@ -197,8 +197,8 @@ def test_smtputf8_addresses(mta, proxy):
     assert m.mail_from == sender and m.rcpt_tos == [rcpt]
     assert m.content == body
     (t,) = p.wait_event("transaction")
-    assert t.get("from").encode("latin-1") == f"<{sender}>".encode("utf-8")
-    assert "\\xc3\\xb6" in t.raw("from").lower()
+    assert t.get("from") == f"<{sender}>"
+    assert t.raw("from") == f"<{sender}>", "UTF-8 is logged as it is, not escaped"
 
 
 def test_mta_rejection_is_relayed(mta, proxy):

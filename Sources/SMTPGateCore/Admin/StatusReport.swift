@@ -35,7 +35,7 @@ public enum StatusReport {
     /// printable ASCII word (`\xHH` for anything else, spaces included): for scripts that read the state file.
     public static func flat(_ s: DaemonStatus) -> String {
         func line(_ head: String, _ fields: [(String, String)]) -> String {
-            ([head] + fields.map { "\($0.0)=\(word($0.1))" }).joined(separator: " ") + "\n"
+            ([head] + fields.map { "\($0.0)=\(LogEscape.word($0.1))" }).joined(separator: " ") + "\n"
         }
         var out = line("daemon", [
             ("version", s.version), ("pid", String(s.pid)), ("started", ControlReply.number(s.started)),
@@ -99,21 +99,11 @@ public enum StatusReport {
 
     static let cellMax = 40
 
-    /// A value as one printable ASCII word: escaped text with its spaces, quotes and UTF-8 written as `\xHH` too.
-    static func word(_ v: String) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(v.utf8.count)
-        for b in v.utf8 {
-            if (0x21...0x7e).contains(b) { out.append(b) } else { LogEscape.appendEscape(b, to: &out) }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// Escaped as in the log (unless it already is), so a table cell is one printable word; long ones
     /// end in `...`.
     static func cell(_ v: String?, escaped: Bool = false) -> String {
         guard let v, !v.isEmpty else { return "-" }
-        let e = Array(word(escaped ? v : LogEscape.escape(v)).utf8)
+        let e = Array(LogEscape.word(escaped ? v : LogEscape.escape(v)).utf8)
         guard e.count > cellMax else { return String(decoding: e, as: UTF8.self) }
         var cut = e.prefix(cellMax - 3)
         // Every backslash the escaping writes starts a \xHH: never cut one in half.

@@ -17,6 +17,17 @@ public enum LogEscape {
         escape(Array(text.utf8), backslash: false)
     }
 
+    /// Escaped text as one printable ASCII word, its spaces, quotes and UTF-8 written as `\xHH` too: for
+    /// places that split at blanks (the state file's tables, an event name).
+    public static func word(_ escaped: String) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(escaped.utf8.count)
+        for b in escaped.utf8 {
+            if (0x21...0x7e).contains(b) { out.append(b) } else { appendEscape(b, to: &out) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The bytes that escaped text stands for: each `\xHH` is the byte HH; any other character is itself.
     public static func unescape(_ text: String) -> [UInt8] {
         let s = Array(text.utf8)

@@ -339,7 +339,10 @@ public final class Daemon: @unchecked Sendable {
             log.warning("reload", metadata: ["restart_needed": "\(restartOnly.joined(separator: ","))"])
         }
         for l in added { logListening(l) }
-        func names(_ keep: (ListenerPlan) -> String?) -> String { plan.compactMap(keep).joined(separator: ",") }
+        func names(_ keep: (ListenerPlan) -> String?) -> String {
+            let list = plan.compactMap(keep)
+            return list.isEmpty ? "-" : list.joined(separator: ",")
+        }
         let changed = ConfigParser.changes(from: loadedFile, to: file)
         loadedFile = file
         log.info("reload", metadata: [
