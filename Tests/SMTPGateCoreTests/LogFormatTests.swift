@@ -107,6 +107,33 @@ struct LogFormatTests {
         #expect(LogfmtReader.pairs(line: close)?.filter { $0.0 == "result" }.isEmpty == true)
     }
 
+    /// Random bytes, weighted to what breaks lines and quoting: controls, quotes, blanks, '=', backslashes,
+    /// stray UTF-8 lead and continuation bytes, and the separators and overrides of Unicode.
+    @Test func randomClientBytesNeverSplitALineAndReadBack() throws {
+        var rng = SplitMix64(seed: 0x10_6F47)
+        let tricky: [[UInt8]] = [[0x0d], [0x0a], [0x00], [0x22], [0x20], [0x3d], [0x5c], [0x1b], [0x7f], [0xc3],
+                                 [0xa9], [0xff], [0xe2, 0x80, 0xa8], [0xe2, 0x80, 0xae], [0xc2, 0x85], Array("x=1".utf8),
+                                 Array("\\x41".utf8), Array("\\\"".utf8), Array("é".utf8)]
+        for round in 0..<2000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...24, using: &rng) {
+                bytes += Bool.random(using: &rng) ? tricky.randomElement(using: &rng)! : [UInt8.random(in: 0...255, using: &rng)]
+            }
+            let r = LogRecord(.info, "x", [("v", .text(LogEscape.escape(bytes))), ("after", .int(round))])
+            let line = text(r)
+            #expect(line.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f && !LogEscape.isInvisibleControl($0) },
+                    "\(bytes)")
+            let pairs = try #require(LogfmtReader.pairs(line: line), "\(bytes): \(line)")
+            #expect(pairs.map(\.0) == ["v", "after"], "\(bytes): \(line)")
+            #expect(LogEscape.unescape(pairs.first?.1 ?? "") == bytes, "\(bytes): \(line)")
+            let j = decode(json(r))
+            #expect(j["after"] as? Int == round)
+            if let utf8 = String(validating: bytes, as: UTF8.self) {
+                #expect(j["v"] as? String == utf8, "\(bytes)")
+            }
+        }
+    }
+
     // MARK: text
 
     @Test func transactionTextLine() {
