@@ -3,7 +3,8 @@ import SMTPGateCore
 
 // ConfigParser on any text gives a Config or a ConfigError, never a crash. An error names the file it was given
 // and a line of the text, but for the two that concern the whole file (too large, no mode); its message is one
-// line of printable ASCII (what came from the file is escaped), so it cannot forge log lines. A Config survives
+// line without a control or an invisible Unicode control (what came from the file is escaped, its readable UTF-8
+// kept, as in every log line), so it cannot split or forge log lines. A Config survives
 // render and parse unchanged: `check-config` prints a file that means the same.
 fuzzMain { data in
     let text = String(decoding: data, as: UTF8.self)
@@ -19,8 +20,9 @@ fuzzMain { data in
             check(error.message.hasPrefix("file is larger") || error.message.hasPrefix("option 'mode' is not set"),
                   "error without a line: \(error.message)")
         }
-        check(!error.message.isEmpty && error.message.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7e },
-              "message \(show(error.message.utf8))")
+        check(!error.message.isEmpty && error.message.unicodeScalars.allSatisfy {
+            $0.value >= 0x20 && $0.value != 0x7f && !LogEscape.isInvisibleControl($0)
+        }, "message \(show(error.message.utf8))")
         return
     }
     let rendered = ConfigParser.render(config)
