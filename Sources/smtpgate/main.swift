@@ -59,6 +59,11 @@ struct Run: ParsableCommand {
             FileHandleErr.print("smtpgate: \(e)")
             throw ExitCode(1)
         }
+        let problems = HostChecks.problems(cfg.file)
+        guard problems.isEmpty else {
+            for p in problems { FileHandleErr.print("smtpgate: \(config): \(p)") }
+            throw ExitCode(1)
+        }
         let sink: LogSink
         do {
             let c = cfg.config
@@ -93,6 +98,12 @@ struct CheckConfig: ParsableCommand {
         case .success(let loaded):
             for w in ConfigParser.warnings(loaded.file) { FileHandleErr.print("\(file): warning: \(w)") }
             for w in loaded.maps.warnings { FileHandleErr.print("warning: \(w)") }
+            // Valid, but `run` would refuse it here: every such problem, and no configuration printed.
+            let problems = HostChecks.problems(loaded.file)
+            guard problems.isEmpty else {
+                for p in problems { FileHandleErr.print("\(file): \(p)") }
+                throw ExitCode(1)
+            }
             print(ConfigParser.render(loaded.file), terminator: "")
         case .failure(let e):
             // A file that does not parse is reported whole, every error with its line.

@@ -142,7 +142,6 @@ public final class Daemon: @unchecked Sendable {
         }
         log.info("start", metadata: started)
         for l in running { logListening(l) }
-        warnAboutBlindMessages(file)
         for w in ConfigParser.warnings(file) { log.warning("config", metadata: ["warning": "\(w)"]) }
         for w in maps.withLockedValue({ $0 }).warnings { log.warning("map", metadata: ["warning": "\(w)"]) }
         descriptorsAtStart = OpenFiles.inUse()
@@ -565,12 +564,10 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Scanning with STARTTLS relayed leaves every message after a STARTTLS unscanned: say so once.
+    /// A reload that turns scanning on with STARTTLS relayed: said again, as at start.
     private func warnAboutBlindMessages(_ file: ConfigFile) {
         guard file.listeners.contains(where: { $0.config.scans && !$0.config.forbidStartTLS }) else { return }
-        log.warning("config", metadata: [
-            "warning": "messages after STARTTLS are relayed encrypted and not scanned (forbid_starttls yes scans every message)",
-        ])
+        log.warning("config", metadata: ["warning": "\(ConfigParser.blindMessages)"])
     }
 
     /// Said when the open-files limit (raised to the hard limit at start) cannot serve `max_connections`:
