@@ -13,6 +13,8 @@ public struct Config: Sendable, Equatable {
     }
 
     public var proxyName = "*"
+    /// smtp-gated's `msg_*` texts that replace the proxy's own reply texts.
+    public var replyTexts: [ReplyText: ReplyTemplate] = [:]
     public var bindAddress = IPAddress.anyV4
     public var port = 9199
     public var outgoingAddr: IPAddress? = nil
@@ -35,6 +37,12 @@ public struct Config: Sendable, Equatable {
     public var logHelo = true
     public var logMailFrom = AddressLogging.all
     public var logRcptTo = AddressLogging.all
+    /// `email_length`: addresses in log lines are cut to this many bytes. smtp-gated's 64 cuts real
+    /// addresses, so the default is RFC 5321's longest path, which cuts none.
+    public var emailLength = Config.maxEmailLength
+    public static let maxEmailLength = 256
+    /// `spool_header`: the name of the origin header each spooled message starts with; nil for none.
+    public var spoolHeader: String? = nil
     public var remotePort = 114
     public var remoteUDPRetries = 3
     public var remoteUDPSecret: UInt32 = 0

@@ -30,6 +30,33 @@ struct InertOption: Sendable {
          "on_ident_flood_2", "on_ident_flood_notify"].map { name in
         InertOption(name: name, check: { _ throws(OptionValueError) in },
                     why: "smtp-gated never implemented its PostgreSQL options; state_store postgresql://... keeps locks and counters there")
+    } + replyTexts
+
+    /// smtp-gated's reply texts for replies this proxy never sends: its own cause is in a reply with a text option.
+    static let replyTexts: [InertOption] = [
+        ("msg_virus_no_more", "a client that sent a virus is locked with lock_on virus and hears msg_virus_locked"),
+        ("msg_unknown_virus", "the scanners here always name what they found, and the name is msg_virus_found's $virus"),
+        ("msg_malformed_ip", "a destination that cannot be read is a lookup failure: msg_lookup_failed, with the cause as $reason"),
+        ("msg_lookup_notfound", "every lookup failure is answered with msg_lookup_failed, its cause as $reason"),
+        ("msg_lookup_timeout", "every lookup failure is answered with msg_lookup_failed, its cause as $reason"),
+        ("msg_lookup_mismatch", "every lookup failure is answered with msg_lookup_failed, its cause as $reason"),
+        ("msg_lookup_nomem", "every lookup failure is answered with msg_lookup_failed, its cause as $reason"),
+        ("msg_lookup_unknown", "an unknown mode is a configuration error check-config reports"),
+        ("msg_cannot_connect", "a failed connection to the destination is answered with msg_connect_failed, its cause as $reason"),
+        ("msg_connect_timeout", "a failed connection to the destination is answered with msg_connect_failed, its cause as $reason"),
+        ("msg_fixed_xclient_fail", "an XCLIENT the MTA refuses ends the connection to it, answered with msg_transaction_failed"),
+        ("msg_spool_problem", "a message that cannot be spooled is not scanned: msg_scanner_failed, with the cause as $reason"),
+        ("msg_spool_open_fail", "a message that cannot be spooled is not scanned: msg_scanner_failed, with the cause as $reason"),
+        ("msg_hello", "the client always hears the destination MTA's own greeting"),
+        ("msg_proto_error", "a protocol error is the destination MTA's to answer; the proxy's own are msg_unimpl_command and msg_pipeline_full"),
+        ("msg_nomem", "a session's memory is bounded (smtpgate(8), Bounds) instead of failing"),
+        ("msg_unknown_scanner", "an unknown scanner is a configuration error check-config reports"),
+        ("msg_ratelimit_error", "the rate-limit counters are kept in memory (state_store keeps them over restarts), with no per-message error to answer"),
+        ("msg_ratelimit_helo", "there is no HELO rate limit here"),
+        ("msg_ratelimit_mailfrom", "there is no MAIL rate limit here; ratelimit_messages counts messages"),
+    ].map { name, why in
+        InertOption(name: name, check: { v throws(OptionValueError) in try ReplyTemplate.checkText(v) },
+                    why: "this proxy never sends that reply: \(why)")
     }
 
     static let byName: [String: InertOption] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -296,6 +296,10 @@ extension Option {
         Option(name: "log_helo", apply: { c, v throws(OptionValueError) in c.logHelo = try OptionValue.bool(v) }, show: { $0.logHelo ? "yes" : "no" }),
         Option(name: "log_mail_from", apply: { c, v throws(OptionValueError) in c.logMailFrom = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logMailFrom) }),
         Option(name: "log_rcpt_to", apply: { c, v throws(OptionValueError) in c.logRcptTo = try OptionValue.addressLogging(v) }, show: { OptionValue.showAddressLogging($0.logRcptTo) }),
+        // Above 256 means "never cut": the proxy refuses longer paths (RFC 5321 4.5.3.1.3) before they are logged.
+        Option(name: "email_length", apply: { c, v throws(OptionValueError) in
+            c.emailLength = min(try OptionValue.uint(v, min: 8), Config.maxEmailLength)
+        }, show: { "\($0.emailLength)" }),
         Option(name: "remote_port", apply: { c, v throws(OptionValueError) in c.remotePort = try OptionValue.port(v) }, show: { String($0.remotePort) }),
         Option(name: "remote_udp_retries", apply: { c, v throws(OptionValueError) in
             c.remoteUDPRetries = try OptionValue.uint(v, min: 1, max: 20)
@@ -379,6 +383,9 @@ extension Option {
             guard p.utf8.count < 108 else { throw OptionValueError("a unix socket path is at most 107 bytes, got \(p.utf8.count)") }
             c.controlPath = p
         }, show: { $0.controlPath }),
+        Option(name: "spool_header", apply: { c, v throws(OptionValueError) in
+            c.spoolHeader = v.lowercased() == "none" ? nil : try OptionValue.headerName(v)
+        }, show: { $0.spoolHeader ?? "none" }),
         Option(name: "spool_perm", apply: { c, v throws(OptionValueError) in c.spoolPerm = try OptionValue.octalMode(v) },
                show: { OptionValue.showOctalMode($0.spoolPerm) }),
         Option(name: "spam_max_load", apply: { c, v throws(OptionValueError) in
@@ -461,6 +468,11 @@ extension Option {
         }, show: { c in c.regexRules.first { $0.action == action && $0.field == field }?.regex.pattern })
     }
     + Option.restrictionOptions
+    + ReplyText.allCases.map { key in
+        Option(name: key.optionName, apply: { c, v throws(OptionValueError) in
+            c.replyTexts[key] = try ReplyTemplate(parsing: v, for: key)
+        }, show: { c in c.replyTexts[key]?.source })
+    }
     + RateKind.allCases.map { kind in
         Option(name: kind.optionName, apply: { c, v throws(OptionValueError) in
             // Read again by the parser once the file's `ratelimit_expiration` is known.

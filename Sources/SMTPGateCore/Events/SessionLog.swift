@@ -5,6 +5,8 @@ public struct LogPolicy: Sendable {
     public var rcptTo: Config.AddressLogging
     /// `syslog_name`: the name text lines carry instead of `smtpgate`.
     public var tag: String?
+    /// `email_length`: the most bytes of an address a line shows.
+    public var emailLength = Config.maxEmailLength
 
     public init(helo: Bool, mailFrom: Config.AddressLogging, rcptTo: Config.AddressLogging, tag: String? = nil) {
         self.tag = tag
@@ -15,6 +17,25 @@ public struct LogPolicy: Sendable {
 
     public init(config: Config) {
         self.init(helo: config.logHelo, mailFrom: config.logMailFrom, rcptTo: config.logRcptTo, tag: config.syslogName)
+        emailLength = config.emailLength
+    }
+
+    /// An address (in its escaped form) cut to `emailLength` bytes, never inside an escape, with `...` after
+    /// it when cut, so that a reader does not take it for the whole address.
+    public func address(_ escaped: String) -> String {
+        guard escaped.utf8.count > emailLength else { return escaped }
+        var out = ""
+        var used = 0
+        var rest = Substring(escaped)
+        while let c = rest.first {
+            let unit = c == "\\" ? rest.prefix(4) : rest.prefix(1)
+            let size = unit.utf8.count
+            guard used + size <= emailLength else { break }
+            out += unit
+            used += size
+            rest = rest.dropFirst(unit.count)
+        }
+        return out + "..."
     }
 }
 
@@ -73,7 +94,7 @@ public enum SessionLog {
         case .commandRefused(let c, let r): return commandRefused(c, r, policy: policy)
         case .spfChecked(let c, let v):
             var fields = base(c) + [("result", .text(v.result.rawValue)), ("ip", .text(v.ip))]
-            if policy.mailFrom.logs(code: v.result == .fail ? 550 : 250) { fields.append(("from", .text(v.sender.isEmpty ? "<>" : v.sender))) }
+            if policy.mailFrom.logs(code: v.result == .fail ? 550 : 250) { fields.append(("from", .text(v.sender.isEmpty ? "<>" : policy.address(v.sender)))) }
             fields.append(("reason", .text(LogEscape.escape(v.reason))))
             return LogRecord(v.result == .pass || v.result == .none ? .info : .notice, "spf", fields)
         case .redirected(let c, let to, let rule):
@@ -153,10 +174,10 @@ public enum SessionLog {
             if policy.helo { fields.append(("helo", .text(name))) }
         case .mail(let from):
             fields.append(("command", .text("mail")))
-            if policy.mailFrom.logs(code: r.reply.code) { fields.append(("from", .text(from))) }
+            if policy.mailFrom.logs(code: r.reply.code) { fields.append(("from", .text(policy.address(from)))) }
         case .rcpt(let to):
             fields.append(("command", .text("rcpt")))
-            if policy.rcptTo.logs(code: r.reply.code) { fields.append(("to", .text(to))) }
+            if policy.rcptTo.logs(code: r.reply.code) { fields.append(("to", .text(policy.address(to)))) }
         case .data:
             fields.append(("command", .text("data")))
         case .endOfData(let size):
@@ -193,10 +214,12 @@ public enum SessionLog {
             if let n = t.number { fields.append(("trans", .int(n))) }
             if policy.helo, let helo = t.helo { fields.append(("helo", .text(helo))) }
             if policy.mailFrom.logs(code: t.mailCode) {
-                fields.append(("from", .text(t.mailFrom.isEmpty ? "<>" : t.mailFrom)))
+                fields.append(("from", .text(t.mailFrom.isEmpty ? "<>" : policy.address(t.mailFrom))))
             }
             if let code = t.mailCode { fields.append(("mail", .int(code))) }
-            let shown = t.recipients.filter { policy.rcptTo.logs(code: $0.code) }
+            let shown = t.recipients.filter { policy.rcptTo.logs(code: $0.code) }.map {
+                LogRecord.Recipient(address: policy.address($0.address), code: $0.code)
+            }
             if !shown.isEmpty { fields.append(("rcpt", .recipients(shown))) }
             fields.append(("rcpts", .int(t.recipientCount)))
             if t.unlistedRecipients > 0 { fields.append(("rcpts_unlisted", .int(t.unlistedRecipients))) }

@@ -34,12 +34,14 @@ public struct RegexPolicy: Sendable, Equatable {
             return nil
         case .refuse(let rule):
             let what: String
+            let key: ReplyText
             switch rule.field {
-            case .helo: what = "HELO name rejected"
-            case .mailFrom: what = "sender address rejected"
-            case .rcptTo: what = "recipient address rejected"
+            case .helo: (what, key) = ("HELO name rejected", .regexHelo)
+            case .mailFrom: (what, key) = ("sender address rejected", .regexMailFrom)
+            case .rcptTo: (what, key) = ("recipient address rejected", .regexRcptTo)
             }
-            return PolicyReply(code: 550, enhanced: "5.7.1", text: "\(what) by policy", why: .regex)
+            return PolicyReply(code: 550, enhanced: "5.7.1", text: "\(what) by policy", why: .regex,
+                               wording: ReplyWording(key, ["option": rule.optionName]))
         case .failed:
             return PolicyReply(code: 451, enhanced: "4.3.0", text: "temporary failure checking the command, try again later",
                                why: .regexFailed)

@@ -40,6 +40,8 @@ public struct PolicyReply: Sendable, Equatable {
     /// With the proxy's name before the text, as the proxy's own replies are; a reply that stands for
     /// the site's (a blocklist's) is not.
     public var named: Bool
+    /// The `msg_*` text that replaces `text` where the configuration sets one.
+    var wording: ReplyWording?
 
     public init(code: Int, enhanced: String?, text: String, why: EndReason, named: Bool = true) {
         self.code = code
@@ -49,5 +51,10 @@ public struct PolicyReply: Sendable, Equatable {
         self.named = named
     }
 
-    var proxyReply: ProxyReply { ProxyReply(code: code, enhanced: enhanced, text: text, named: named) }
+    init(code: Int, enhanced: String?, text: String, why: EndReason, named: Bool = true, wording: ReplyWording?) {
+        self.init(code: code, enhanced: enhanced, text: text, why: why, named: named)
+        self.wording = wording
+    }
+
+    var proxyReply: ProxyReply { ProxyReply(code: code, enhanced: enhanced, text: text, named: named, wording: wording) }
 }

@@ -139,7 +139,7 @@ public struct SessionMachine {
 
     public init(settings: SessionSettings) {
         self.settings = settings
-        self.replies = ProxyReplies(proxyName: settings.proxyName)
+        self.replies = ProxyReplies(proxyName: settings.proxyName, texts: settings.replyTexts)
     }
 
     public var phase: Phase {

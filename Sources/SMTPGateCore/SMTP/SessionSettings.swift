@@ -4,6 +4,8 @@ public struct SessionSettings: Sendable {
     public var pipelineSize: Int
     public var onTakeoverCmds: Int
     public var forbidStartTLS: Bool
+    /// The configured `msg_*` texts.
+    public var replyTexts: [ReplyText: ReplyTemplate] = [:]
     /// Largest message accepted (un-stuffed bytes); nil for no limit.
     public var sizeLimit: Int?
     /// A scanner is configured: each message is handed to the shell for its spool and the final dot waits
@@ -34,5 +36,6 @@ public struct SessionSettings: Sendable {
         sizeLimit = config.sizeLimit > 0 ? config.sizeLimit : nil
         holdFinalDot = config.scans
         maxRecipients = config.maxRecipients
+        replyTexts = config.replyTexts
     }
 }

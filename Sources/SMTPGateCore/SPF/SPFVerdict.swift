@@ -22,15 +22,21 @@ public struct SPFVerdict: Sendable, Equatable {
         switch result {
         case .fail:
             return PolicyReply(code: 550, enhanced: "5.7.23",
-                               text: "SPF validation failed: \(shownSender) is not allowed to send from [\(ip)]", why: .spf)
+                               text: "SPF validation failed: \(shownSender) is not allowed to send from [\(ip)]", why: .spf,
+                               wording: wording)
         case .temperror:
-            return PolicyReply(code: 451, enhanced: "4.7.24", text: "SPF validation error (temporary), try again later", why: .spf)
+            return PolicyReply(code: 451, enhanced: "4.7.24", text: "SPF validation error (temporary), try again later", why: .spf,
+                               wording: wording)
         default:
             return nil
         }
     }
 
     private var shownSender: String { sender.isEmpty ? "postmaster@\(helo)" : sender }
+
+    private var wording: ReplyWording {
+        ReplyWording(.spfReject, ["sender": shownSender, "client": ip, "result": result.rawValue])
+    }
 
     /// RFC 7208 §9.1's header, one line; client text in it is the log's escaped form, so it has no CR or LF.
     public func receivedHeader(by host: String) -> String {

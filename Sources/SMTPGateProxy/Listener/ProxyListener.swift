@@ -72,7 +72,7 @@ final class ProxyListener: @unchecked Sendable {
         if DescriptorReserve.refuses(channel) {
             // Counted in the listener's rate-limited accept_failed line, not logged one by one.
             metrics?.listener.descriptorExhaustion.increment()
-            return send(ProxyReplies(proxyName: config.resolvedProxyName(hostName: hostName)).tooManyOpenFiles(),
+            return send(ProxyReplies(proxyName: config.resolvedProxyName(hostName: hostName), texts: config.replyTexts).tooManyOpenFiles(),
                         andClose: channel)
         }
         var settings = SessionSettings(config: config, hostName: hostName)
@@ -114,7 +114,7 @@ final class ProxyListener: @unchecked Sendable {
                 return
             }
             session.abandon()
-            _ = refuse(channel, id: session.id, refusal, bus: bus, replies: ProxyReplies(proxyName: settings.proxyName))
+            _ = refuse(channel, id: session.id, refusal, bus: bus, replies: ProxyReplies(proxyName: settings.proxyName, texts: settings.replyTexts))
         }
         return channel.eventLoop.makeSucceededVoidFuture()
     }

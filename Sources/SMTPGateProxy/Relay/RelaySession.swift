@@ -584,6 +584,9 @@ final class RelaySession: RegisteredSession, RelayEnds {
             let s = Spool(path: "\(scanning.spoolPath)/\(id)-\(messages).msg", memoryLimit: scanning.spoolMemory,
                           loop: client.eventLoop, pool: scanning.pool, mode: scanning.spoolPerm)
             s.onDrained = { [weak self] in self?.spoolDrained() }
+            if let name = env.config.spoolHeader {
+                s.prepend(header: SpoolHeader.make(name: name, context, proxyName: env.settings.proxyName))
+            }
             spool = s
         }
         if let spool, !out.body.isEmpty {

@@ -48,6 +48,13 @@ final class Spool: MessageSource {
     /// Whether the message is (also) in a file: a kept spool's `SPOOL_NAME`.
     var hasFile: Bool { onDisk }
 
+    /// Puts a header line of the proxy's own first (`spool_header`): already un-stuffed, before any body byte.
+    func prepend(header: [UInt8]) {
+        precondition(size == 0, "the spool header goes before the message")
+        size = header.count
+        memory.writeBytes(header)
+    }
+
     /// Adds body bytes as the client sent them (dot-stuffed).
     func append(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil, !removed else { return }
