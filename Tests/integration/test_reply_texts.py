@@ -55,14 +55,19 @@ def test_a_rate_limit_takes_its_own_text_before_the_general_one(proxy, mta, tmp_
     assert c.cmd("QUIT").code == 221
 
 
-def test_a_text_applies_to_new_sessions_after_a_reload(proxy, mta, tmp_path):
-    p = proxy(mta.port, size_limit=100, msg_size_limit="Message too big (at most $limit bytes)")
-    c = start(p)
+def send_too_big(c):
+    """A 200-byte message to a size_limit of 100: returns the reply to its final dot."""
     assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
     assert c.cmd("RCPT TO:<bob@example.test>").code == 250
     assert c.cmd("DATA").code == 354
     c.send(b"Subject: big\r\n\r\n" + b"x" * 200 + b"\r\n.\r\n")
-    assert c.read_reply().raw == f"552 {PN}: Message too big (at most 100 bytes)\r\n".encode()
+    return c.read_reply()
+
+
+def test_a_text_applies_to_new_sessions_after_a_reload(proxy, mta, tmp_path):
+    p = proxy(mta.port, size_limit=100, msg_size_limit="Message too big (at most $limit bytes)")
+    c = start(p)
+    assert send_too_big(c).raw == f"552 {PN}: Message too big (at most 100 bytes)\r\n".encode()
     c.close()
     # Without the option the proxy's own text comes back.
     del p.options["msg_size_limit"]
@@ -70,11 +75,7 @@ def test_a_text_applies_to_new_sessions_after_a_reload(proxy, mta, tmp_path):
     p.signal(signal.SIGHUP)
     wait_until(lambda: [r for r in p.events("reload") if "msg_size_limit" in (r.get("changed") or "")], what="reload")
     c = start(p)
-    assert c.cmd("MAIL FROM:<alice@customer.test>").code == 250
-    assert c.cmd("RCPT TO:<bob@example.test>").code == 250
-    assert c.cmd("DATA").code == 354
-    c.send(b"Subject: big\r\n\r\n" + b"x" * 200 + b"\r\n.\r\n")
-    assert c.read_reply().raw == f"552 {PN}: message size exceeds fixed limit (size_limit 100)\r\n".encode()
+    assert send_too_big(c).raw == f"552 {PN}: message size exceeds fixed limit (size_limit 100)\r\n".encode()
     c.close()
 
 

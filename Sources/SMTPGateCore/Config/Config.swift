@@ -228,6 +228,8 @@ public struct Config: Sendable, Equatable {
 
     /// Whether any scanner is configured (the final dot is then held for a verdict).
     public var scans: Bool { antivirusType != .none || antispamType != .none }
+    /// Scanning with STARTTLS relayed: every message after a STARTTLS goes by unscanned.
+    public var scansWithSTARTTLSRelayed: Bool { scans && !forbidStartTLS }
 
     /// smtp-gated's `log_mail_from` / `log_rcpt_to` bit set: which addresses appear in the log.
     public struct AddressLogging: OptionSet, Sendable, Equatable {

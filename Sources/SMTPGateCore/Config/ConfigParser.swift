@@ -238,7 +238,7 @@ public enum ConfigParser {
     /// What is valid but probably not meant: `check-config` prints these, the daemon logs them at start.
     public static func warnings(_ c: Config) -> [String] {
         var out: [String] = []
-        if c.scans, !c.forbidStartTLS { out.append(blindMessages) }
+        if c.scansWithSTARTTLSRelayed { out.append(blindMessages) }
         let locking = c.lockDuration != 0 && !c.lockOn.isEmpty
         if c.mode?.isFixed == true, locking || !c.rateLimits.isEmpty, c.natSources.isEmpty {
             out.append("mode \(c.mode!.rawValue) with lock_on or ratelimit_* and no nat_sources: the address each connection comes from is taken as the client; if a router SNATs your customers, list it in nat_sources or every customer behind it is locked and limited as one")

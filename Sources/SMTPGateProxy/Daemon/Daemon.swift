@@ -566,7 +566,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// A reload that turns scanning on with STARTTLS relayed: said again, as at start.
     private func warnAboutBlindMessages(_ file: ConfigFile) {
-        guard file.listeners.contains(where: { $0.config.scans && !$0.config.forbidStartTLS }) else { return }
+        guard file.listeners.contains(where: { $0.config.scansWithSTARTTLSRelayed }) else { return }
         log.warning("config", metadata: ["warning": "\(ConfigParser.blindMessages)"])
     }
 
