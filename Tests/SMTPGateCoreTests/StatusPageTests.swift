@@ -23,34 +23,37 @@ struct StatusPageTests {
 
     @Test(arguments: hostile)
     func heloAndIdentAreShownAsTextNeverAsMarkup(_ raw: String, _ shown: String) {
-        let page = StatusPage.html(Self.status(helo: raw, ident: raw), counters: [])
+        let page = StatusPage.html(Self.status(helo: raw, ident: raw))
         #expect(!page.contains("<script") && !page.contains("<img") && !page.contains(raw))
         #expect(page.contains("<td>\(shown)</td><td>\(shown)</td></tr>"), "ident and HELO cells")
     }
 
     @Test(arguments: hostile)
     func everyOtherNetworkValueIsEscapedToo(_ raw: String, _ shown: String) {
-        let page = StatusPage.html(Self.status(text: raw), counters: [])
+        let page = StatusPage.html(Self.status(text: raw))
         #expect(!page.contains("<script") && !page.contains("<img") && !page.contains(raw))
         #expect(page.components(separatedBy: shown).count - 1 == 6, "session id, listener twice, client, destination, config")
         #expect(page.contains("config \(shown),"))
     }
 
     @Test func controlBytesNeverReachThePage() {
-        let page = StatusPage.html(Self.status(helo: "a\nb\u{0}c\u{1b}[31m"), counters: [])
+        let page = StatusPage.html(Self.status(helo: "a\nb\u{0}c\u{1b}[31m"))
         #expect(page.contains("<td>a\u{FFFD}b\u{FFFD}c\u{FFFD}[31m</td></tr>"))
         #expect(!page.unicodeScalars.contains { $0.value == 0 || $0.value == 0x1b })
     }
 
     @Test func headerListenersSessionsLocksCountersAndRefresh() {
-        let page = StatusPage.html(Self.status(ident: "bob", omitted: 3, locks: 2),
-                                   counters: [.init(name: "smtpgate_sessions_total", value: 17), .init(name: "x_total", value: 0.5)],
-                                   refresh: 10)
+        var s = Self.status(ident: "bob", omitted: 3, locks: 2)
+        s.counters = [.init(name: "smtpgate_sessions_total", value: 17), .init(name: "x_total", value: 0.5)]
+        s.listeners[0].counts = ListenerCounts(ended: 40, refused: 3, transactions: 12, bytesIn: 9000, bytesOut: 700)
+        let page = StatusPage.html(s, refresh: 10)
         #expect(page.hasPrefix("<!DOCTYPE html>"))
         #expect(page.contains(#"<meta http-equiv="refresh" content="10">"#))
         #expect(page.contains("<title>smtpgate on PID 42</title>"))
         #expect(page.contains("<h1>smtpgate 0.1.0</h1>") && page.contains("pid 42, up 01:01:40, config /etc/smtpgate.conf, 1 open"))
-        #expect(page.contains(#"<tr><td>in</td><td>smtp</td><td>10.77.0.1:25</td><td>fixed</td><td class="n">1</td></tr>"#))
+        #expect(page.contains(#"<tr><td>in</td><td>smtp</td><td>10.77.0.1:25</td><td>fixed</td><td class="n">1</td>"#
+                              + #"<td class="n">40</td><td class="n">3</td><td class="n">12</td><td class="n">9000</td>"#
+                              + #"<td class="n">700</td></tr>"#))
         #expect(page.contains(#"<tr><td>abc123</td><td>in</td><td>smtp</td><td>relay</td><td>4.2s</td><td>192.0.2.7:4000</td>"#
                               + #"<td>198.51.100.1:25</td><td class="n">2</td><td class="n">1200</td><td class="n">300</td>"#
                               + "<td>bob</td><td>mx.example</td></tr>"))
@@ -64,7 +67,7 @@ struct StatusPageTests {
     @Test func abuseControlOffNothingOmittedAndEmptyTablesAreSaid() {
         var s = Self.status()
         s.sessions = []
-        let page = StatusPage.html(s, counters: [])
+        let page = StatusPage.html(s)
         #expect(page.contains("abuse control is off"))
         #expect(!page.contains("not listed"))
         #expect(page.contains(#"<td colspan="12">none</td>"#) && page.contains(#"<td colspan="2">none</td>"#))
@@ -74,7 +77,7 @@ struct StatusPageTests {
 
     @Test(arguments: [(0, "1"), (-5, "1"), (5, "5")])
     func refreshIsNeverAnInstantLoop(_ asked: Int, _ shown: String) {
-        #expect(StatusPage.html(Self.status(), counters: [], refresh: asked).contains(#"content="\#(shown)""#))
+        #expect(StatusPage.html(Self.status(), refresh: asked).contains(#"content="\#(shown)""#))
     }
 
     @Test func escapeLeavesOrdinaryTextAlone() {

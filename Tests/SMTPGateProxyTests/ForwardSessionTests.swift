@@ -43,7 +43,8 @@ final class ForwardFixture {
         config.timeoutIdle = idle
         var env = ForwardEnvironment(config: config, listenerName: "web", registry: registry,
                                      finder: FixedOrigin(server: IPAddress("10.0.0.2"), port: 443), abuse: nil,
-                                     isLoop: { _ in false }, log: { [records] r in records.withLockedValue { $0.append(r) } })
+                                     isLoop: { _ in false },
+                                     ended: { [records] c in records.withLockedValue { $0.append(ForwardLog.connection(c)) } })
         let (server, loop) = (self.server, self.loop)
         let box = NIOLockedValueBox<Origin?>(nil)
         env.dial = { origin, session in

@@ -84,4 +84,56 @@ struct MetricsSubscriberTests {
         let text = String(decoding: daemon.render(openSessions: [], locks: nil, logDropped: 7), as: UTF8.self)
         #expect(text.contains("smtpgate_log_lines_dropped_total 7"))
     }
+
+    @Test func serviceObservationsAndForwardsAreCountedWithBoundedLabels() {
+        let daemon = ProxyMetrics(version: "9.9", started: 1000)
+        daemon.observe(.helperLookup(.found, seconds: 0.002))
+        daemon.observe(.helperLookup(.error, seconds: nil))
+        daemon.observe(.dnsLookup(.a, .nxdomain, seconds: 0.02))
+        daemon.observe(.dnsLookup(.a, .cached, seconds: nil))
+        daemon.observe(.dnsLookup(.txt, .init(.failure(.serverFailure(rcode: 2))), seconds: 0.5))
+        daemon.observe(.policyQuery(service: "inet:127.0.0.1:10023", .answered, seconds: 0.01))
+        daemon.observe(.actionRun(.init(.exited(0))))
+        daemon.observe(.actionRun(.init(.timedOut)))
+        let web = daemon.forwardListener("web")
+        #expect(daemon.forwardListener("web") === web, "one set of counters per listener")
+        var c = ForwardLog.Connection(session: "f1", listener: "web", client: "192.0.2.7:4000", destination: "10.0.0.2:443")
+        c.bytesIn = 10
+        c.bytesOut = 20
+        c.result = .doneLocalClosed
+        web.ended(c)
+        let text = String(decoding: daemon.render(openSessions: [], locks: nil, logDropped: 0), as: UTF8.self)
+        #expect(text.contains(#"smtpgate_remote_udp_lookups_total{result="found"} 1"#))
+        #expect(text.contains(#"smtpgate_remote_udp_lookups_total{result="error"} 1"#))
+        #expect(text.contains(#"smtpgate_remote_udp_lookups_total{result="timeout"} 0"#), "every result is there from the start")
+        #expect(text.contains("smtpgate_remote_udp_lookup_duration_seconds_count 1"), "only what waited is timed")
+        #expect(text.contains(#"smtpgate_dns_lookups_total{type="a",result="nxdomain"} 1"#))
+        #expect(text.contains(#"smtpgate_dns_lookups_total{type="a",result="cached"} 1"#))
+        #expect(text.contains(#"smtpgate_dns_lookups_total{type="txt",result="servfail"} 1"#))
+        #expect(text.contains(#"smtpgate_dns_lookup_duration_seconds_count{type="a"} 1"#))
+        #expect(text.contains(#"smtpgate_policy_service_queries_total{service="inet:127.0.0.1:10023",result="answered"} 1"#))
+        #expect(text.contains(#"smtpgate_policy_service_duration_seconds_count{service="inet:127.0.0.1:10023"} 1"#))
+        #expect(text.contains(#"smtpgate_action_runs_total{result="ok"} 1"#))
+        #expect(text.contains(#"smtpgate_action_runs_total{result="timeout"} 1"#))
+        #expect(text.contains(#"smtpgate_forwards_total{listener="web",result="done-local-closed"} 1"#))
+        #expect(text.contains(#"smtpgate_forwards_total{listener="web",result="denied"} 0"#))
+        #expect(text.contains(#"smtpgate_bytes_total{listener="web",direction="from_client"} 10"#))
+        #expect(text.contains(#"smtpgate_bytes_total{listener="web",direction="to_client"} 20"#))
+        #expect(!text.contains("192.0.2.7") && !text.contains("smtpgate_sessions_total{listener=\"web\""))
+    }
+
+    @Test(arguments: [(ActionLog.Outcome.exited(0), "ok"), (.exited(2), "exit_nonzero"), (.signalled(9), "signalled"),
+                      (.timedOut, "timeout"), (.unknown, "failed")])
+    func actionOutcomesMapToAClosedSet(_ outcome: ActionLog.Outcome, _ label: String) {
+        #expect(ServiceObservation.ActionResult(outcome).rawValue == label)
+    }
+
+    @Test func dnsAnswersMapToAClosedSet() {
+        let cases: [(DNSAnswer, String)] = [
+            (.records([.address([127, 0, 0, 2])], ttl: 1), "records"), (.nxdomain, "nxdomain"), (.noData, "nodata"),
+            (.failure(.timeout), "timeout"), (.failure(.malformed), "malformed"), (.failure(.busy), "busy"),
+            (.failure(.badName), "bad_name"), (.failure(.resolver("x")), "error"), (.failure(.serverFailure(rcode: 5)), "servfail"),
+        ]
+        for (answer, label) in cases { #expect(ServiceObservation.DNSResult(answer).rawValue == label) }
+    }
 }

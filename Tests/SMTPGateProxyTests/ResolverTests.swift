@@ -24,6 +24,32 @@ import Testing
         return got.withLockedValue { $0 }
     }
 
+    final class Observations: ServiceObserver {
+        let seen = NIOLockedValueBox<[ServiceObservation]>([])
+        func observe(_ o: ServiceObservation) { seen.withLockedValue { $0.append(o) } }
+    }
+
+    /// What the metrics count: every lookup once, with a time only when something was sent.
+    @Test func everyLookupIsObservedOnceWithItsResult() throws {
+        let dns = try DnsmasqTestServer(records: Self.records)
+        defer { dns.stop() }
+        let seen = Observations()
+        let r = try Resolver(.init(servers: [dns.address], timeout: 5), observer: seen)
+        defer { r.shutdown() }
+        _ = ask(r, "2.0.0.127.bl.example", .a)
+        _ = ask(r, "2.0.0.127.bl.example", .a)
+        _ = ask(r, "3.0.0.127.bl.example", .a)
+        _ = ask(r, "bad..name", .txt)
+        let got = seen.seen.withLockedValue { $0 }
+        #expect(got.count == 4)
+        guard got.count == 4 else { return }
+        guard case .dnsLookup(.a, .records, let sent?) = got[0] else { Issue.record("\(got[0])"); return }
+        #expect(sent >= 0 && sent < 5)
+        #expect(got[1] == .dnsLookup(.a, .cached, seconds: nil))
+        guard case .dnsLookup(.a, .nxdomain, _?) = got[2] else { Issue.record("\(got[2])"); return }
+        #expect(got[3] == .dnsLookup(.txt, .badName, seconds: nil))
+    }
+
     @Test func eachRecordTypeComesBackDecodedWithItsTTL() throws {
         let dns = try DnsmasqTestServer(records: Self.records)
         defer { dns.stop() }

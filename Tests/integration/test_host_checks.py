@@ -65,3 +65,19 @@ def test_scanning_with_starttls_relayed_is_a_warning_of_check_config(tmp_path):
     assert "warning: messages after STARTTLS are relayed encrypted and not scanned (forbid_starttls yes scans every message)" in r.stderr
     r = check_config(write(tmp_path, f"antivirus_type clamd\nantivirus_path 127.0.0.1:3310\nspool_path {tmp_path}\nforbid_starttls yes\n"))
     assert r.returncode == 0 and "STARTTLS" not in r.stderr, r.stderr
+
+
+def test_a_reload_naming_a_script_that_cannot_run_is_refused_and_the_running_one_stays(proxy, mta, tmp_path):
+    import signal
+    from conftest import Client
+    script = tmp_path / "notify.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    p = proxy(mta.port, action_script=str(script))
+    p.options["action_script"] = str(tmp_path / "gone.sh")
+    p.write_config()
+    p.signal(signal.SIGHUP)
+    (failed,) = p.wait_event("reload", result="failed")
+    assert failed.get("error") == f"action_script {tmp_path}/gone.sh: cannot use it: No such file or directory", failed
+    with Client(p.port) as c:
+        assert c.greeting().code == 220, "the running configuration stays"

@@ -71,8 +71,9 @@ def test_status_shows_the_listeners_and_every_open_session(proxy, mta):
                 assert lines[0].startswith("smtpgate ") and f"config {p.config_path}" in lines[0], out
                 assert lines[1].startswith("sessions 2, abuse control off"), out
                 listeners = {l.split()[0]: l.split() for l in lines if l.startswith(("in ", "web "))}
-                assert listeners["in"][1:] == ["smtp", f"{HOST}:{smtp_port}", "fixed", "1"], out
-                assert listeners["web"][1:] == ["forward", f"{HOST}:{fwd_port}", "fixed", "1"], out
+                # Open now, then ended, refused, transactions and bytes since the start: nothing has ended yet.
+                assert listeners["in"][1:] == ["smtp", f"{HOST}:{smtp_port}", "fixed", "1", "0", "0", "0", "0", "0"], out
+                assert listeners["web"][1:] == ["forward", f"{HOST}:{fwd_port}", "fixed", "1", "0", "0", "0", "0", "0"], out
                 rows = {l.split()[0]: l.split() for l in lines if l.split() and l.split()[0] in (sid,)}
                 row = rows[sid]
                 assert row[1:3] == ["in", "relay"] and row[4] == smtp.local and row[5] == f"{HOST}:{mta.port}", out

@@ -38,6 +38,8 @@ public enum ControlReply: Sendable, Equatable {
     case counter(Counter)
     /// A status answer: one `daemon` line, then its listeners and sessions (`DaemonStatus.replies`).
     case daemon(DaemonStatus)
+    /// A status answer's counter total (`smtpgate_sessions_total 17`).
+    case total(DaemonStatus.Counter)
     case listener(DaemonStatus.Listener)
     case session(SessionSnapshot)
     case ok
@@ -56,9 +58,13 @@ public enum ControlReply: Sendable, Equatable {
             return ["daemon", ControlField.clean(d.version), String(d.pid), Self.number(d.started), Self.number(d.uptime * 1000),
                     ControlField.clean(d.configFile), String(d.sessionsOmitted), d.locks.map(String.init) ?? "",
                     d.trackedClients.map(String.init) ?? ""].joined(separator: "\t")
+        case .total(let c):
+            return "total\t\(ControlField.clean(c.name))\t\(Self.number(c.value))"
         case .listener(let l):
+            let n = l.counts
             return ["listener", ControlField.clean(l.name), l.kind.rawValue, ControlField.clean(l.address),
-                    ControlField.clean(l.mode), String(l.sessions)].joined(separator: "\t")
+                    ControlField.clean(l.mode), String(l.sessions), String(n.ended), String(n.refused), String(n.transactions),
+                    String(n.bytesIn), String(n.bytesOut)].joined(separator: "\t")
         case .session(let s):
             return ["session", ControlField.clean(s.id), ControlField.clean(s.listener), s.kind.rawValue,
                     ControlField.clean(s.client), ControlField.clean(s.destination), ControlField.clean(s.state),
@@ -93,9 +99,16 @@ public enum ControlReply: Sendable, Equatable {
                   f[7].isEmpty || Int(f[7]) != nil, f[8].isEmpty || Int(f[8]) != nil else { return nil }
             self = .daemon(DaemonStatus(version: f[1], pid: pid, started: started, uptime: uptime / 1000, configFile: f[5], listeners: [],
                                         sessions: [], sessionsOmitted: omitted, locks: Int(f[7]), trackedClients: Int(f[8])))
-        case "listener" where f.count == 6:
-            guard let kind = SessionSnapshot.Kind(rawValue: f[2]), let n = Int(f[5]) else { return nil }
-            self = .listener(DaemonStatus.Listener(name: f[1], kind: kind, address: f[3], mode: f[4], sessions: n))
+        case "total" where f.count == 3:
+            guard let v = Double(f[2]), v.isFinite else { return nil }
+            self = .total(DaemonStatus.Counter(name: f[1], value: v))
+        case "listener" where f.count == 11:
+            let numbers = f[5...].compactMap { Int($0) }
+            guard let kind = SessionSnapshot.Kind(rawValue: f[2]), numbers.count == 6 else { return nil }
+            let counts = ListenerCounts(ended: numbers[1], refused: numbers[2], transactions: numbers[3],
+                                        bytesIn: numbers[4], bytesOut: numbers[5])
+            self = .listener(DaemonStatus.Listener(name: f[1], kind: kind, address: f[3], mode: f[4], sessions: numbers[0],
+                                                   counts: counts))
         case "session" where f.count == 13:
             guard let kind = SessionSnapshot.Kind(rawValue: f[3]), let trans = Int(f[9]), let bytesIn = Int(f[10]),
                   let bytesOut = Int(f[11]), let ms = Double(f[12]) else { return nil }

@@ -7,14 +7,29 @@ public struct DaemonStatus: Sendable, Equatable {
         /// `ADDR:PORT` or `ADDR:FIRST-LAST`.
         public var address: String
         public var mode: String
+        /// Open now.
         public var sessions: Int
+        public var counts: ListenerCounts
 
-        public init(name: String, kind: SessionSnapshot.Kind, address: String, mode: String, sessions: Int) {
+        public init(name: String, kind: SessionSnapshot.Kind, address: String, mode: String, sessions: Int,
+                    counts: ListenerCounts = .init()) {
+            self.counts = counts
             self.name = name
             self.kind = kind
             self.address = address
             self.mode = mode
             self.sessions = sessions
+        }
+    }
+
+    /// A counter family summed over its series, as `/metrics` has it.
+    public struct Counter: Sendable, Equatable {
+        public var name: String
+        public var value: Double
+
+        public init(name: String, value: Double) {
+            self.name = name
+            self.value = value
         }
     }
 
@@ -31,13 +46,17 @@ public struct DaemonStatus: Sendable, Equatable {
     /// nil when abuse control is off.
     public var locks: Int?
     public var trackedClients: Int?
+    /// Every counter family of the daemon's metrics with its total, in `MetricFamily` order.
+    public var counters: [Counter]
 
     /// A status answer lists at most this many sessions (about 3 MB of lines): a daemon with more open
     /// answers in bounded time and memory, and says how many it left out.
     public static let maxSessions = 20_000
 
     public init(version: String, pid: Int, started: Double, uptime: Double, configFile: String, listeners: [Listener],
-                sessions: [SessionSnapshot], sessionsOmitted: Int = 0, locks: Int? = nil, trackedClients: Int? = nil) {
+                sessions: [SessionSnapshot], sessionsOmitted: Int = 0, locks: Int? = nil, trackedClients: Int? = nil,
+                counters: [Counter] = []) {
+        self.counters = counters
         self.version = version
         self.pid = pid
         self.started = started
@@ -54,7 +73,8 @@ public struct DaemonStatus: Sendable, Equatable {
 extension DaemonStatus {
     /// The answer's record lines, in the order `init(replies:)` reads them.
     public var replies: [ControlReply] {
-        [.daemon(self)] + listeners.map(ControlReply.listener) + sessions.map(ControlReply.session)
+        [.daemon(self)] + counters.map(ControlReply.total) + listeners.map(ControlReply.listener)
+            + sessions.map(ControlReply.session)
     }
 
     /// A status answer read back; nil when it does not start with the `daemon` line.
@@ -63,6 +83,7 @@ extension DaemonStatus {
         self = d
         for r in replies.dropFirst() {
             switch r {
+            case .total(let c): counters.append(c)
             case .listener(let l): listeners.append(l)
             case .session(let s): sessions.append(s)
             default: return nil

@@ -2,19 +2,8 @@
 /// nothing loaded from elsewhere (the page refreshes itself with a meta tag), and every value goes through
 /// `escape`, because HELO names, idents and addresses come from clients.
 public enum StatusPage {
-    /// One row of the counter table: a metric family summed over its series.
-    public struct Counter: Sendable, Equatable {
-        public var name: String
-        public var value: Double
-
-        public init(name: String, value: Double) {
-            self.name = name
-            self.value = value
-        }
-    }
-
     /// The whole page, UTF-8 HTML5; the browser reloads it every `refresh` seconds.
-    public static func html(_ s: DaemonStatus, counters: [Counter], refresh: Int = 5) -> String {
+    public static func html(_ s: DaemonStatus, refresh: Int = 5) -> String {
         let open = s.listeners.reduce(0) { $0 + $1.sessions }
         // 0 would have the browser reload without pause, a request loop against the daemon.
         let every = max(1, refresh)
@@ -39,8 +28,10 @@ public enum StatusPage {
             out += "<p>abuse control is off</p>\n"
         }
         out += "<h2>Listeners</h2>\n"
-        out += table(["listener", "kind", "address", "mode", "sessions"], numeric: [4], s.listeners.map {
-            [$0.name, $0.kind.rawValue, $0.address, $0.mode, String($0.sessions)]
+        out += table(["listener", "kind", "address", "mode", "sessions", "ended", "refused", "transactions", "bytes in",
+                      "bytes out"], numeric: [4, 5, 6, 7, 8, 9], s.listeners.map {
+            [$0.name, $0.kind.rawValue, $0.address, $0.mode, String($0.sessions), String($0.counts.ended),
+             String($0.counts.refused), String($0.counts.transactions), String($0.counts.bytesIn), String($0.counts.bytesOut)]
         })
         out += "<h2>Sessions</h2>\n"
         out += table(["session", "listener", "kind", "state", "age", "client", "destination", "transactions", "bytes in",
@@ -50,7 +41,7 @@ public enum StatusPage {
         })
         if s.sessionsOmitted > 0 { out += "<p class=\"note\">\(s.sessionsOmitted) more sessions not listed</p>\n" }
         out += "<h2>Counters</h2>\n"
-        out += table(["metric", "total"], numeric: [1], counters.map { [$0.name, number($0.value)] })
+        out += table(["metric", "total"], numeric: [1], s.counters.map { [$0.name, number($0.value)] })
         return out + "</body></html>\n"
     }
 

@@ -16,8 +16,22 @@ public enum StatusReport {
         } else {
             out += ", abuse control off\n"
         }
-        return out + "\n" + table(["LISTENER", "KIND", "ADDRESS", "MODE", "SESSIONS"],
-                                   s.listeners.map { [$0.name, $0.kind.rawValue, $0.address, $0.mode, String($0.sessions)] })
+        if let found = foundLine(s) { out += found + "\n" }
+        return out + "\n" + table(["LISTENER", "KIND", "ADDRESS", "MODE", "SESSIONS", "ENDED", "REFUSED", "TRANS", "IN", "OUT"],
+                                   s.listeners.map { l in
+                                       [l.name, l.kind.rawValue, l.address, l.mode, String(l.sessions), String(l.counts.ended),
+                                        String(l.counts.refused), String(l.counts.transactions), String(l.counts.bytesIn),
+                                        String(l.counts.bytesOut)]
+                                   })
+    }
+
+    /// What smtp-gated's state file called found counters: scans by result, locks made, command refusals.
+    static func foundLine(_ s: DaemonStatus) -> String? {
+        let totals = Dictionary(s.counters.map { ($0.name, $0.value) }, uniquingKeysWith: +)
+        let shown: [(String, MetricFamily)] = [("scans", .scans), ("locks made", .locksCreated),
+                                               ("commands refused", .commandRefusals), ("rate-limit hits", .rateLimitHits)]
+        let parts = shown.compactMap { label, f in totals[f.name].map { "\(label) \(ControlReply.number($0))" } }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     /// The session table, oldest first.
@@ -43,9 +57,14 @@ public enum StatusReport {
             ("sessions", String(s.listeners.reduce(0) { $0 + $1.sessions })), ("sessions_omitted", String(s.sessionsOmitted)),
             ("locks", s.locks.map(String.init) ?? "-"), ("tracked_clients", s.trackedClients.map(String.init) ?? "-"),
         ])
+        for c in s.counters {
+            out += line("counter", [("name", c.name), ("total", ControlReply.number(c.value))])
+        }
         for l in s.listeners {
             out += line("listener", [("name", l.name), ("kind", l.kind.rawValue), ("address", l.address), ("mode", l.mode),
-                                     ("sessions", String(l.sessions))])
+                                     ("sessions", String(l.sessions)), ("ended", String(l.counts.ended)),
+                                     ("refused", String(l.counts.refused)), ("trans", String(l.counts.transactions)),
+                                     ("bytes_in", String(l.counts.bytesIn)), ("bytes_out", String(l.counts.bytesOut))])
         }
         for x in s.sessions {
             out += line("session", [
@@ -72,8 +91,11 @@ public enum StatusReport {
         func num(_ v: Int?) -> String { v.map(String.init) ?? "null" }
         let listeners = s.listeners.map { l in
             "{\"name\":\(str(l.name)),\"kind\":\(str(l.kind.rawValue)),\"address\":\(str(l.address)),"
-                + "\"mode\":\(str(l.mode)),\"sessions\":\(l.sessions)}"
+                + "\"mode\":\(str(l.mode)),\"sessions\":\(l.sessions),\"ended\":\(l.counts.ended),"
+                + "\"refused\":\(l.counts.refused),\"transactions\":\(l.counts.transactions),"
+                + "\"bytes_in\":\(l.counts.bytesIn),\"bytes_out\":\(l.counts.bytesOut)}"
         }
+        let counters = s.counters.map { "\(str($0.name)):\(ControlReply.number($0.value))" }
         let sessions = s.sessions.map { x in
             "{\"id\":\(str(x.id)),\"listener\":\(str(x.listener)),\"kind\":\(str(x.kind.rawValue)),\"state\":\(str(x.state)),"
                 + "\"age\":\(LogFormat.formatSeconds(x.age)),\"client\":\(str(x.client)),\"destination\":\(str(x.destination)),"
@@ -83,6 +105,7 @@ public enum StatusReport {
         return "{\"version\":\(str(s.version)),\"pid\":\(s.pid),\"started\":\(ControlReply.number(s.started)),"
             + "\"uptime\":\(ControlReply.number(s.uptime)),\"config\":\(str(s.configFile)),"
             + "\"locks\":\(num(s.locks)),\"tracked_clients\":\(num(s.trackedClients)),"
+            + "\"counters\":{\(counters.joined(separator: ","))},"
             + "\"listeners\":[\(listeners.joined(separator: ","))],"
             + "\"sessions\":[\(sessions.joined(separator: ","))],\"sessions_omitted\":\(s.sessionsOmitted)}"
     }

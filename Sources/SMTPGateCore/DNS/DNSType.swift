@@ -6,3 +6,16 @@ public enum DNSType: Int32, Sendable, CaseIterable {
     case txt = 16
     case aaaa = 28
 }
+
+extension DNSType {
+    /// The type's mnemonic in lower case, as a metric label.
+    public var name: String {
+        switch self {
+        case .a: return "a"
+        case .ptr: return "ptr"
+        case .mx: return "mx"
+        case .txt: return "txt"
+        case .aaaa: return "aaaa"
+        }
+    }
+}

@@ -20,6 +20,14 @@ public enum MetricFamily: String, Sendable, CaseIterable {
     case scanDuration = "smtpgate_scan_duration_seconds"
     case logLinesDropped = "smtpgate_log_lines_dropped_total"
     case descriptorExhaustion = "smtpgate_descriptor_exhaustion_total"
+    case forwards = "smtpgate_forwards_total"
+    case remoteUDPLookups = "smtpgate_remote_udp_lookups_total"
+    case remoteUDPLookupDuration = "smtpgate_remote_udp_lookup_duration_seconds"
+    case dnsLookups = "smtpgate_dns_lookups_total"
+    case dnsLookupDuration = "smtpgate_dns_lookup_duration_seconds"
+    case policyServiceQueries = "smtpgate_policy_service_queries_total"
+    case policyServiceDuration = "smtpgate_policy_service_duration_seconds"
+    case actionRuns = "smtpgate_action_runs_total"
 
     case helperQueries = "smtpgate_helper_queries_total"
     case helperDrops = "smtpgate_helper_dropped_total"
@@ -43,7 +51,8 @@ public enum MetricFamily: String, Sendable, CaseIterable {
     public var kind: Kind {
         switch self {
         case .buildInfo, .startTime, .sessionsOpen, .locksActive: return .gauge
-        case .scanDuration, .helperLookupDuration: return .histogram
+        case .scanDuration, .helperLookupDuration, .remoteUDPLookupDuration, .dnsLookupDuration, .policyServiceDuration:
+            return .histogram
         default: return .counter
         }
     }
@@ -51,8 +60,8 @@ public enum MetricFamily: String, Sendable, CaseIterable {
     public var labels: [String] {
         switch self {
         case .buildInfo: return ["version"]
-        case .startTime, .locksActive, .logLinesDropped, .helperLookupDuration: return []
-        case .helperQueries: return ["result"]
+        case .startTime, .locksActive, .logLinesDropped, .helperLookupDuration, .remoteUDPLookupDuration: return []
+        case .helperQueries, .remoteUDPLookups, .actionRuns: return ["result"]
         case .helperDrops: return ["reason"]
         case .sessionsOpen, .policyWarnings, .descriptorExhaustion: return ["listener"]
         case .sessions: return ["listener", "closed_by"]
@@ -65,6 +74,11 @@ public enum MetricFamily: String, Sendable, CaseIterable {
         case .locksCreated: return ["cause"]
         case .scans: return ["scanner", "result"]
         case .scanDuration: return ["scanner"]
+        case .forwards: return ["listener", "result"]
+        case .dnsLookups: return ["type", "result"]
+        case .dnsLookupDuration: return ["type"]
+        case .policyServiceQueries: return ["service", "result"]
+        case .policyServiceDuration: return ["service"]
         }
     }
 
@@ -79,7 +93,7 @@ public enum MetricFamily: String, Sendable, CaseIterable {
         case .policyWarnings: return "Refusals policy_mode warn or warn_if_reject turned into log lines."
         case .transactions: return "Mail transactions, by the class of the MTA's reply to the end of DATA (none: ended without one)."
         case .recipients: return "Recipients, by the class of the MTA's reply to RCPT."
-        case .bytes: return "Bytes relayed in SMTP sessions: from_client (client to MTA) and to_client."
+        case .bytes: return "Bytes relayed: from_client (client to MTA or forward destination) and to_client."
         case .limitHits: return "Per-session limits reached (max_recipients), by limit."
         case .rateLimitHits: return "Commands or connections a rate limit refused, by limit kind."
         case .locksActive: return "Clients locked now."
@@ -88,6 +102,14 @@ public enum MetricFamily: String, Sendable, CaseIterable {
         case .scanDuration: return "Time from a scan request to the scanner's answer or failure."
         case .logLinesDropped: return "Log lines dropped because the log output could not keep up."
         case .descriptorExhaustion: return "Connections answered 421 because the process ran out of file descriptors."
+        case .forwards: return "Connections of forward listeners that ended, by rinetd's result name."
+        case .remoteUDPLookups: return "Questions to smtpgate-helper (mode remote-udp), by result."
+        case .remoteUDPLookupDuration: return "Time from the first question to smtpgate-helper to its answer or the last timeout."
+        case .dnsLookups: return "DNS lookups (DNSBL, DNSWL, RHSBL, reverse and HELO checks), by record type and result."
+        case .dnsLookupDuration: return "Time a DNS lookup the resolver sent took to answer or fail."
+        case .policyServiceQueries: return "Policy-service (SMTPD policy delegation) queries, by service and result."
+        case .policyServiceDuration: return "Time a policy-service query took, retries included."
+        case .actionRuns: return "action_script runs, by how they ended."
         case .helperQueries: return "Queries the helper looked up in conntrack, by result."
         case .helperDrops: return "Queries the helper dropped unanswered, by reason."
         case .helperLookupDuration: return "Time the helper spent on one conntrack lookup."
@@ -95,10 +117,13 @@ public enum MetricFamily: String, Sendable, CaseIterable {
     }
 
     /// Histogram buckets in seconds: for scans from a small message on loopback to the scanners' longest
-    /// timeouts; for conntrack lookups from tens of microseconds to the proxy's lookup timeout.
+    /// timeouts; for conntrack lookups from tens of microseconds to the proxy's lookup timeout; for
+    /// questions over the network from a LAN round trip to the resolver's and policy services' timeouts.
     public var buckets: [Double] {
         switch self {
         case .helperLookupDuration: return [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]
+        case .remoteUDPLookupDuration, .dnsLookupDuration, .policyServiceDuration:
+            return [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
         default: return [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
         }
     }

@@ -18,6 +18,7 @@ final class ActionRunner: Sendable {
     let queueLimit: Int
     let proxyName: String
     private let log: @Sendable (LogRecord) -> Void
+    private let observer: ServiceObserver?
     private let state = NIOLockedValueBox(State())
 
     private struct Job {
@@ -33,13 +34,14 @@ final class ActionRunner: Sendable {
     }
 
     init(script: String, timeout: Double, maxConcurrent: Int, queueLimit: Int = 64, proxyName: String,
-         log: @escaping @Sendable (LogRecord) -> Void) {
+         observer: ServiceObserver? = nil, log: @escaping @Sendable (LogRecord) -> Void) {
         self.script = script
         self.timeout = .nanoseconds(Int64(min(max(timeout, 0), 7 * 86_400) * 1e9))
         self.maxConcurrent = max(1, maxConcurrent)
         self.queueLimit = max(0, queueLimit)
         self.proxyName = proxyName
         self.log = log
+        self.observer = observer
     }
 
     /// Returns at once, from any thread.
@@ -63,6 +65,7 @@ final class ActionRunner: Sendable {
         case .queued:
             break
         case .dropped:
+            observer?.observe(.actionRun(.dropped))
             log(ActionLog.dropped(session: session, found: event.found, script: script, reason: "queue_full"))
         }
     }
@@ -73,6 +76,7 @@ final class ActionRunner: Sendable {
         while let current = job {
             let err = ActionRunner.detachThread { [self] in work(current) }
             if err == 0 { return }
+            observer?.observe(.actionRun(.failed))
             log(ActionLog.failed(session: current.session, found: current.event.found, script: script,
                                  error: "thread: \(errnoText(err))"))
             job = next()
@@ -104,11 +108,13 @@ final class ActionRunner: Sendable {
         let err = ActionRunner.spawn(path: script, arguments: job.event.arguments(script: script), environment: env,
                                      pid: &pid)
         if err != 0 {
+            observer?.observe(.actionRun(.failed))
             log(ActionLog.failed(session: job.session, found: found, script: script, error: errnoText(err)))
             return
         }
         let outcome = ActionRunner.wait(pid, until: started + timeout)
         let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+        observer?.observe(.actionRun(.init(outcome)))
         log(ActionLog.finished(session: job.session, found: found, script: script, outcome: outcome, time: elapsed))
     }
 

@@ -49,20 +49,23 @@ public final class Resolver: @unchecked Sendable {
     final class Query {
         let name: String
         let type: DNSType
+        let started: Double
         let deadline: Double
         let done: @Sendable (DNSAnswer) -> Void
         var asyncID: Int32 = 0
         weak var owner: Resolver?
 
-        init(name: String, type: DNSType, deadline: Double, done: @escaping @Sendable (DNSAnswer) -> Void) {
+        init(name: String, type: DNSType, started: Double, deadline: Double, done: @escaping @Sendable (DNSAnswer) -> Void) {
             self.name = name
             self.type = type
+            self.started = started
             self.deadline = deadline
             self.done = done
         }
     }
 
     public let settings: Settings
+    private let observer: ServiceObserver?
     private let ctx: OpaquePointer
     private let queue = DispatchQueue(label: "smtpgate.resolver")
     private let finished = DispatchSemaphore(value: 0)
@@ -81,7 +84,7 @@ public final class Resolver: @unchecked Sendable {
     private var cache = AnswerCache(capacity: Resolver.cacheEntries)
     private let cacheLock = NIOLock()
 
-    public init(_ settings: Settings) throws {
+    public init(_ settings: Settings, observer: ServiceObserver? = nil) throws {
         // Everything that can fail happens before the properties are set: a class whose init throws
         // after that runs its deinit, which would wait for a thread that never started.
         let ctx = try Self.makeContext(settings)
@@ -95,6 +98,7 @@ public final class Resolver: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
         self.settings = settings
+        self.observer = observer
         self.ctx = ctx
         (wakeRead, wakeWrite) = (fds[0], fds[1])
         queue.async { self.run() }
@@ -136,10 +140,17 @@ public final class Resolver: @unchecked Sendable {
     /// Asks `name` for `type`; `done` is called once, on the resolver's thread (or at once for a bad name,
     /// a full resolver or one shut down).
     public func lookup(_ name: String, _ type: DNSType, done: @escaping @Sendable (DNSAnswer) -> Void) {
-        guard DNSName.isValid(name) else { return done(.failure(.badName)) }
+        guard DNSName.isValid(name) else {
+            observer?.observe(.dnsLookup(type, .badName, seconds: nil))
+            return done(.failure(.badName))
+        }
         let key = AnswerCache.Key(name, type)
-        if let kept = cacheLock.withLock({ cache.answer(key, now: Self.now()) }) { return done(kept) }
-        let query = Query(name: name, type: type, deadline: Self.now() + max(0.01, settings.timeout), done: done)
+        let now = Self.now()
+        if let kept = cacheLock.withLock({ cache.answer(key, now: now) }) {
+            observer?.observe(.dnsLookup(type, .cached, seconds: nil))
+            return done(kept)
+        }
+        let query = Query(name: name, type: type, started: now, deadline: now + max(0.01, settings.timeout), done: done)
         let refusal: DNSFailure? = lock.withLock {
             if stopping { return .resolver("shut down") }
             if _inFlight >= settings.maxInFlight { return .busy }
@@ -147,7 +158,10 @@ public final class Resolver: @unchecked Sendable {
             submitted.append(query)
             return nil
         }
-        if let refusal { return done(.failure(refusal)) }
+        if let refusal {
+            observer?.observe(.dnsLookup(type, .init(.failure(refusal)), seconds: nil))
+            return done(.failure(refusal))
+        }
         wake()
     }
 
@@ -260,6 +274,7 @@ public final class Resolver: @unchecked Sendable {
 
     private func finish(_ q: Query, _ answer: DNSAnswer) {
         lock.withLock { _inFlight -= 1 }
+        observer?.observe(.dnsLookup(q.type, .init(answer), seconds: Self.now() - q.started))
         q.done(answer)
     }
 

@@ -38,7 +38,7 @@ public final class Daemon: @unchecked Sendable {
     /// The v2 key for remote-udp queries, read with the configuration (start-up and reload).
     private let helperKey: NIOLockedValueBox<HelperKey?>
     private let maps: NIOLockedValueBox<AccessMapSet>
-    private let policyServices = PolicyServiceClients()
+    private let policyServices: PolicyServiceClients
     private let helperClients = NIOLockedValueBox<[ObjectIdentifier: HelperClient]>([:])
     /// Spool files and action scripts are handled here, off the event loops.
     private let pool = NIOThreadPool(numberOfThreads: 2)
@@ -77,7 +77,9 @@ public final class Daemon: @unchecked Sendable {
         self.events = EventLog(logger: logger)
         self.scanLimiter = ScanLimiter(limit: config.maxScans)
         self.adminAllow = NIOLockedValueBox(config.adminAllow)
-        self.metrics = ProxyMetrics(version: Self.version, started: Double(time(nil)))
+        let metrics = ProxyMetrics(version: Self.version, started: Double(time(nil)))
+        self.metrics = metrics
+        self.policyServices = PolicyServiceClients(observer: metrics)
     }
 
     /// Runs until SIGTERM/SIGINT and the drain that follows. Throws on start-up failure.
@@ -233,7 +235,7 @@ public final class Daemon: @unchecked Sendable {
         let listener = ForwardListener(name: section.name, section: { box.withLockedValue { $0 } }, events: events,
                                        registry: registry, listenPorts: { [listenPorts] in listenPorts.withLockedValue { $0 } },
                                        makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
-                                       abuse: abuse?.control)
+                                       abuse: abuse?.control, metrics: metrics.forwardListener(section.name))
         let running = RunningListener(name: section.name, sockets: sockets, config: NIOLockedValueBox(section.config),
                                       registry: registry, forward: box, refresh: { listener.refreshLocalAddresses() })
         do {
@@ -252,7 +254,7 @@ public final class Daemon: @unchecked Sendable {
                                      listenPorts: { [listenPorts] in listenPorts.withLockedValue { $0 } },
                                      makeFinder: { [unowned self] cfg, loop in finder(for: cfg, on: loop) },
                                      makeExtras: { [unowned self] cfg in extras(for: cfg) }, abuse: abuse?.control,
-                                     metrics: startup.global.adminListen == nil ? nil : metrics)
+                                     metrics: metrics)
         let running = RunningListener(name: section.name, sockets: sockets, config: box, registry: registry,
                                       refresh: { listener.refreshLocalAddresses() })
         do {
@@ -302,6 +304,8 @@ public final class Daemon: @unchecked Sendable {
         case .failure(let error): return failed(error)
         }
         let file = loaded.file
+        let problems = HostChecks.scriptProblems(file)
+        guard problems.isEmpty else { return failed(problems.joined(separator: "; ")) }
         guard !stopping.withLockedValue({ $0 }) else { return "the daemon is stopping" }
         let next: [RunningListener]
         let plan = ListenerPlan.diff(running: running.map { ($0.name, $0.sockets) }, next: ListenerEnd.all(file))
@@ -374,29 +378,57 @@ public final class Daemon: @unchecked Sendable {
     private let startedClock = DispatchTime.now()
 
     /// The live view. The listener lists change on the signal queue, so they are read there; each session
-    /// is read on its own event loop.
+    /// is read on its own event loop. Counters come from the metrics' exposition, as `/metrics` shows them.
     private func status(on loop: EventLoop) -> EventLoopFuture<DaemonStatus> {
         let promise = loop.makePromise(of: DaemonStatus.self)
         signalQueue.async { [self] in
             let listeners = running
             let all = listeners + retired
             let abuseControl = abuse?.control
-            let (startedAt, startedClock, configPath) = (startedAt, startedClock, configPath)
+            let (startedAt, startedClock, configPath, metrics, sink) = (startedAt, startedClock, configPath, metrics, sink)
             EventLoopFuture.whenAllSucceed(all.map { $0.registry.snapshots(on: loop) }, on: loop).map { per in
                 var sessions = per.flatMap { $0 }.sorted { $0.age > $1.age }
                 let omitted = max(0, sessions.count - DaemonStatus.maxSessions)
                 if omitted > 0 { sessions.removeLast(omitted) }
-                let rows = zip(listeners, per).map { l, s in
+                let open = Self.openSessions(listeners, all.map(\.name), per.map(\.count))
+                let locks = abuseControl?.allLocks().count
+                let text = metrics.render(openSessions: open, locks: locks, logDropped: sink.droppedTotal)
+                let counts = ExpositionTotals.listeners(text)
+                let rows = zip(listeners, open).map { l, o in
                     DaemonStatus.Listener(name: l.name, kind: l.sockets.kind == .smtp ? .smtp : .forward,
-                                          address: l.sockets.text, mode: l.sockets.mode?.rawValue ?? "-", sessions: s.count)
+                                          address: l.sockets.text, mode: l.sockets.mode?.rawValue ?? "-", sessions: o.count,
+                                          counts: counts[l.name] ?? .init())
                 }
                 let uptime = Double(DispatchTime.now().uptimeNanoseconds - startedClock.uptimeNanoseconds) / 1e9
                 return DaemonStatus(version: Self.version, pid: Int(getpid()), started: startedAt, uptime: uptime,
                                     configFile: configPath, listeners: rows, sessions: sessions, sessionsOmitted: omitted,
-                                    locks: abuseControl?.allLocks().count, trackedClients: abuseControl?.trackedClients)
+                                    locks: locks, trackedClients: abuseControl?.trackedClients,
+                                    counters: ExpositionTotals.counters(text).map { DaemonStatus.Counter(name: $0.name, value: $0.value) })
             }.cascade(to: promise)
         }
         return promise.futureResult
+    }
+
+    /// `/metrics` without the session table: only counts are read, so a scrape costs the same with 10 or
+    /// 10,000 sessions open.
+    private func exposition(on loop: EventLoop) -> EventLoopFuture<[UInt8]> {
+        let promise = loop.makePromise(of: [UInt8].self)
+        signalQueue.async { [self] in
+            let all = running + retired
+            let open = Self.openSessions(running, all.map(\.name), all.map(\.registry.count))
+            promise.succeed(metrics.render(openSessions: open, locks: abuse?.control.allLocks().count, logDropped: sink.droppedTotal))
+        }
+        return promise.futureResult
+    }
+
+    /// Open sessions per running listener, in its order, with those still draining on a listener a reload
+    /// replaced counted under its name; a listener removed while its sessions drain keeps a row until they end.
+    private static func openSessions(_ running: [RunningListener], _ names: [String], _ counts: [Int]) -> [(listener: String, count: Int)] {
+        var byName: [String: Int] = [:]
+        for (name, n) in zip(names, counts) { byName[name, default: 0] += n }
+        var out = running.map { (listener: $0.name, count: byName.removeValue(forKey: $0.name) ?? 0) }
+        for name in byName.keys.sorted() { out.append((name, byName[name] ?? 0)) }
+        return out
     }
 
     /// `admin_listen`: bound before privileges are dropped, so a port below 1024 works; `admin_allow` is read
@@ -420,16 +452,13 @@ public final class Daemon: @unchecked Sendable {
         case .health:
             let draining = stopping.withLockedValue { $0 }
             return loop.makeSucceededFuture(draining ? .text(503, "Service Unavailable", "stopping") : .text(200, "OK", "ok"))
-        case .metrics, .statusPage:
-            return status(on: loop).map { [metrics, sink] s in
-                let open = s.listeners.map { (listener: $0.name, count: $0.sessions) }
-                let text = metrics.render(openSessions: open, locks: s.locks, logDropped: sink.droppedTotal)
-                guard route == .statusPage else {
-                    return AdminResponse(status: 200, reason: "OK", contentType: AdminResponse.metricsType, body: text)
-                }
-                let counters = ExpositionTotals.counters(text).map { StatusPage.Counter(name: $0.name, value: $0.value) }
-                return AdminResponse(status: 200, reason: "OK", contentType: "text/html; charset=utf-8",
-                                     body: Array(StatusPage.html(s, counters: counters).utf8))
+        case .metrics:
+            return exposition(on: loop).map {
+                AdminResponse(status: 200, reason: "OK", contentType: AdminResponse.metricsType, body: $0)
+            }
+        case .statusPage:
+            return status(on: loop).map {
+                AdminResponse(status: 200, reason: "OK", contentType: "text/html; charset=utf-8", body: Array(StatusPage.html($0).utf8))
             }
         case .notFound, .methodNotAllowed:
             // Answered by AdminServer itself; here only for the switch to be whole.
@@ -598,7 +627,7 @@ public final class Daemon: @unchecked Sendable {
         let runner = actions.withLockedValue { current -> ActionRunner in
             if let current, current.key == key { return current.runner }
             let made = ActionRunner(script: script, timeout: config.timeoutAction, maxConcurrent: config.maxActions,
-                                    proxyName: name, log: { [events] in events.record($0) })
+                                    proxyName: name, observer: metrics, log: { [events] in events.record($0) })
             current = (key, made)
             return made
         }
@@ -623,7 +652,7 @@ public final class Daemon: @unchecked Sendable {
             resolver = current.resolver
         } else {
             do {
-                resolver = try Resolver(settings)
+                resolver = try Resolver(settings, observer: metrics)
             } catch {
                 throw DaemonError("\(error)")
             }
@@ -662,7 +691,7 @@ public final class Daemon: @unchecked Sendable {
     private func helperClient(on loop: EventLoop) -> HelperClient {
         helperClients.withLockedValue { clients in
             if let c = clients[ObjectIdentifier(loop)] { return c }
-            let c = HelperClient(loop: loop)
+            let c = HelperClient(loop: loop, observer: metrics)
             clients[ObjectIdentifier(loop)] = c
             return c
         }

@@ -11,10 +11,15 @@ public enum HostChecks {
         let g = file.global
         if let user = g.setUser, getpwnam(user) == nil { out.append("set_user: no user named '\(LogEscape.escape(user))'") }
         if let group = g.setGroup, getgrnam(group) == nil { out.append("set_group: no group named '\(LogEscape.escape(group))'") }
+        return out + scriptProblems(file)
+    }
+
+    /// What a reload checks too (the user and group only take effect at a start): checked as the running
+    /// daemon sees them, after set_user and chroot_path, as the script would be run.
+    public static func scriptProblems(_ file: ConfigFile) -> [String] {
         var scripts: [String] = []
         for c in file.configs { if let s = c.actionScript, !scripts.contains(s) { scripts.append(s) } }
-        for s in scripts { if let why = scriptProblem(s) { out.append("action_script \(LogEscape.escape(s)): \(why)") } }
-        return out
+        return scripts.compactMap { s in scriptProblem(s).map { "action_script \(LogEscape.escape(s)): \($0)" } }
     }
 
     /// The action script must be a regular file someone may execute: root passes `access(X_OK)` for any

@@ -13,12 +13,14 @@ final class ForwardListener: @unchecked Sendable {
     private let registry: SessionRegistry
     private let makeFinder: (Config, EventLoop) -> OriginFinder
     private let abuse: AbuseControl?
+    private let metrics: ForwardMetrics?
     private let listenPorts: @Sendable () -> Set<Int>
     private let localAddresses = NIOLockedValueBox(LocalAddresses.current())
 
     init(name: String, section: @escaping () -> ForwardSection, events: EventLog, registry: SessionRegistry,
          listenPorts: @escaping @Sendable () -> Set<Int>,
-         makeFinder: @escaping (Config, EventLoop) -> OriginFinder, abuse: AbuseControl?) {
+         makeFinder: @escaping (Config, EventLoop) -> OriginFinder, abuse: AbuseControl?, metrics: ForwardMetrics? = nil) {
+        self.metrics = metrics
         self.listenPorts = listenPorts
         self.name = name
         self.section = section
@@ -59,6 +61,7 @@ final class ForwardListener: @unchecked Sendable {
     private func accept(_ channel: Channel) -> EventLoopFuture<Void> {
         if DescriptorReserve.refuses(channel) {
             // Counted in the listener's rate-limited accept_failed line.
+            metrics?.descriptorExhaustion.increment()
             channel.close(promise: nil)
             return channel.eventLoop.makeSucceededVoidFuture()
         }
@@ -73,8 +76,10 @@ final class ForwardListener: @unchecked Sendable {
         }
         let (local, ports) = (localAddresses.withLockedValue { $0 }, listenPorts())
         let env = ForwardEnvironment(config: config, listenerName: name, registry: registry, finder: finder,
-                                     abuse: abuse, isLoop: { local.isLoop($0, listenPorts: ports) }, log: { [events, tag = config.syslogName] in
-                                         var record = $0
+                                     abuse: abuse, isLoop: { local.isLoop($0, listenPorts: ports) },
+                                     ended: { [events, metrics, tag = config.syslogName] connection in
+                                         metrics?.ended(connection)
+                                         var record = ForwardLog.connection(connection)
                                          record.tag = tag
                                          events.record(record)
                                      })

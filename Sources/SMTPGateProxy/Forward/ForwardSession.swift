@@ -11,7 +11,8 @@ struct ForwardEnvironment {
     let abuse: AbuseControl?
     /// Whether a destination is this proxy's own listening end (a loop).
     let isLoop: (SocketAddress) -> Bool
-    let log: @Sendable (LogRecord) -> Void
+    /// Logs the connection's line (and counts it) as it ends.
+    let ended: @Sendable (ForwardLog.Connection) -> Void
     /// Opens the upstream with the session's side handler in its pipeline (`ForwardSession.dial` but in tests).
     var dial: (Origin, ForwardSession) -> EventLoopFuture<Channel> = ForwardSession.dial
 }
@@ -144,7 +145,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         client.close().whenComplete { [self] _ in if registered { finish() } }
         if !registered {
             finished = true
-            env.log(ForwardLog.connection(totals()))
+            env.ended(totals())
         }
     }
 
@@ -275,7 +276,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         guard !finished else { return }
         finished = true
         timer?.cancel()
-        env.log(ForwardLog.connection(totals()))
+        env.ended(totals())
         env.registry.remove(self)
     }
 }

@@ -30,28 +30,49 @@ final class HelperClient {
         let settings: HelperLookupSettings
         var triesLeft: Int
         var timer: Scheduled<Void>?
+        let started: NIODeadline
     }
 
     private let loop: EventLoop
+    private let observer: ServiceObserver?
     private var sockets: [Bool: EventLoopFuture<Channel>] = [:]
     private var pending: [UInt64: Pending] = [:]
 
-    init(loop: EventLoop) {
+    init(loop: EventLoop, observer: ServiceObserver? = nil) {
         self.loop = loop
+        self.observer = observer
     }
 
     func lookup(_ connection: Channel, settings: HelperLookupSettings) -> EventLoopFuture<Origin> {
         loop.preconditionInEventLoop()
+        let asked = ask(connection, settings: settings)
+        if let observer, asked.isFailedWithoutAsking {
+            observer.observe(.helperLookup(.error, seconds: nil))
+        }
+        return asked.future
+    }
+
+    private struct Asked {
+        let future: EventLoopFuture<Origin>
+        /// Refused before any packet was sent: nothing was waited for.
+        let isFailedWithoutAsking: Bool
+
+        static func refused(_ loop: EventLoop, _ error: LookupError) -> Asked {
+            Asked(future: loop.makeFailedFuture(error), isFailedWithoutAsking: true)
+        }
+    }
+
+    private func ask(_ connection: Channel, settings: HelperLookupSettings) -> Asked {
         guard let peer = connection.remoteAddress, let local = connection.localAddress,
               let source = Self.endpoint(peer), let destination = Self.endpoint(local),
               source.family == destination.family else {
-            return loop.makeFailedFuture(LookupError(reason: "connection addresses unusable for a helper query"))
+            return .refused(loop, LookupError(reason: "connection addresses unusable for a helper query"))
         }
         let helper: SocketAddress
         do {
             helper = try SocketAddress(ipAddress: source.address.text, port: settings.port)
         } catch {
-            return loop.makeFailedFuture(LookupError(reason: "helper address \(source.address.text) unusable",
+            return .refused(loop, LookupError(reason: "helper address \(source.address.text) unusable",
                                                      clientText: "the NAT helper's address is unusable"))
         }
         var id: UInt64
@@ -63,18 +84,18 @@ final class HelperClient {
             } else {
                 repeat { id = UInt64(UInt32.random(in: 0...UInt32.max)) } while pending[id] != nil
                 guard source.family == .v4 else {
-                    return loop.makeFailedFuture(LookupError(reason: "IPv6 needs helper protocol version 2 (remote_udp_key_file)"))
+                    return .refused(loop, LookupError(reason: "IPv6 needs helper protocol version 2 (remote_udp_key_file)"))
                 }
                 packet = try LegacyPacket.encodeQuery(cookie: UInt32(id), secret: settings.secret, source: source, destination: destination)
             }
         } catch {
-            return loop.makeFailedFuture(LookupError(reason: "cannot build the helper query: \(error)"))
+            return .refused(loop, LookupError(reason: "cannot build the helper query: \(error)"))
         }
         let promise = loop.makePromise(of: Origin.self)
         pending[id] = Pending(promise: promise, helper: helper, packet: packet, source: source, destination: destination,
-                              natSource: peer, settings: settings, triesLeft: settings.retries, timer: nil)
+                              natSource: peer, settings: settings, triesLeft: settings.retries, timer: nil, started: loop.now)
         send(id)
-        return promise.futureResult
+        return Asked(future: promise.futureResult, isFailedWithoutAsking: false)
     }
 
     private func send(_ id: UInt64) {
@@ -85,9 +106,8 @@ final class HelperClient {
             if p.triesLeft > 0 {
                 send(renewed(id))
             } else {
-                pending[id] = nil
-                p.promise.fail(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) did not answer",
-                                           clientText: "the NAT helper did not answer"))
+                finish(id, .failure(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) did not answer",
+                                                clientText: "the NAT helper did not answer")), as: .timeout)
             }
         }
         pending[id] = p
@@ -99,7 +119,7 @@ final class HelperClient {
                 let envelope = AddressedEnvelope(remoteAddress: helper, data: ch.allocator.buffer(bytes: packet))
                 ch.writeAndFlush(envelope, promise: nil)
             case .failure(let error):
-                self.finish(id, .failure(LookupError(reason: "cannot open a UDP socket: \(error)")))
+                self.finish(id, .failure(LookupError(reason: "cannot open a UDP socket: \(error)")), as: .error)
             }
         }
     }
@@ -137,15 +157,15 @@ final class HelperClient {
         switch answer {
         case .notFound:
             finish(id, .failure(LookupError(reason: "helper at \(RelaySession.describe(p.helper)) has no NAT entry for this connection",
-                                            clientText: "the NAT helper has no entry for this connection")))
+                                            clientText: "the NAT helper has no entry for this connection")), as: .notFound)
         case .found(let client, let destination):
             guard let c = try? SocketAddress(ipAddress: client.address.text, port: Int(client.port)),
                   let d = try? SocketAddress(ipAddress: destination.address.text, port: Int(destination.port)) else {
-                finish(id, .failure(LookupError(reason: "helper answered unusable addresses")))
+                finish(id, .failure(LookupError(reason: "helper answered unusable addresses")), as: .error)
                 return
             }
             let identText = ident.isEmpty ? nil : String(decoding: ident, as: UTF8.self)
-            finish(id, .success(Origin(destination: d, client: c, natSource: p.natSource, ident: identText)))
+            finish(id, .success(Origin(destination: d, client: c, natSource: p.natSource, ident: identText)), as: .found)
         }
     }
 
@@ -171,9 +191,10 @@ final class HelperClient {
         return nil
     }
 
-    private func finish(_ id: UInt64, _ result: Result<Origin, Error>) {
+    private func finish(_ id: UInt64, _ result: Result<Origin, Error>, as outcome: ServiceObservation.HelperResult) {
         guard let p = pending.removeValue(forKey: id) else { return }
         p.timer?.cancel()
+        observer?.observe(.helperLookup(outcome, seconds: Double((loop.now - p.started).nanoseconds) / 1e9))
         p.promise.completeWith(result)
     }
 

@@ -13,19 +13,33 @@ public final class PolicyServiceClient: @unchecked Sendable {
     private let pools = NIOLockedValueBox<(byLoop: [ObjectIdentifier: PolicyServicePool], stopped: Bool)>(([:], false))
 
     private let limits: PolicyServicePool.Limits
+    private let observer: ServiceObserver?
 
-    public convenience init(settings: PolicyServiceSettings) {
-        self.init(settings: settings, limits: PolicyServicePool.Limits())
+    public convenience init(settings: PolicyServiceSettings, observer: ServiceObserver? = nil) {
+        self.init(settings: settings, limits: PolicyServicePool.Limits(), observer: observer)
     }
 
-    init(settings: PolicyServiceSettings, limits: PolicyServicePool.Limits) {
+    init(settings: PolicyServiceSettings, limits: PolicyServicePool.Limits, observer: ServiceObserver? = nil) {
         self.settings = settings
         self.limits = limits
+        self.observer = observer
     }
 
     /// The answer to `request`, completed on `loop`. The settings' `policy_context`, when set, replaces the
     /// request's.
     public func query(_ request: PolicyRequest, on loop: EventLoop) -> EventLoopFuture<PolicyServiceAnswer> {
+        guard let observer else { return ask(request, on: loop) }
+        let started = NIODeadline.now()
+        let service = settings.endpoint.description
+        return ask(request, on: loop).map { answer in
+            let result: ServiceObservation.PolicyResult
+            if case .action = answer { result = .answered } else { result = .failed }
+            observer.observe(.policyQuery(service: service, result, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9))
+            return answer
+        }
+    }
+
+    private func ask(_ request: PolicyRequest, on loop: EventLoop) -> EventLoopFuture<PolicyServiceAnswer> {
         var request = request
         if !settings.policyContext.isEmpty { request.policyContext = settings.policyContext }
         let bytes = request.encode()

@@ -6,12 +6,17 @@ import SMTPGateCore
 /// one of them fails, and its service's default_action applies).
 final class PolicyServiceClients: Sendable {
     private let clients = NIOLockedValueBox<[String: PolicyServiceClient]>([:])
+    private let observer: ServiceObserver?
+
+    init(observer: ServiceObserver? = nil) {
+        self.observer = observer
+    }
 
     func client(for settings: PolicyServiceSettings) -> PolicyServiceClient {
         let key = settings.description
         return clients.withLockedValue { all in
             if let c = all[key] { return c }
-            let c = PolicyServiceClient(settings: settings)
+            let c = PolicyServiceClient(settings: settings, observer: observer)
             all[key] = c
             return c
         }
