@@ -13,6 +13,9 @@ public enum AdminServer {
 
     public static let maxConnections = 32
     public static let idleTimeout = TimeAmount.seconds(10)
+    /// A client that sends or reads one byte every few seconds is never idle; this bounds its whole
+    /// connection, request and answer together, so 32 of them cannot hold the listener.
+    public static let connectionDeadline = TimeAmount.seconds(30)
 
     public static func bind(host: String, port: Int, allow: @escaping @Sendable () -> [CIDR], group: EventLoopGroup, handler: @escaping Handler) throws -> Channel {
         let open = NIOLockedValueBox(0)
@@ -33,7 +36,7 @@ public enum AdminServer {
                 return channel.pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     .flatMapThrowing {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-                        try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(handler: handler))
+                        try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(handler: handler, deadline: connectionDeadline))
                     }
             }
             .bind(host: host, port: port)
@@ -62,9 +65,22 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     private var request: HTTPRequestHead?
     private var bodyBytes = 0
     private var answered = false
+    private let deadline: TimeAmount
+    private var expiry: Scheduled<Void>?
 
-    init(handler: @escaping AdminServer.Handler) {
+    init(handler: @escaping AdminServer.Handler, deadline: TimeAmount = AdminServer.connectionDeadline) {
         self.handler = handler
+        self.deadline = deadline
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        expiry = context.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        expiry?.cancel()
+        expiry = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -11,7 +11,23 @@ struct AdminServerTests {
         let ch = EmbeddedChannel()
         try ch.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
         try ch.pipeline.syncOperations.addHandler(AdminHTTPHandler(handler: handler))
+        try ch.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9125)).wait()
         return ch
+    }
+
+    /// A client dripping its request head byte by byte is never idle, yet it is cut off at the deadline.
+    @Test func aRequestDrippedSlowlyIsClosedAtTheConnectionDeadline() throws {
+        let ch = try channel(answers)
+        let loop = ch.embeddedEventLoop
+        for byte in "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:91".utf8 {
+            try ch.writeInbound(ByteBuffer(bytes: [byte]))
+            loop.advanceTime(by: .milliseconds(600))
+            if !ch.isActive { break }
+        }
+        #expect(ch.isActive, "still open before the deadline")
+        loop.advanceTime(by: AdminServer.connectionDeadline)
+        #expect(!ch.isActive)
+        #expect(!(try response(ch)).contains("200 OK"), "no answer to a request never finished")
     }
 
     func response(_ ch: EmbeddedChannel) throws -> String {

@@ -95,6 +95,18 @@ def test_action_script_runs_count_by_how_they_ended(proxy, mta, tmp_path):
     assert value(scrape(p), "smtpgate_action_runs_total", result="ok") == 0
 
 
+def test_a_lock_added_by_hand_is_counted_as_an_admin_lock(proxy, mta, tmp_path):
+    p = admin_proxy(proxy, mta, lock_on="virus", state_store=f"sqlite:{tmp_path}/state.db",
+                    control_path=f"{tmp_path}/control.sock")
+    assert value(scrape(p), "smtpgate_locks_created_total", cause="admin") == 0
+    r = run_cli("locks", "add", "127.0.0.7", "--reason", "abuse desk", "--config", p.config_path)
+    assert r.returncode == 0, r.stderr
+    text = scrape(p)
+    promtool_check(text)
+    assert value(text, "smtpgate_locks_created_total", cause="admin") == 1
+    assert value(text, "smtpgate_locks_active") == 1
+
+
 def test_remote_udp_questions_count_found_not_found_and_unanswered(proxy, mta):
     answers = iter(["found", "not_found"])
 

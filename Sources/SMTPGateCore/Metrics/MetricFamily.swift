@@ -97,7 +97,7 @@ public enum MetricFamily: String, Sendable, CaseIterable {
         case .limitHits: return "Per-session limits reached (max_recipients), by limit."
         case .rateLimitHits: return "Commands or connections a rate limit refused, by limit kind."
         case .locksActive: return "Clients locked now."
-        case .locksCreated: return "Locks made by what sessions did (lock_on), by cause."
+        case .locksCreated: return "Locks made, by cause: what sessions did (lock_on) or admin (smtpgate locks add)."
         case .scans: return "Scanner answers, by scanner and result."
         case .scanDuration: return "Time from a scan request to the scanner's answer or failure."
         case .logLinesDropped: return "Log lines dropped because the log output could not keep up."

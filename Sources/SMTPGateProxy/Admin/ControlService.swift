@@ -26,6 +26,8 @@ struct ControlService {
     let events: EventLog
     let ipv6Prefix: Int
     var daemon = DaemonControl.none
+    /// Counts a lock made by hand where the session-made ones are counted.
+    var lockAdded: @Sendable (ClientLock) -> Void = { _ in }
 
     func handle(_ request: ControlRequest, on loop: EventLoop) -> EventLoopFuture<[ControlReply]> {
         switch request {
@@ -54,6 +56,7 @@ struct ControlService {
             guard let key = parse(text) else { return [.error(badKey(text))] }
             let lock = abuse.addLock(key, seconds: seconds, reason: reason.isEmpty ? "added by hand" : reason, source: "admin")
             record(.locked(nil, lock, source: "admin", finding: nil))
+            lockAdded(lock)
             return [.lock(.init(lock)), .ok]
         case .removeLock(let text):
             // Also a lock kept from a smaller lock_ipv6_prefix, by its own key.

@@ -105,6 +105,7 @@ public final class Daemon: @unchecked Sendable {
         do {
             var service = ControlService(abuse: abuse?.control, events: events, ipv6Prefix: initial.lockIPv6Prefix)
             service.daemon = daemonControl()
+            service.lockAdded = { [metrics] in metrics.locksCreated.increment($0.cause.rawValue) }
             control = try ControlServer.bind(path: initial.controlPath, group: group, service: service)
         } catch {
             abuse?.stop()
