@@ -119,7 +119,7 @@
 #   HELPER_INFLIGHT queries in flight in the throughput runs (default: 64; W=1 runs too)
 #   HELPER_SECONDS  measured seconds per helper run (default: 3, after 0.5 s of warm-up)
 #   BENCH_SECTIONS  the sections to run, names separated by spaces or commas: loopback (smtp-source, haproxy,
-#                   idle memory), abuse, metrics, policy, maps, dnsbl, forward, scan, lab (default: empty = all, each as its
+#                   idle memory), abuse, metrics, policy, maps, instructions, dnsbl, forward, scan, lab (default: empty = all, each as its
 #                   BENCH_X says); when set it overrides BENCH_LAB, BENCH_SCAN, BENCH_ABUSE, BENCH_POLICY, BENCH_MAPS,
 #                   BENCH_DNSBL and BENCH_FORWARD
 #   BENCH_ABUSE     auto (default: with the loopback sections), 1 or 0: the abuse-control session section
@@ -136,6 +136,10 @@
 #                   fails), 1 (required) or 0: the access-map section (bench/policy, policy-bench --maps)
 #   MAPS_OPS        lookups per run (default: 2000000), MAPS_REPEAT runs and loads (default: 5; median),
 #   MAPS_SIZES      map entries (default: "100 100000"; the ratio is last / first)
+#   BENCH_INSTR     auto (default: with the loopback sections when valgrind is installed), 1 or 0: the
+#                   instructions section (bench/instr_bench.py: instructions per session under callgrind of
+#                   haproxy, smtpgate with the policy features off and on, and bench/policy's bare NIO relay)
+#   INSTR_SESSIONS  sessions per counted run (default: 1000)
 #   BENCH_DNSBL     auto (default: with the loopback sections), 1 or 0: the DNSBL section
 #   DNSBL_REPEAT    runs of each smtpgate in it (default: REPEAT)
 #   DNSBL_DELAY_MS  the DNS responder's delay per answer, milliseconds (default: 5)
@@ -194,6 +198,8 @@ BENCH_MAPS="${BENCH_MAPS:-auto}"
 MAPS_OPS="${MAPS_OPS:-2000000}"
 MAPS_REPEAT="${MAPS_REPEAT:-5}"
 MAPS_SIZES="${MAPS_SIZES:-100 100000}"
+BENCH_INSTR="${BENCH_INSTR:-auto}"
+INSTR_SESSIONS="${INSTR_SESSIONS:-1000}"
 SWIFT="${SWIFT:-swift}"
 BENCH_DNSBL="${BENCH_DNSBL:-auto}"
 DNSBL_REPEAT="${DNSBL_REPEAT:-$REPEAT}"
@@ -218,7 +224,7 @@ for v in REPEAT IDLE_SESSIONS NBTHREAD RUN_TIMEOUT BENCH_TIMEOUT LAB_MESSAGES LA
          HELPER_REPEAT HELPER_INFLIGHT HELPER_SECONDS CLAMD_THREADS SCAN_MESSAGES SCAN_SIZE SCAN_CLIENTS \
          SCAN_PER_SESSION SCAN_REPEAT ABUSE_REPEAT METRICS_REPEAT POLICY_OPS POLICY_REPEAT POLICY_BUILD_TIMEOUT MAPS_OPS MAPS_REPEAT \
          DNSBL_REPEAT DNSBL_DELAY_MS DNSBL_MESSAGES DNSBL_GREETING FORWARD_REPEAT FORWARD_BULK_CONNS FORWARD_BULK_MIB \
-         FORWARD_SESSIONS FORWARD_INFLIGHT FORWARD_CLIENTS FORWARD_IDLE FORWARD_WORKERS; do
+         FORWARD_SESSIONS FORWARD_INFLIGHT FORWARD_CLIENTS FORWARD_IDLE FORWARD_WORKERS INSTR_SESSIONS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 (( REPEAT >= 1 && REPEAT <= 50 )) || die "REPEAT must be between 1 and 50"
@@ -263,6 +269,8 @@ for n in $POLICY_SIZES; do
     (( n >= 1000 && n <= 10000000 )) || die "POLICY_SIZES: $n is not between 1000 and 10000000"
 done
 [[ "$BENCH_MAPS" =~ ^(auto|0|1)$ ]] || die "BENCH_MAPS must be auto, 0 or 1 (got '$BENCH_MAPS')"
+[[ "$BENCH_INSTR" =~ ^(auto|0|1)$ ]] || die "BENCH_INSTR must be auto, 0 or 1 (got '$BENCH_INSTR')"
+(( INSTR_SESSIONS >= 100 && INSTR_SESSIONS <= 100000 )) || die "INSTR_SESSIONS must be 100-100000"
 (( MAPS_REPEAT >= 1 && MAPS_REPEAT <= 50 && MAPS_OPS >= 10000 && MAPS_OPS <= 100000000 )) \
     || die "MAPS_REPEAT must be 1-50, MAPS_OPS 10000-100000000"
 [[ "$MAPS_SIZES" =~ ^[0-9]+( +[0-9]+)*$ ]] || die "MAPS_SIZES must be numbers separated by spaces"
@@ -274,7 +282,7 @@ done
 # cannot be built).
 LOOPBACK=1
 if [[ -n "$BENCH_SECTIONS" ]]; then
-    LOOPBACK=0 BENCH_ABUSE=0 BENCH_METRICS=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_DNSBL=0 BENCH_FORWARD=0 BENCH_SCAN=0 BENCH_LAB=0
+    LOOPBACK=0 BENCH_ABUSE=0 BENCH_METRICS=0 BENCH_POLICY=0 BENCH_MAPS=0 BENCH_INSTR=0 BENCH_DNSBL=0 BENCH_FORWARD=0 BENCH_SCAN=0 BENCH_LAB=0
     for sec in ${BENCH_SECTIONS//,/ }; do
         case "$sec" in
             loopback) LOOPBACK=1 ;;
@@ -282,11 +290,12 @@ if [[ -n "$BENCH_SECTIONS" ]]; then
             metrics) BENCH_METRICS=1 ;;
             policy) BENCH_POLICY=1 ;;
             maps) BENCH_MAPS=1 ;;
+            instructions) BENCH_INSTR=1 ;;
             dnsbl) BENCH_DNSBL=1 ;;
             forward) BENCH_FORWARD=1 ;;
             scan) BENCH_SCAN=1 ;;
             lab) BENCH_LAB=1 ;;
-            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse metrics policy maps dnsbl forward scan lab)" ;;
+            *) die "BENCH_SECTIONS: unknown section '$sec' (loopback abuse metrics policy maps instructions dnsbl forward scan lab)" ;;
         esac
     done
 elif [[ "$BENCH_LAB" == only || "$BENCH_SCAN" == only ]]; then
@@ -303,6 +312,9 @@ fi
 [[ "$BENCH_FORWARD" == auto ]] && BENCH_FORWARD=$LOOPBACK
 [[ "$BENCH_POLICY" == auto ]] && (( LOOPBACK == 0 )) && BENCH_POLICY=0
 [[ "$BENCH_MAPS" == auto ]] && (( LOOPBACK == 0 )) && BENCH_MAPS=0
+if [[ "$BENCH_INSTR" == auto ]]; then
+    if (( LOOPBACK )) && command -v valgrind >/dev/null 2>&1; then BENCH_INSTR=1; else BENCH_INSTR=0; fi
+fi
 if [[ "$BENCH_LAB" == auto ]]; then
     if [[ "$(id -u)" == 0 ]]; then BENCH_LAB=1; else
         BENCH_LAB=0; say "not root: the NAT lab sections are skipped (BENCH_LAB=1 requires them)"
@@ -882,6 +894,69 @@ run_maps() {
     (( rc == 0 )) || die "access-map run failed (policy-bench --maps exit $rc)"
 }
 
+# ---------------------------------------------------------------- instructions (definitions)
+# Issue 13: user-space instructions per session under callgrind, haproxy against smtpgate (features off, then
+# locks + rate limits + a DNSBL zone + a texthash: map + metrics) and bench/policy's bare NIO relay (the floor).
+# valgrind 3.19 cannot read the Swift 6.3 toolchain's DWARF, so the binaries counted are copies made with
+# strip --strip-debug (symbols kept, for callgrind_annotate of the output files kept in $WORK/instr).
+run_instructions() {
+    local sink_port port dns_port rc relay_arm=() relay_bin=() i c
+    local dir="$WORK/instr"
+    command -v valgrind >/dev/null 2>&1 || die "the instructions section needs valgrind (apt-get install valgrind)"
+    read -r sink_port port < <("$PYTHON" "$BENCH_DIR/util.py" free-ports 2)
+    [[ -n "$port" ]] || die "could not pick free ports"
+    dns_port="$("$PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -m 700 "$dir"
+    strip --strip-debug -o "$dir/smtpgate" "$SMTPGATE_BIN" || die "strip --strip-debug $SMTPGATE_BIN failed"
+    if policy_build; then
+        strip --strip-debug -o "$dir/bare-relay" "$(dirname "$POLICY_BENCH_BIN")/bare-relay" \
+            || die "strip --strip-debug bare-relay failed"
+        relay_arm=(--arm "floor:relay:-") relay_bin=(--relay "$dir/bare-relay")
+    else
+        say "instructions: no bare NIO relay ($POLICY_BUILD_ERROR): the floor is not measured"
+    fi
+    start instr-dns "$WORK/instr-dns.out" "$WORK/instr-dns.err" \
+        "$PYTHON" "$BENCH_DIR/slow_dns.py" --port "$dns_port" --delay-ms 0 --stats "$dir/dns-stats.json"
+    "$PYTHON" "$BENCH_DIR/slow_dns.py" --probe ready.probe.invalid --port "$dns_port" --wait 10 >/dev/null 2>&1 \
+        || die "bench/slow_dns.py did not answer on 127.0.0.1:$dns_port"
+    section_sink instr-sink "$sink_port" 5000
+    : >"$dir/sender_access"
+    for (( i = 0; i < 1000; i++ )); do printf 'd%d.example REJECT forged\n' "$i"; done >"$dir/sender_access"
+    printf '%s\n' "# generated by bench/run.sh -- plain TCP relay, no logging (as the loopback section's)" \
+        "global" "    maxconn $HAPROXY_MAXCONN" "    nbthread $NBTHREAD" \
+        "defaults" "    mode tcp" "    option dontlognull" "    timeout connect 10s" "    timeout client 600s" \
+        "    timeout server 600s" "frontend instr_in" "    bind 127.0.0.1:$port" "    default_backend instr_dest" \
+        "backend instr_dest" "    server dest 127.0.0.1:$sink_port" >"$dir/haproxy.cfg"
+    haproxy -c -q -f "$dir/haproxy.cfg" >/dev/null 2>&1 || die "haproxy rejected $dir/haproxy.cfg"
+    gate_conf "$dir/off.conf" "$port" "$sink_port" "control_path $dir/off.sock"
+    gate_conf "$dir/policy.conf" "$port" "$sink_port" "control_path $dir/policy.sock" \
+        "# every policy feature on, limits far above the workload: the bookkeeping's cost" \
+        "lock_on virus,dnsbl" "lock_duration 3600" "state_store sqlite:$dir/state.db" \
+        "ratelimit_connections 1000000/60" "ratelimit_messages 1000000/3600" "ratelimit_recipients 1000000/3600" \
+        "dnsbl fresh1.bench.example" "dns_server 127.0.0.1@$dns_port" "timeout_dns 5" \
+        "sender_restrictions check_sender_access texthash:$dir/sender_access, permit" \
+        "admin_listen 127.0.0.1:$(( port == 65535 ? port - 1 : port + 1 ))"
+    for c in off policy; do
+        "$SMTPGATE_BIN" check-config "$dir/$c.conf" >"$dir/$c-check.out" 2>&1 \
+            || { cat "$dir/$c-check.out" >&2; die "smtpgate check-config rejected $dir/$c.conf"; }
+    done
+    say "instructions: INSTR_SESSIONS=$INSTR_SESSIONS through each relay under callgrind (slow: minutes)"
+    timeout --signal=TERM --kill-after=15 "$BENCH_TIMEOUT" "$PYTHON" "$BENCH_DIR/instr_bench.py" \
+        --arm "haproxy:haproxy:$dir/haproxy.cfg" --arm "smtpgate:smtpgate:$dir/off.conf" \
+        --arm "smtpgate-policy:smtpgate:$dir/policy.conf" "${relay_arm[@]}" "${relay_bin[@]}" \
+        --port "$port" --sink-port "$sink_port" --sink-out "$WORK/instr-sink.out" --sessions "$INSTR_SESSIONS" \
+        --work "$dir" --smtpgate "$dir/smtpgate" \
+        --describe "smtpgate: $("$SMTPGATE_BIN" version 2>&1 | head -n 1), mode fixed, logging at the default level" \
+        --describe "smtpgate-policy: lock_on, three rate limits (SQLite store), dnsbl (one zone, TTL 0: every session asks), check_sender_access texthash: (1,000 entries), admin_listen" \
+        --describe "haproxy: $(haproxy -v 2>&1 | head -n 1 | awk '{print $3}'), nbthread $NBTHREAD; floor: bench/policy's bare-relay (NIO accept, connect, copy, close)" &
+    DRIVER_PID=$!
+    wait_driver
+    rc=$DRIVER_RC
+    (( rc != 124 )) || say "bench/instr_bench.py exceeded BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
+    stop_servers
+    (( rc == 0 )) || die "instruction counts had failures (driver exit $rc)"
+}
+
 # ---------------------------------------------------------------- DNSBL (definitions)
 # The same smtp-source workload through smtpgate without dnsbl, with three cached zones and with three
 # never-cached ones, all asking one slow DNS responder (bench/slow_dns.py); one smtp-sink behind all three.
@@ -1047,6 +1122,7 @@ after_loopback() {  # the sections that want a quiet host, in order
     if [[ "$BENCH_METRICS" == 1 ]]; then run_metrics; fi
     if [[ "$BENCH_POLICY" != 0 ]]; then run_policy; fi
     if [[ "$BENCH_MAPS" != 0 ]]; then run_maps; fi
+    if [[ "$BENCH_INSTR" == 1 ]]; then run_instructions; fi
     if [[ "$BENCH_DNSBL" == 1 ]]; then run_dnsbl; fi
     if [[ "$BENCH_FORWARD" == 1 ]]; then run_forward; fi
     if [[ "$BENCH_SCAN" == 1 ]]; then run_scan; fi

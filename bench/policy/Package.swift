@@ -13,12 +13,21 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 
 let package = Package(
     name: "SMTPGatePolicyBench",
-    dependencies: [.package(path: "../..")],
+    dependencies: [
+        .package(path: "../.."),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
     targets: [
         .executableTarget(
             name: "policy-bench",
             dependencies: [.product(name: "SMTPGateCore", package: root), "CMallocInfo"],
             // a script-like main.swift with top-level state, as the root package's executables use v5 too
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // bench/run.sh's instructions section: SwiftNIO's floor for one relayed connection
+        .executableTarget(
+            name: "bare-relay",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // mallinfo2 and malloc_trim for the access-map section's memory figures (not in Swift's Glibc module)
