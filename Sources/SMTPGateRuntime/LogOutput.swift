@@ -132,18 +132,21 @@ public final class LogSink: @unchecked Sendable {
     }
 
     /// Under `lock` (the clock is shared).
-    private func render(_ record: LogRecord) -> String {
-        guard let syslog else { return format.render(record, timestamp: clock.now(), program: program, pid: pid) }
+    private func render(_ record: LogRecord, into out: inout [UInt8]) {
+        guard let syslog else {
+            clock.tick()
+            return format.render(record, timestamp: clock.stamp, program: program, pid: pid, into: &out)
+        }
         var tv = timeval()
         gettimeofday(&tv, nil)
-        return syslog.format.render(record, facility: syslog.facility, tag: record.tag ?? program, pid: pid, hostname: hostname,
-                                    time: Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6)
+        syslog.format.render(record, facility: syslog.facility, tag: record.tag ?? program, pid: pid, hostname: hostname,
+                             time: Double(tv.tv_sec) + Double(tv.tv_usec) / 1e6, into: &out)
     }
 
     public func emit(_ record: LogRecord) {
         guard record.level.rank <= maxRank else { return }
         let wake = lock.withLock { () -> Bool in
-            queue.append { render(record) }
+            queue.append { render(record, into: &$0) }
             guard queue.byteCount >= wakeBytes, !wakeQueued else { return false }
             wakeQueued = true
             return true
@@ -176,8 +179,10 @@ public final class LogSink: @unchecked Sendable {
                 guard !queue.isIdle else { return nil }
                 let batch = queue.take()
                 guard batch.dropped > 0 else { return (batch, []) }
-                let line = render(LogQueue.logDropped(count: batch.dropped))
-                return (batch, Array(line.utf8) + [0x0a])
+                var line: [UInt8] = []
+                render(LogQueue.logDropped(count: batch.dropped), into: &line)
+                line.append(0x0a)
+                return (batch, line)
             }
             guard let (batch, notice) = next else { return }
             let end: [UInt8] = midLine ? [0x0a] : []
@@ -243,12 +248,14 @@ public final class LogSink: @unchecked Sendable {
     }
 }
 
-/// UTC timestamps with milliseconds; the date and time of day are formatted once per second.
+/// UTC timestamps with milliseconds, `2026-12-04T21:30:00.123Z`, kept as bytes; the date and time of day
+/// are formatted once per second.
 struct TimestampClock {
     private var second: Int = -1
-    private var prefix = ""
+    private(set) var stamp = [UInt8](repeating: UInt8(ascii: "0"), count: 24)
 
-    mutating func now() -> String {
+    /// Sets `stamp` to now.
+    mutating func tick() {
         var tv = timeval()
         gettimeofday(&tv, nil)
         if tv.tv_sec != second {
@@ -256,16 +263,35 @@ struct TimestampClock {
             var t = time_t(tv.tv_sec)
             var tm = tm()
             gmtime_r(&t, &tm)
-            func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-            prefix = "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))."
+            put(Int(tm.tm_year) + 1900, at: 0, digits: 4)
+            stamp[4] = UInt8(ascii: "-")
+            put(Int(tm.tm_mon) + 1, at: 5, digits: 2)
+            stamp[7] = UInt8(ascii: "-")
+            put(Int(tm.tm_mday), at: 8, digits: 2)
+            stamp[10] = UInt8(ascii: "T")
+            put(Int(tm.tm_hour), at: 11, digits: 2)
+            stamp[13] = UInt8(ascii: ":")
+            put(Int(tm.tm_min), at: 14, digits: 2)
+            stamp[16] = UInt8(ascii: ":")
+            put(Int(tm.tm_sec), at: 17, digits: 2)
+            stamp[19] = UInt8(ascii: ".")
+            stamp[23] = UInt8(ascii: "Z")
         }
-        let ms = Int(tv.tv_usec / 1000)
-        return prefix + (ms < 10 ? "00\(ms)" : (ms < 100 ? "0\(ms)" : "\(ms)")) + "Z"
+        put(Int(tv.tv_usec / 1000), at: 20, digits: 3)
+    }
+
+    /// `value` in `digits` decimal digits (zero-padded; a year past 9999 keeps its last four).
+    private mutating func put(_ value: Int, at offset: Int, digits: Int) {
+        var v = value
+        for i in stride(from: offset + digits - 1, through: offset, by: -1) {
+            stamp[i] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+        }
     }
 }
 
-/// A swift-log handler writing through a `LogSink`. Session records arrive whole in the `record`
-/// metadata key; any other message becomes an event named by the message with its metadata as fields.
+/// A swift-log handler writing through a `LogSink` (messages of libraries and of the daemon's own start-up):
+/// each message becomes an event named by the message with its metadata as fields.
 public struct SinkLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -282,10 +308,6 @@ public struct SinkLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        if case .stringConvertible(let r as LogRecord)? = event.metadata?[EventLog.recordKey] {
-            sink.emit(r)
-            return
-        }
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let fields = merged.keys.sorted().map { key -> (String, LogRecord.Value) in
             (key, .text(LogEscape.escape(merged[key]!.description)))
@@ -305,27 +327,22 @@ public struct SinkLogHandler: LogHandler {
     }
 }
 
-/// A daemon's event stream into swift-log (session events for the proxy, drops and counters for the helper).
+/// A daemon's event stream: each record goes straight to its log sink (not through swift-log, whose
+/// metadata dictionary, boxing and cast back cost more per line than rendering it).
 public struct EventLog: Sendable {
-    static let recordKey = "smtpgate.record"
-    public let logger: Logger
+    private let emit: @Sendable (LogRecord) -> Void
 
-    public init(logger: Logger) {
-        self.logger = logger
+    public init(sink: LogSink) {
+        emit = { sink.emit($0) }
+    }
+
+    /// Records go to `emit` (tests).
+    public init(_ emit: @escaping @Sendable (LogRecord) -> Void) {
+        self.emit = emit
     }
 
     public func record(_ r: LogRecord) {
-        logger.log(level: Self.level(r.level), "\(r.event)", metadata: [Self.recordKey: .stringConvertible(r)])
-    }
-
-    static func level(_ l: LogRecord.Level) -> Logger.Level {
-        switch l {
-        case .debug: return .debug
-        case .info: return .info
-        case .notice: return .notice
-        case .warning: return .warning
-        case .error: return .error
-        }
+        emit(r)
     }
 }
 

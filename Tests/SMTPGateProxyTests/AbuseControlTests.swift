@@ -230,7 +230,7 @@ struct AbuseControlTests {
     @Test func theControlHandlerAnswersOneBoundedLine() throws {
         let clock = Clock()
         let a = try Self.make("lock_on virus\n", clock: clock)
-        let service = ControlService(abuse: a, events: EventLog(logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }),
+        let service = ControlService(abuse: a, events: EventLog { _ in },
                                      ipv6Prefix: 64)
         func exchange(_ request: String) throws -> String {
             let ch = EmbeddedChannel(handler: ControlHandler(service: service))

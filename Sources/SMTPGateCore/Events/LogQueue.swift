@@ -40,17 +40,19 @@ public struct LogQueue: Sendable {
     /// Nothing to write and no drop to report.
     public var isIdle: Bool { lines.isEmpty && droppedBefore == 0 }
 
-    /// Queues the line `render` makes (without its newline) or drops it. A dropped line is not rendered
-    /// while the queue is dropping, so a full queue costs the event loop a counter increment.
+    /// Queues the line `render` appends to the queue's bytes (without its newline) or drops it. A dropped
+    /// line is not rendered while the queue is dropping, so a full queue costs the event loop a counter
+    /// increment; a line rendered past the capacity is taken back whole.
     @discardableResult
-    public mutating func append(_ render: () -> String) -> Bool {
+    public mutating func append(_ render: (inout [UInt8]) -> Void) -> Bool {
         if !dropping {
-            let line = render()
-            if lines.count + line.utf8.count + 1 <= capacity {
-                lines.append(contentsOf: line.utf8)
+            let start = lines.count
+            render(&lines)
+            if lines.count + 1 <= capacity {
                 lines.append(0x0a)
                 return true
             }
+            lines.removeSubrange(start...)
             dropping = true
         }
         if lines.isEmpty { droppedBefore += 1 } else { droppedAfter += 1 }

@@ -49,18 +49,46 @@ public enum SyslogFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// One datagram, without a line end. `tag` is the program or the listener's `syslog_name`; `time` the
-    /// Unix time (RFC 3164 writes it in local time, as syslog(3) does; RFC 5424 in UTC with milliseconds).
+    /// One datagram, without a line end, appended to `out`. `tag` is the program or the listener's
+    /// `syslog_name`; `time` the Unix time (RFC 3164 writes it in local time, as syslog(3) does; RFC 5424 in
+    /// UTC with milliseconds).
     public func render(_ record: LogRecord, facility: Facility, tag: String, pid: Int32, hostname: String,
-                       time: Double) -> String {
-        let pri = "<\(facility.code * 8 + Self.severity(record.level))>"
-        let body = "\(record.level.rawValue) \(LogFormat.textBody(record))"
+                       time: Double, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "<"))
+        LogFormat.appendDecimal(facility.code * 8 + Self.severity(record.level), to: &out)
+        out.append(UInt8(ascii: ">"))
         switch self {
         case .rfc3164:
-            return "\(pri)\(Self.stamp3164(time)) \(tag)[\(pid)]: \(body)"
+            out.append(contentsOf: Self.stamp3164(time).utf8)
+            out.append(0x20)
+            out.append(contentsOf: tag.utf8)
+            out.append(UInt8(ascii: "["))
+            LogFormat.appendDecimal(Int(pid), to: &out)
+            out.append(contentsOf: "]: ".utf8)
         case .rfc5424:
-            return "\(pri)1 \(Self.stamp5424(time)) \(hostname.isEmpty ? "-" : hostname) \(tag) \(pid) \(record.event) - \(body)"
+            out.append(contentsOf: "1 ".utf8)
+            out.append(contentsOf: Self.stamp5424(time).utf8)
+            out.append(0x20)
+            out.append(contentsOf: (hostname.isEmpty ? "-" : hostname).utf8)
+            out.append(0x20)
+            out.append(contentsOf: tag.utf8)
+            out.append(0x20)
+            LogFormat.appendDecimal(Int(pid), to: &out)
+            out.append(0x20)
+            out.append(contentsOf: record.event.utf8)
+            out.append(contentsOf: " - ".utf8)
         }
+        out.append(contentsOf: record.level.rawValue.utf8)
+        out.append(0x20)
+        LogFormat.appendTextBody(record, to: &out)
+    }
+
+    /// The same datagram as a `String` (tests).
+    public func render(_ record: LogRecord, facility: Facility, tag: String, pid: Int32, hostname: String,
+                       time: Double) -> String {
+        var out: [UInt8] = []
+        render(record, facility: facility, tag: tag, pid: pid, hostname: hostname, time: time, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

@@ -74,7 +74,7 @@ public final class Daemon: @unchecked Sendable {
         var logger = Logger(label: "smtpgate") { _ in SinkLogHandler(sink: sink) }
         logger.logLevel = .info
         self.log = logger
-        self.events = EventLog(logger: logger)
+        self.events = EventLog(sink: sink)
         self.scanLimiter = ScanLimiter(limit: config.maxScans)
         self.adminAllow = NIOLockedValueBox(config.adminAllow)
         let metrics = ProxyMetrics(version: Self.version, started: Double(time(nil)))
