@@ -35,7 +35,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
                 return .pass
             }
             // Counted whether or not abuse control is on, like max_per_host.
-            let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
+            let host = (origin.client.normalisedIP ?? "-")
             if case .tooManyFromHost(let limit) = registry.admitIdent(request.session, key: "\(ident)@\(host)",
                                                                       maxPerIdent: config.maxPerIdent) {
                 return .refuse(.tooManyFromIdent(limit: limit))

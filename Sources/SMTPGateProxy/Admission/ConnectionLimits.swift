@@ -15,7 +15,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
     static func maxPerHost(_ registry: SessionRegistry, _ config: Config) -> Self {
         Self(stage: .originKnown) { request in
             guard let origin = request.origin else { return .pass }
-            let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
+            let host = (origin.client.normalisedIP ?? "-")
             if case .tooManyFromHost(let limit) = registry.admitHost(request.session, host: host, config: config) {
                 return .refuse(.tooManyFromHost(limit: limit))
             }

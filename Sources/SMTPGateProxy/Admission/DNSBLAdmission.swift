@@ -5,7 +5,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
     /// `deferToMail` (`auth_skip dnsbl`) it is greeted and its listing waits for an unauthenticated MAIL.
     static func dnsbl(_ check: DNSBLCheck, deferToMail: Bool) -> Self {
         Self(stage: .beforeGreeting) { request in
-            guard let ip = request.origin?.client.ipAddress, let address = AddressBytes.parse(LocalAddresses.normalised(ip)) else {
+            guard let address = request.origin?.client.ipBytes else {
                 return .pass
             }
             let session = request.session

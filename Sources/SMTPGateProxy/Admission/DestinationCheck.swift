@@ -6,8 +6,8 @@ extension AdmissionCheck where Request == AdmissionRequest {
     /// replaced by another MTA before the upstream connection is made.
     static func destination(_ policy: DestinationPolicy) -> Self {
         Self(stage: .originKnown) { request in
-            guard let dest = request.origin?.destination, let ip = dest.ipAddress else { return .pass }
-            switch policy.verdict(LocalAddresses.normalised(ip)) {
+            guard let dest = request.origin?.destination, let ip = dest.normalisedIP else { return .pass }
+            switch policy.verdict(ip) {
             case .pass:
                 return .pass
             case .refuse(let code, let enhanced, let text, let rule):

@@ -71,7 +71,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
         line.client = RelaySession.describe(origin.client)
         line.natSource = origin.natSource.map(RelaySession.describe)
         line.destination = RelaySession.describe(origin.destination)
-        let ip = origin.client.ipAddress.map(LocalAddresses.normalised) ?? "-"
+        let ip = origin.client.normalisedIP ?? "-"
         if env.isLoop(origin.destination) { return refuse(.loop) }
         switch env.config.forwardRules.admits(ip) {
         case .allowed:

@@ -104,8 +104,7 @@ final class ProxyListener: @unchecked Sendable {
         // The client is not read until the session's upstream is open, so nothing is lost while checks wait.
         var request = AdmissionRequest(session: session, origin: nil)
         // In split mode the peer is the router asking for its customers: only the helper's answer names the client.
-        if let abuse, config.mode != .remoteUDP, let ip = channel.remoteAddress?.ipAddress,
-           let bytes = AddressBytes.parse(LocalAddresses.normalised(ip)) {
+        if let abuse, config.mode != .remoteUDP, let bytes = channel.remoteAddress?.ipBytes {
             request.peerKeys = abuse.keys(address: bytes, ident: nil)
         }
         admission.run(.accepted, request) { [self] refusal in

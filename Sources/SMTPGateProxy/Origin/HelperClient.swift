@@ -199,12 +199,12 @@ final class HelperClient {
     }
 
     static func endpoint(_ a: SocketAddress) -> HelperEndpoint? {
-        guard let ip = a.ipAddress.map(LocalAddresses.normalised).flatMap(IPAddress.init), let port = a.port else { return nil }
+        guard let ip = a.normalisedIP.flatMap(IPAddress.init), let port = a.port else { return nil }
         return HelperEndpoint(ip, port: UInt16(port))
     }
 
     static func same(_ a: SocketAddress, _ b: SocketAddress) -> Bool {
-        a.port == b.port && a.ipAddress.map(LocalAddresses.normalised) == b.ipAddress.map(LocalAddresses.normalised)
+        a.port == b.port && a.normalisedIP == b.normalisedIP
     }
 
     static func now() -> UInt64 {

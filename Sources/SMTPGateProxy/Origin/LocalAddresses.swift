@@ -21,8 +21,7 @@ struct LocalAddresses {
     /// True when `destination` is one of this host's addresses on one of the proxy's listening ports, or
     /// the unspecified address.
     func isLoop(_ destination: SocketAddress, listenPorts: Set<Int>) -> Bool {
-        guard let ip = destination.ipAddress, let port = destination.port else { return true }
-        let n = Self.normalised(ip)
+        guard let n = destination.normalisedIP, let port = destination.port else { return true }
         if n == "0.0.0.0" || n == "::" { return true }
         return listenPorts.contains(port) && (addresses.contains(n) || n.hasPrefix("127.") || n == "::1")
     }

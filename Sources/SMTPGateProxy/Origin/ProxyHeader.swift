@@ -6,8 +6,8 @@ import SMTPGateCore
 enum ProxyHeader {
     static func make(client: SocketAddress, local: SocketAddress?) -> [UInt8]? {
         guard let local,
-              let c = client.ipAddress.map(LocalAddresses.normalised).flatMap(IPAddress.init),
-              let d = local.ipAddress.map(LocalAddresses.normalised).flatMap(IPAddress.init),
+              let c = client.normalisedIP.flatMap(IPAddress.init),
+              let d = local.normalisedIP.flatMap(IPAddress.init),
               let cp = client.port, let dp = local.port else { return nil }
         return ProxyProtocolV2.header(source: c, sourcePort: cp, destination: d, destinationPort: dp)
     }

@@ -25,8 +25,7 @@ struct RestrictionRunner {
 
     init?(config: Config, resolver: Resolver?, maps: AccessMapSet, services: PolicyServiceClients?, origin: Origin,
           session: String) {
-        let clientIP = origin.client.ipAddress
-        guard !config.restrictions.isEmpty, let ip = clientIP, let address = AddressBytes.parse(LocalAddresses.normalised(ip)) else {
+        guard !config.restrictions.isEmpty, let address = origin.client.ipBytes else {
             return nil
         }
         restrictions = config.restrictions
@@ -36,7 +35,7 @@ struct RestrictionRunner {
         self.services = services
         instance = session
         clientPort = origin.client.port
-        serverAddress = origin.destination.ipAddress.map(LocalAddresses.normalised) ?? ""
+        serverAddress = origin.destination.normalisedIP ?? ""
         serverPort = origin.destination.port
         let client = AddressBytes.unmapped(address)
         clientAddress = client

@@ -94,15 +94,14 @@ final class RelaySession: RegisteredSession, RelayEnds {
             client: client.remoteAddress.map(Self.describe) ?? "-",
             local: client.localAddress.map(Self.describe) ?? "-",
             destination: "-")
-        context.facts.localIP = client.localAddress?.ipAddress.map(LocalAddresses.normalised)
+        context.facts.localIP = client.localAddress?.normalisedIP
         context.facts.localPort = client.localAddress?.port
         context.facts.started = Double(time(nil))
     }
 
     /// `ADDR:PORT` for the log, `[ADDR]:PORT` for IPv6; an IPv4 client on an IPv6 listener shows as IPv4.
     static func describe(_ a: SocketAddress) -> String {
-        guard let ip = a.ipAddress, let port = a.port else { return "\(a)" }
-        let shown = LocalAddresses.normalised(ip)
+        guard let shown = a.normalisedIP, let port = a.port else { return "\(a)" }
         // A byte scan: String.contains(String) is Foundation's locale-aware search, a hot spot per connection.
         return shown.utf8.contains(UInt8(ascii: ":")) ? "[\(shown)]:\(port)" : "\(shown):\(port)"
     }
@@ -130,9 +129,9 @@ final class RelaySession: RegisteredSession, RelayEnds {
         context.natSource = origin.natSource.map(Self.describe)
         context.ident = origin.ident.map(LogEscape.escape)
         context.destination = Self.describe(origin.destination)
-        context.facts.clientIP = origin.client.ipAddress.map(LocalAddresses.normalised)
+        context.facts.clientIP = origin.client.normalisedIP
         context.facts.clientPort = origin.client.port
-        context.facts.destinationIP = origin.destination.ipAddress.map(LocalAddresses.normalised)
+        context.facts.destinationIP = origin.destination.normalisedIP
         context.facts.destinationPort = origin.destination.port
         context.facts.ident = origin.ident
         let keys = context.facts.clientIP.flatMap(AddressBytes.parse).flatMap { env.abuse?.keys(address: $0, ident: origin.ident) }
@@ -153,7 +152,7 @@ final class RelaySession: RegisteredSession, RelayEnds {
                 env.bus.publish(.redirected(context, to: Self.describe(to), rule: rule))
                 // From here on the session's destination is the MTA it goes to (close, connect_failed lines).
                 context.destination = Self.describe(to)
-                context.facts.destinationIP = to.ipAddress.map(LocalAddresses.normalised)
+                context.facts.destinationIP = to.normalisedIP
                 context.facts.destinationPort = to.port
                 proceed(redirected, keys: keys)
             } else {
@@ -194,10 +193,10 @@ final class RelaySession: RegisteredSession, RelayEnds {
         policy.warnOnly = warnOnly
         if config.spf != .off {
             policy.spf = SPFRunner(mode: config.spf, resolver: env.resolver,
-                                   clientIP: origin.client.ipAddress.flatMap { AddressBytes.parse(LocalAddresses.normalised($0)) },
+                                   clientIP: origin.client.ipBytes,
                                    fixedIP: config.spfFixedIP.flatMap(AddressBytes.parse),
                                    outgoingIP: { [unowned self] in
-                                       server?.localAddress?.ipAddress.flatMap { AddressBytes.parse(LocalAddresses.normalised($0)) }
+                                       server?.localAddress?.ipBytes
                                    },
                                    logOnly: config.spfLogOnly, receivedHeader: config.spfReceivedHeader, hostName: env.settings.proxyName)
             policy.spfSkippedWhenAuthenticated = config.authSkip.contains(.spf)
@@ -208,7 +207,7 @@ final class RelaySession: RegisteredSession, RelayEnds {
             commandPolicy = policy
             machine.policy = { [unowned self] point, state in commandPolicy?.decide(point, state) ?? .relay }
         }
-        let host = LocalAddresses.normalised(origin.client.ipAddress ?? "-")
+        let host = (origin.client.normalisedIP ?? "-")
         machine.natHeader = NatHeader.make(
             type: env.config.natHeaderType, name: env.config.natHeader, client: host, clientPort: origin.client.port,
             ident: origin.ident, proxyName: env.settings.proxyName, session: id, abuse: env.config.abuse)
@@ -318,7 +317,7 @@ final class RelaySession: RegisteredSession, RelayEnds {
     /// What goes to the upstream before the client's first byte: a PROXY header, or the XCLIENT exchange.
     private func upstreamConnected(_ ch: Channel, origin: Origin) {
         let config = env.config
-        if config.mode == .fixedXClient, let ip = origin.client.ipAddress.map(LocalAddresses.normalised).flatMap(IPAddress.init),
+        if config.mode == .fixedXClient, let ip = origin.client.normalisedIP.flatMap(IPAddress.init),
            let port = origin.client.port {
             xclient = XClientPreamble(heloName: env.settings.proxyName, client: ip, clientPort: port)
             upstream = .preamble
