@@ -98,6 +98,13 @@ import Testing
     @Test func addressBytesRoundTrip() {
         #expect(AddressBytes.format(bytes("fd77:2:0:0:0:0:0:10")) == "fd77:2::10")
         #expect(AddressBytes.format(bytes("10.77.2.1"), port: 114) == "10.77.2.1:114")
+        // IPv4 is formatted without inet_ntop: every octet value in every position
+        for v in 0...255 {
+            let o = UInt8(v)
+            #expect(AddressBytes.format([o, 0, 255, o]) == "\(v).0.255.\(v)")
+            #expect(AddressBytes.format([9, o, o, 100]) == "9.\(v).\(v).100")
+            #expect(AddressBytes.parse(AddressBytes.format([o, o, o, o])) == [o, o, o, o])
+        }
         #expect(AddressBytes.format(bytes("::1"), port: 114) == "[::1]:114")
         #expect(AddressBytes.unmapped(bytes("::ffff:1.2.3.4")) == [1, 2, 3, 4])
         #expect(AddressBytes.unmapped(bytes("::1.2.3.4")).count == 16)

@@ -45,4 +45,32 @@ import Testing
         #expect(!DNSName.isValid("."))
         #expect(!DNSName.isValid(String(repeating: "a.", count: 127) + "aa"))
     }
+
+    /// The rules as written (labels split at dots), against the one-pass check, over hostile names:
+    /// empty labels, dots at either end, controls, blanks, DEL, UTF-8, labels of 63 and 64, 253 and 254 bytes.
+    @Test func theOnePassNameCheckKeepsTheRules() {
+        func byTheRules(_ name: String) -> Bool {
+            var n = Substring(name)
+            if n.hasSuffix(".") { n = n.dropLast() }
+            guard !n.isEmpty, n.utf8.count <= 253 else { return false }
+            return n.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+                !label.isEmpty && label.utf8.count <= 63 && label.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+            }
+        }
+        let fixed = ["a", "a.", "a..", "..", ".a", "a..b", "a.b.", "a.b..", "\u{7f}", "a b", "é.test", "a\u{0}.b",
+                     String(repeating: "x", count: 63) + ".t", String(repeating: "x", count: 64) + ".t",
+                     String(repeating: "x", count: 63) + "." + String(repeating: "y", count: 63) + "." + String(repeating: "z", count: 63)
+                         + "." + String(repeating: "w", count: 61),
+                     String(repeating: "x", count: 63) + "." + String(repeating: "y", count: 63) + "." + String(repeating: "z", count: 63)
+                         + "." + String(repeating: "w", count: 62)]
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "Z", "0", "-", ".", ".", ".", " ", "\u{1}", "\u{7f}", "é", "_", "*"]
+        let random = (0..<3000).map { _ in
+            String((0..<Int.random(in: 0...80, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+        }
+        for name in fixed + random {
+            #expect(DNSName.isValid(name) == byTheRules(name), "\(Array(name.utf8))")
+        }
+        #expect(fixed.map(DNSName.isValid).filter { $0 }.count == 5, "a, a., a.b., x{63}.t and 253 bytes are names")
+    }
 }

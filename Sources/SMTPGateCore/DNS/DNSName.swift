@@ -3,12 +3,22 @@ public enum DNSName {
     /// A name the resolver can ask: at most 253 characters, labels of 1 to 63 printable ASCII characters
     /// other than a dot, an optional final dot.
     public static func isValid(_ name: String) -> Bool {
-        var n = Substring(name)
-        if n.hasSuffix(".") { n = n.dropLast() }
-        guard !n.isEmpty, n.utf8.count <= 253 else { return false }
-        return n.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-            !label.isEmpty && label.utf8.count <= 63 && label.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+        // One pass over the bytes (every DNSBL lookup and restriction asks): Substring.split cost some
+        // 17,000 instructions for a 30-byte name.
+        var n = name.utf8[...]
+        if n.last == UInt8(ascii: ".") { n = n.dropLast() }
+        guard !n.isEmpty, n.count <= 253 else { return false }
+        var label = 0
+        for b in n {
+            if b == UInt8(ascii: ".") {
+                guard label > 0 else { return false }
+                label = 0
+            } else {
+                guard b > 0x20, b < 0x7f, label < 63 else { return false }
+                label += 1
+            }
         }
+        return label > 0
     }
 
     /// The name a DNS blocklist is asked for an address under `zone` (RFC 5782 §2.1, §2.4): the IPv4

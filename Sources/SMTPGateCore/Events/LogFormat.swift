@@ -72,14 +72,18 @@ public enum LogFormat: String, Sendable, CaseIterable {
     /// `code` makes the value a recipient, `ADDR:CODE` (`-` for no code), judged as one value.
     static func appendText(_ s: String, to out: inout [UInt8], code: Int?? = nil) {
         var quote = s.isEmpty && code == nil, control = false, ascii = true
-        for b in s.utf8 {
-            switch b {
-            case 0x20, 0x22, 0x3d: quote = true
-            case 0..<0x20, 0x7f: control = true
-            case 0x80...: ascii = false
-            default: break
+        func scan<S: Sequence<UInt8>>(_ bytes: S) {
+            for b in bytes {
+                switch b {
+                case 0x20, 0x22, 0x3d: quote = true
+                case 0..<0x20, 0x7f: control = true
+                case 0x80...: ascii = false
+                default: break
+                }
             }
         }
+        // Native strings are contiguous UTF-8: scanned through a pointer, not the view's per-byte index.
+        if s.utf8.withContiguousStorageIfAvailable(scan) == nil { scan(s.utf8) }
         if control || (!ascii && s.unicodeScalars.contains(where: LogEscape.isInvisibleControl)) {
             // Escaping adds only `\xHH`: no blank, quote or `=`, so the quoting decided above stands.
             appendLogfmt(LogEscape.escapeControls(s).utf8, quote: quote, code: code, to: &out)

@@ -60,16 +60,20 @@ public struct ProxyEventBus: Sendable {
 
     public func publish(_ event: ProxyEvent) {
         // Bounded: a follow-up's own follow-ups go one level deeper at most (a lock causes nothing further).
-        var queue = [event]
-        var rounds = 0
-        while !queue.isEmpty, rounds < 3 {
-            var next: [ProxyEvent] = []
-            for e in queue {
+        // Most events cause none: they are handed on without being queued (an empty array allocates nothing).
+        var next: [ProxyEvent] = []
+        for s in subscribers {
+            if let f = s.receive(event) { next.append(f) }
+        }
+        var rounds = 1
+        while !next.isEmpty, rounds < 3 {
+            var after: [ProxyEvent] = []
+            for e in next {
                 for s in subscribers {
-                    if let f = s.receive(e) { next.append(f) }
+                    if let f = s.receive(e) { after.append(f) }
                 }
             }
-            queue = next
+            next = after
             rounds += 1
         }
     }
