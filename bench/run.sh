@@ -132,6 +132,7 @@
 #   POLICY_OPS      timed operations per run (default: 2000000), POLICY_REPEAT runs (default: REPEAT),
 #   POLICY_SIZES    tracked-client counts (default: "1000 1000000"; the ratio is last / first)
 #   POLICY_BUILD_TIMEOUT  bound on bench/policy's build, seconds (default: 1800); SWIFT (default: swift)
+#   RELEASE_FLAGS   swift build flags for bench/policy (default: make release's, -Xswiftc -enforce-exclusivity=unchecked)
 #   BENCH_MAPS      auto (default: with the loopback sections, skipped if swift is missing or the build
 #                   fails), 1 (required) or 0: the access-map section (bench/policy, policy-bench --maps)
 #   MAPS_OPS        lookups per run (default: 2000000), MAPS_REPEAT runs and loads (default: 5; median),
@@ -201,6 +202,8 @@ MAPS_SIZES="${MAPS_SIZES:-100 100000}"
 BENCH_INSTR="${BENCH_INSTR:-auto}"
 INSTR_SESSIONS="${INSTR_SESSIONS:-1000}"
 SWIFT="${SWIFT:-swift}"
+# The flags of `make release` (Makefile): bench/policy's programs, the floor among them, are built as smtpgate is.
+RELEASE_FLAGS="${RELEASE_FLAGS--Xswiftc -enforce-exclusivity=unchecked}"
 BENCH_DNSBL="${BENCH_DNSBL:-auto}"
 DNSBL_REPEAT="${DNSBL_REPEAT:-$REPEAT}"
 DNSBL_DELAY_MS="${DNSBL_DELAY_MS:-5}"
@@ -848,7 +851,7 @@ policy_build() {  # builds bench/policy once for the policy and maps sections; 0
     say "building bench/policy ($SWIFT build -c release --package-path bench/policy;" \
         "the first build takes minutes; log $WORK/policy-build.log)"
     timeout --signal=TERM --kill-after=15 "$POLICY_BUILD_TIMEOUT" \
-        "$SWIFT" build -c release --package-path "$pkg" >"$WORK/policy-build.log" 2>&1 </dev/null &
+        "$SWIFT" build -c release $RELEASE_FLAGS --package-path "$pkg" >"$WORK/policy-build.log" 2>&1 </dev/null &
     DRIVER_PID=$!
     wait_driver
     if (( DRIVER_RC != 0 )); then
@@ -856,7 +859,7 @@ policy_build() {  # builds bench/policy once for the policy and maps sections; 0
         POLICY_BUILD_ERROR="the build of bench/policy failed (exit $DRIVER_RC; see $WORK/policy-build.log)"
         return 1
     fi
-    bin="$("$SWIFT" build -c release --package-path "$pkg" --show-bin-path 2>/dev/null)/policy-bench"
+    bin="$("$SWIFT" build -c release $RELEASE_FLAGS --package-path "$pkg" --show-bin-path 2>/dev/null)/policy-bench"
     [[ -x "$bin" ]] || { POLICY_BUILD_ERROR="no policy-bench binary at $bin after the build"; return 1; }
     POLICY_BENCH_BIN="$bin"
 }

@@ -29,15 +29,15 @@ extension AdmissionCheck where Request == AdmissionRequest {
     }
 
     /// `max_per_ident`: connections per real client and ident (split mode, where the helper reports one).
-    static func maxPerIdent(_ registry: SessionRegistry, _ config: Config) -> Self {
+    static func maxPerIdent(_ registry: SessionRegistry, limit maxPerIdent: Int) -> Self {
         Self(stage: .originKnown) { request in
-            guard config.maxPerIdent > 0, let origin = request.origin, let ident = origin.ident, !ident.isEmpty else {
+            guard maxPerIdent > 0, let origin = request.origin, let ident = origin.ident, !ident.isEmpty else {
                 return .pass
             }
             // Counted whether or not abuse control is on, like max_per_host.
             let host = (origin.client.normalisedIP ?? "-")
             if case .tooManyFromHost(let limit) = registry.admitIdent(request.session, key: "\(ident)@\(host)",
-                                                                      maxPerIdent: config.maxPerIdent) {
+                                                                      maxPerIdent: maxPerIdent) {
                 return .refuse(.tooManyFromIdent(limit: limit))
             }
             return .pass

@@ -54,18 +54,18 @@ final class SessionRegistry: @unchecked Sendable {
     func newID() -> String { ids.make() }
 
     /// Counts the session against `max_connections`; on `.admit` it is registered.
-    func admit(_ s: any RegisteredSession, config: Config) -> Admission.Decision {
+    func admit(_ s: any RegisteredSession, maxConnections: Int) -> Admission.Decision {
         lock.withLock {
-            let d = admission.admitConnection(maxConnections: config.maxConnections)
+            let d = admission.admitConnection(maxConnections: maxConnections)
             if d == .admit { sessions[ObjectIdentifier(s)] = Entry(session: s) }
             return d
         }
     }
 
     /// Counts the session's real client against `max_per_host`, once the client is known.
-    func admitHost(_ s: any RegisteredSession, host: String, config: Config) -> Admission.Decision {
+    func admitHost(_ s: any RegisteredSession, host: String, maxPerHost: Int) -> Admission.Decision {
         lock.withLock {
-            let d = admission.admitHost(host, maxPerHost: config.maxPerHost)
+            let d = admission.admitHost(host, maxPerHost: maxPerHost)
             if d == .admit { sessions[ObjectIdentifier(s)]?.host = host }
             return d
         }

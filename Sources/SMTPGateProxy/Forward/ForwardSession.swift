@@ -51,7 +51,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
     // MARK: - Start
 
     func start() {
-        guard case .admit = env.registry.admit(self, config: env.config) else {
+        guard case .admit = env.registry.admit(self, maxConnections: env.config.maxConnections) else {
             return refuse(.tooManyConnections, registered: false)
         }
         armTimer()
@@ -84,7 +84,7 @@ final class ForwardSession: RegisteredSession, RelayEnds {
             line.global = global
             return refuse(.denied)
         }
-        if case .tooManyFromHost = env.registry.admitHost(self, host: ip, config: env.config) {
+        if case .tooManyFromHost = env.registry.admitHost(self, host: ip, maxPerHost: env.config.maxPerHost) {
             return refuse(.tooManyFromHost)
         }
         if let abuse = env.abuse, let bytes = AddressBytes.parse(ip),

@@ -121,7 +121,7 @@ final class ProxyListener: @unchecked Sendable {
     /// In order: the cheap global limits, then what needs the client, then counting (a refused connection is
     /// not counted against a rate).
     private func admissionChecks(_ config: Config, dnsbl: DNSBLCheck?, maps: AccessMapSet) -> [AdmissionCheck<AdmissionRequest>] {
-        var checks: [AdmissionCheck<AdmissionRequest>] = [.maxConnections(registry, config)]
+        var checks: [AdmissionCheck<AdmissionRequest>] = [.maxConnections(registry, limit: config.maxConnections)]
         if !config.destinationRestrictions.isEmpty {
             checks.append(.destination(DestinationPolicy(list: config.destinationRestrictions, maps: maps)))
         }
@@ -129,7 +129,7 @@ final class ProxyListener: @unchecked Sendable {
         if let abuse { checks.append(.lockAtAccept(abuse)) }
         checks.append(.loop(localAddresses.withLockedValue { $0 }, listenPorts: listenPorts()))
         if let abuse { checks.append(.lock(abuse)) }
-        checks += [.maxPerHost(registry, config), .maxPerIdent(registry, config)]
+        checks += [.maxPerHost(registry, limit: config.maxPerHost), .maxPerIdent(registry, limit: config.maxPerIdent)]
         if let abuse { checks.append(.connectionRates(abuse)) }
         if let dnsbl { checks.append(.dnsbl(dnsbl, deferToMail: config.authSkip.contains(.dnsbl))) }
         return checks
