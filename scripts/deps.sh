@@ -39,6 +39,7 @@ pkg-config --exists libpcre2-8 2>/dev/null || need_apt+=(libpcre2-dev pkg-config
 [ -x /usr/sbin/rinetd ] || need_apt+=(rinetd)   # the forward tests' peer: rinetd 0.73 run in the foreground (-f)
 have promtool || need_apt+=(prometheus)   # promtool check metrics on /metrics (the server itself is not run)
 have valgrind || need_apt+=(valgrind)   # make bench's instructions section (callgrind)
+have strip || need_apt+=(binutils)   # the instructions section counts strip --strip-debug copies
 have chromium || need_apt+=(chromium)   # the status page test's headless browser
 [ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)   # text in the status page's screenshot
 have openssl || need_apt+=(openssl)   # the forward tests' TLS service (s_server) and throw-away certificate

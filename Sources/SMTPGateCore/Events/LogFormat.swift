@@ -24,7 +24,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// The same line as a `String` (tests, the control socket's replies).
+    /// The same line as a `String` (tests).
     public func render(_ record: LogRecord, timestamp: String, program: String = "smtpgate", pid: Int32) -> String {
         var out: [UInt8] = []
         render(record, timestamp: Array(timestamp.utf8), program: program, pid: pid, into: &out)

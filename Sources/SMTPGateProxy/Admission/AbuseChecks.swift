@@ -35,7 +35,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
                 return .pass
             }
             // Counted whether or not abuse control is on, like max_per_host.
-            let host = (origin.client.normalisedIP ?? "-")
+            let host = origin.client.normalisedIP ?? "-"
             if case .tooManyFromHost(let limit) = registry.admitIdent(request.session, key: "\(ident)@\(host)",
                                                                       maxPerIdent: maxPerIdent) {
                 return .refuse(.tooManyFromIdent(limit: limit))

@@ -16,7 +16,7 @@ extension AdmissionCheck where Request == AdmissionRequest {
     static func maxPerHost(_ registry: SessionRegistry, limit maxPerHost: Int) -> Self {
         Self(stage: .originKnown) { request in
             guard let origin = request.origin else { return .pass }
-            let host = (origin.client.normalisedIP ?? "-")
+            let host = origin.client.normalisedIP ?? "-"
             if case .tooManyFromHost(let limit) = registry.admitHost(request.session, host: host, maxPerHost: maxPerHost) {
                 return .refuse(.tooManyFromHost(limit: limit))
             }

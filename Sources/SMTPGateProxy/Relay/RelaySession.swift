@@ -207,7 +207,7 @@ final class RelaySession: RegisteredSession, RelayEnds {
             commandPolicy = policy
             machine.policy = { [unowned self] point, state in commandPolicy?.decide(point, state) ?? .relay }
         }
-        let host = (origin.client.normalisedIP ?? "-")
+        let host = origin.client.normalisedIP ?? "-"
         machine.natHeader = NatHeader.make(
             type: env.config.natHeaderType, name: env.config.natHeader, client: host, clientPort: origin.client.port,
             ident: origin.ident, proxyName: env.settings.proxyName, session: id, abuse: env.config.abuse)
